@@ -1,0 +1,191 @@
+"""DynamoDB's error types, one to one with the wire ``__type``.
+
+    DynamoError                      (type, message, HTTP status)
+    ├── ValidationException          400, bad request shape or value
+    ├── SerializationException       400, body is not the JSON it should be
+    ├── UnknownOperationException    400, X-Amz-Target names no operation
+    ├── MissingAuthenticationTokenException 400
+    ├── ResourceNotFoundException    400
+    ├── ResourceInUseException       400
+    ├── ConditionalCheckFailedException 400, may carry the old item
+    ├── TransactionCanceledException 400, carries CancellationReasons
+    ├── TransactionConflictException 400
+    ├── IdempotentParameterMismatchException 400
+    ├── ProvisionedThroughputExceededException 400 (retryable)
+    ├── ThrottlingException          400 (retryable)
+    ├── LimitExceededException       400
+    ├── RequestLimitExceeded         400 (retryable)
+    ├── InternalServerError          500 (retryable)
+    └── ServiceUnavailable           503 (retryable)
+
+Backends translate their driver errors into ``BackendUnavailable`` (a ServiceUnavailable) at their boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AWS_PREFIX",
+    "DynamoError",
+    "ValidationException",
+    "SerializationException",
+    "UnknownOperationException",
+    "MissingAuthenticationTokenException",
+    "ResourceNotFoundException",
+    "ResourceInUseException",
+    "ConditionalCheckFailedException",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "IdempotentParameterMismatchException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "LimitExceededException",
+    "RequestLimitExceeded",
+    "ItemCollectionSizeLimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "BackendUnavailable",
+    "ConditionFailed",
+]
+
+AWS_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_CORAL_PREFIX = "com.amazon.coral.validate#"
+_CORAL_SERVICE_PREFIX = "com.amazon.coral.service#"
+
+
+class DynamoError(Exception):
+    """An error with DynamoDB's wire type, message and HTTP status."""
+
+    type_name: str = "InternalServerError"
+    prefix: str = AWS_PREFIX
+    status: int = 400
+    retryable: bool = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body DynamoDB sends for this error."""
+        return {"__type": self.prefix + self.type_name, "message": self.message}
+
+
+class ValidationException(DynamoError):
+    type_name = "ValidationException"
+    prefix = _CORAL_PREFIX
+
+
+class SerializationException(DynamoError):
+    type_name = "SerializationException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class UnknownOperationException(DynamoError):
+    type_name = "UnknownOperationException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class MissingAuthenticationTokenException(DynamoError):
+    type_name = "MissingAuthenticationTokenException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class ResourceNotFoundException(DynamoError):
+    type_name = "ResourceNotFoundException"
+
+
+class ResourceInUseException(DynamoError):
+    type_name = "ResourceInUseException"
+
+
+class ConditionalCheckFailedException(DynamoError):
+    type_name = "ConditionalCheckFailedException"
+
+    def __init__(self, message: str = "The conditional request failed", item: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.item = item
+
+    def to_wire(self) -> dict[str, Any]:
+        body = super().to_wire()
+        if self.item is not None:
+            body["Item"] = self.item
+        return body
+
+
+class TransactionCanceledException(DynamoError):
+    type_name = "TransactionCanceledException"
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        codes = ", ".join(r.get("Code", "None") for r in reasons)
+        super().__init__(f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]")
+        self.reasons = reasons
+
+    def to_wire(self) -> dict[str, Any]:
+        body = super().to_wire()
+        body["CancellationReasons"] = self.reasons
+        return body
+
+
+class TransactionConflictException(DynamoError):
+    type_name = "TransactionConflictException"
+    retryable = True
+
+
+class TransactionInProgressException(DynamoError):
+    type_name = "TransactionInProgressException"
+    retryable = True
+
+
+class IdempotentParameterMismatchException(DynamoError):
+    type_name = "IdempotentParameterMismatchException"
+
+
+class ProvisionedThroughputExceededException(DynamoError):
+    type_name = "ProvisionedThroughputExceededException"
+    retryable = True
+
+
+class ThrottlingException(DynamoError):
+    type_name = "ThrottlingException"
+    prefix = _CORAL_SERVICE_PREFIX
+    retryable = True
+
+
+class LimitExceededException(DynamoError):
+    type_name = "LimitExceededException"
+
+
+class RequestLimitExceeded(DynamoError):
+    type_name = "RequestLimitExceeded"
+    retryable = True
+
+
+class ItemCollectionSizeLimitExceededException(DynamoError):
+    type_name = "ItemCollectionSizeLimitExceededException"
+
+
+class InternalServerError(DynamoError):
+    type_name = "InternalServerError"
+    status = 500
+    retryable = True
+
+
+class ServiceUnavailable(DynamoError):
+    type_name = "ServiceUnavailable"
+    prefix = _CORAL_SERVICE_PREFIX
+    status = 503
+    retryable = True
+
+
+class BackendUnavailable(ServiceUnavailable):
+    """The storage backend cannot be reached; the client should retry."""
+
+
+class ConditionFailed(Exception):
+    """Raised inside an atomic unit's ``apply`` to abort it without writing (not a wire error)."""
+
+    def __init__(self, payload: Any = None) -> None:
+        super().__init__("condition failed")
+        self.payload = payload

@@ -1,0 +1,219 @@
+"""Attribute values in DynamoDB's wire form: validation, number normalisation and item size.
+
+Items travel through every layer exactly as they arrive on the wire (``{"name": {"S": "x"}}``): the
+server never converts them to Python values, so a cache hit serialises what was parsed once.
+Binary values stay base64 text; they are decoded only where bytes matter (keys, size, comparison).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from accelerator.core.errors import ValidationException
+
+__all__ = [
+    "Item",
+    "AttributeValue",
+    "MAX_ITEM_BYTES",
+    "MAX_DEPTH",
+    "TYPES",
+    "normalize_number",
+    "validate_value",
+    "validate_item",
+    "item_size",
+    "value_size",
+    "decode_binary",
+    "value_type",
+]
+
+Item = dict[str, Any]
+AttributeValue = dict[str, Any]
+
+MAX_ITEM_BYTES = 400 * 1024
+MAX_DEPTH = 32
+TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
+
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_INVALID = "One or more parameter values were invalid: "
+
+
+def normalize_number(text: Any) -> str:
+    """Return DynamoDB's canonical text for a number, or raise ValidationException."""
+    if not isinstance(text, str):
+        raise ValidationException("NUMBER_VALUE cannot be converted to String")
+    if not _NUMBER_RE.match(text):
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+    try:
+        sign, digits, exponent = Decimal(text).as_tuple()
+    except InvalidOperation:
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}") from None
+    assert isinstance(exponent, int)
+    start = 0
+    while start < len(digits) and digits[start] == 0:
+        start += 1
+    if start == len(digits):
+        return "0"
+    end = len(digits)
+    while digits[end - 1] == 0:
+        end -= 1
+        exponent += 1
+    sig = digits[start:end]
+    if len(sig) > 38:
+        raise ValidationException("Attempting to store more than 38 significant digits in a Number")
+    adjusted = exponent + len(sig) - 1
+    if adjusted > 125:
+        raise ValidationException(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        )
+    if adjusted < -130:
+        raise ValidationException(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+        )
+    body = "".join(map(str, sig))
+    if exponent >= 0:
+        out = body + "0" * exponent
+    elif -exponent < len(body):
+        out = body[:exponent] + "." + body[exponent:]
+    else:
+        out = "0." + "0" * (-exponent - len(body)) + body
+    return "-" + out if sign else out
+
+
+def decode_binary(text: Any) -> bytes:
+    """Decode a wire binary value (base64 text)."""
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text)
+    if not isinstance(text, str):
+        raise ValidationException("Invalid Binary value: expected base64 text")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationException("Invalid Binary value: not valid base64") from None
+
+
+def value_type(value: Any) -> str:
+    """The single type tag of an attribute value, or raise ValidationException."""
+    if not isinstance(value, dict) or not value:
+        raise ValidationException(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
+    if len(value) != 1:
+        raise ValidationException(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
+        )
+    (tag,) = value
+    if tag not in TYPES:
+        raise ValidationException(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
+    return tag
+
+
+def _check_set(tag: str, items: Any) -> None:
+    if not isinstance(items, list):
+        raise ValidationException(f"{tag} must be a list")
+    if not items:
+        kind = {"SS": "An string set ", "NS": "An number set "}.get(tag)
+        if kind is None:
+            raise ValidationException(_INVALID + "Binary sets should not be empty")
+        raise ValidationException(_INVALID + kind + " may not be empty")
+
+
+def validate_value(value: Any, depth: int = 1) -> None:
+    """Validate one attribute value in place (numbers are rewritten to canonical text)."""
+    if depth > MAX_DEPTH:
+        raise ValidationException("Nesting Levels have exceeded supported limits")
+    tag = value_type(value)
+    inner = value[tag]
+    if tag == "S":
+        if not isinstance(inner, str):
+            raise ValidationException("STRING_VALUE cannot be converted to String")
+    elif tag == "N":
+        value["N"] = normalize_number(inner)
+    elif tag == "B":
+        decode_binary(inner)
+    elif tag == "BOOL":
+        if not isinstance(inner, bool):
+            raise ValidationException("BOOLEAN_VALUE cannot be converted to Boolean")
+    elif tag == "NULL":
+        if inner is not True:
+            raise ValidationException(_INVALID + "Null attribute value types must have the value of true")
+    elif tag == "M":
+        if not isinstance(inner, dict):
+            raise ValidationException("MAP_VALUE cannot be converted to Map")
+        for child in inner.values():
+            validate_value(child, depth + 1)
+    elif tag == "L":
+        if not isinstance(inner, list):
+            raise ValidationException("LIST_VALUE cannot be converted to List")
+        for child in inner:
+            validate_value(child, depth + 1)
+    else:
+        _check_set(tag, inner)
+        if tag == "SS":
+            if not all(isinstance(s, str) for s in inner):
+                raise ValidationException("STRING_SET_VALUE cannot be converted to String")
+            seen: Any = inner
+        elif tag == "NS":
+            seen = [normalize_number(n) for n in inner]
+            inner[:] = seen
+        else:
+            seen = [decode_binary(b) for b in inner]
+        if len(set(seen)) != len(seen):
+            raise ValidationException(
+                _INVALID + "Input collection " + _render_list(inner) + " contains duplicates."
+            )
+
+
+def _render_list(items: list[Any]) -> str:
+    return "[" + ", ".join(str(i) for i in items) + "]"
+
+
+def validate_item(item: Any) -> int:
+    """Validate every attribute of an item in place; return its DynamoDB size in bytes."""
+    if not isinstance(item, dict):
+        raise ValidationException("Item must be a map of attribute names to values")
+    for name, value in item.items():
+        if not name:
+            raise ValidationException(_INVALID + "An AttributeName cannot be empty")
+        validate_value(value)
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
+    return size
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: AttributeValue) -> int:
+    """Size in bytes of one attribute value, as DynamoDB counts it."""
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return len(inner.encode())
+    if tag == "N":
+        return _number_size(inner)
+    if tag == "B":
+        return len(decode_binary(inner))
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in inner.items())
+    if tag == "L":
+        return 3 + sum(value_size(v) + 1 for v in inner)
+    if tag == "SS":
+        return sum(len(s.encode()) for s in inner)
+    if tag == "NS":
+        return sum(_number_size(n) for n in inner)
+    return sum(len(decode_binary(b)) for b in inner)
+
+
+def item_size(item: Item) -> int:
+    """Size in bytes of an item: attribute names plus values."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
