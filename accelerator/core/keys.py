@@ -160,6 +160,15 @@ class KeySchema:
             )
         return encoded
 
+    def encode_hash(self, value: Any) -> bytes:
+        """Encoded partition key from its wire value, checked against the schema."""
+        return self._part(self.hash_name, self.hash_type, value, True)
+
+    def encode_range(self, value: Any) -> bytes:
+        """Encoded sort key from its wire value, checked against the schema."""
+        assert self.range_name is not None and self.range_type is not None
+        return self._part(self.range_name, self.range_type, value, False)
+
     def key_of_item(self, item: dict[str, Any]) -> tuple[bytes, bytes]:
         """Encoded (pk, sk) of a full item, checking presence and types of the key attributes."""
         value = item.get(self.hash_name)

@@ -126,6 +126,8 @@ OPERATIONS = (
     "BatchWriteItem",
     "TransactGetItems",
     "TransactWriteItems",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
 )
 
 

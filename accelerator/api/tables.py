@@ -1,0 +1,35 @@
+"""Control plane: CreateTable, DescribeTable, ListTables, DeleteTable and the TTL settings."""
+
+from __future__ import annotations
+
+from accelerator.api.shapes import BOOL, INT, LIST, MAP, STR, Field, Shape, enum, table_name
+
+__all__ = ["SHAPES"]
+
+_KEY_ELEMENT = Field(MAP, shape=Shape({"AttributeName": Field(STR, required=True, min_len=1, max_len=255),
+                                       "KeyType": enum("HASH", "RANGE", required=True)}))
+_ATTR_DEF = Field(MAP, shape=Shape({"AttributeName": Field(STR, required=True, min_len=1, max_len=255),
+                                    "AttributeType": enum("S", "N", "B", required=True)}))
+_THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=True, minimum=1),
+                                      "WriteCapacityUnits": Field(INT, required=True, minimum=1)}))
+
+CREATE_TABLE = Shape({
+    "TableName": table_name(),
+    "KeySchema": Field(LIST, required=True, min_len=1, max_len=2, items=_KEY_ELEMENT),
+    "AttributeDefinitions": Field(LIST, required=True, items=_ATTR_DEF),
+    "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"),
+    "ProvisionedThroughput": _THROUGHPUT,
+    "LocalSecondaryIndexes": Field(LIST), "GlobalSecondaryIndexes": Field(LIST),
+    "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST),
+    "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
+})
+DESCRIBE_TABLE = Shape({"TableName": table_name()})
+DELETE_TABLE = Shape({"TableName": table_name()})
+LIST_TABLES = Shape({"ExclusiveStartTableName": Field(STR, min_len=3, max_len=255),
+                     "Limit": Field(INT, minimum=1, maximum=100)})
+UPDATE_TTL = Shape({"TableName": table_name(), "TimeToLiveSpecification": Field(MAP, required=True, shape=Shape({
+    "Enabled": Field(BOOL, required=True), "AttributeName": Field(STR, required=True, min_len=1, max_len=255)}))})
+DESCRIBE_TTL = Shape({"TableName": table_name()})
+
+SHAPES = {"CreateTable": CREATE_TABLE, "DescribeTable": DESCRIBE_TABLE, "DeleteTable": DELETE_TABLE,
+          "ListTables": LIST_TABLES, "UpdateTimeToLive": UPDATE_TTL, "DescribeTimeToLive": DESCRIBE_TTL}

@@ -1,0 +1,89 @@
+"""Wiring: build the store stack from a Config, run the server, shut down gracefully on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from accelerator.api import Router
+from accelerator.config import Config
+from accelerator.core.protocols import Store
+from accelerator.engine import TableEngine
+from accelerator.metrics import Metrics
+from accelerator.server import Reply, Server, ServerLimits
+
+__all__ = ["build_store", "serve", "run"]
+
+log = logging.getLogger("accelerator")
+
+
+def build_store(config: Config, metrics: Metrics | None = None) -> Store:
+    """The store stack for a config: engine over storage (or an upstream), under the cache if enabled."""
+    backend = config.backend
+    options: dict[str, Any] = dict(backend.options)
+    store: Store
+    if backend.kind == "dynamodb":
+        from backends.dynamodb import DynamoDBStore
+
+        store = DynamoDBStore(**options)
+    else:
+        from backends import open_storage
+
+        if backend.kind == "sqlite" and "path" not in options:
+            options["path"] = os.path.join(backend.data_dir, "accelerator.db")
+        store = TableEngine(open_storage(backend.kind, **options))
+    if config.cache.enabled:
+        try:
+            from accelerator.cache import CachedStore
+        except ImportError:  # the cache layer is optional while it is being built
+            return store
+        store = CachedStore(store, config.cache, metrics=metrics)
+    return store
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    metrics = Metrics()
+    store = build_store(config, metrics)
+    await store.open()
+    router = Router(store, metrics)
+
+    async def metrics_page() -> Reply:
+        return 200, b"text/plain; version=0.0.4", b"", metrics.render()
+
+    routes = {b"/metrics": metrics_page}
+    admin = getattr(store, "admin_routes", None)
+    if admin is not None:
+        routes.update(admin())
+    s = config.server
+    limits = ServerLimits(max_body=s.max_body_bytes, max_header=s.max_header_bytes,
+                          request_timeout=s.request_timeout, idle_timeout=s.idle_timeout)
+    server = Server(router, limits, routes)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    addresses = await server.start(s.host, s.port)
+    log.info("accelerator listening on %s (backend %s, cache %s)",
+             ", ".join(f"{h}:{p}" for h, p in addresses), config.backend.kind,
+             "on" if config.cache.enabled else "off")
+    print(f"accelerator listening on http://{addresses[0][0]}:{addresses[0][1]}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: draining in-flight requests")
+        await server.shutdown(s.shutdown_grace)
+        await store.close()
+        log.info("stopped")
+
+
+def run(config: Config) -> None:
+    """Run the server on uvloop until a signal stops it."""
+    import uvloop
+
+    if config.backend.kind == "sqlite":
+        os.makedirs(config.backend.data_dir, exist_ok=True)
+    uvloop.run(serve(config))

@@ -1,0 +1,88 @@
+"""Command line: ``accelerator serve``, ``accelerator cache``, ``accelerator loadtest``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import urllib.request
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from accelerator.app import run
+    from accelerator.config import load_config
+
+    config = load_config(args.config).override(
+        host=args.host, port=args.port, backend=args.backend, data_dir=args.data_dir,
+        upstream_url=args.upstream_url, cache=False if args.no_cache else None,
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(config)
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    url = args.url.rstrip("/")
+    if args.action == "stats":
+        path = "/admin/cache"
+    else:
+        path = "/admin/cache/flush" + (f"?table={args.table}" if args.table else "")
+    with urllib.request.urlopen(url + path, timeout=10) as response:
+        sys.stdout.write(response.read().decode())
+    return 0
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from loadtest.runner import main as run_loadtest
+
+    return run_loadtest(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accelerator",
+        description="A DAX-like cache accelerator that speaks DynamoDB's JSON API (point boto3's "
+                    "endpoint_url at it).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the accelerator server",
+                           description="Run the server. Values on the command line override the config file.")
+    serve.add_argument("--config", help="TOML config file (default: built-in defaults, SQLite under ./data)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8111; 0 picks a free port)")
+    serve.add_argument("--backend", choices=["memory", "sqlite", "postgres", "redis", "redis-cluster", "dynamodb"],
+                       help="storage backend")
+    serve.add_argument("--data-dir", help="directory for the SQLite file (default ./data)")
+    serve.add_argument("--upstream-url", help="DynamoDB endpoint URL for the dynamodb backend")
+    serve.add_argument("--no-cache", action="store_true", help="serve without the cache layer")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+
+    cache = sub.add_parser("cache", help="show cache statistics or flush cached entries of a running server")
+    cache.add_argument("action", choices=["stats", "flush"])
+    cache.add_argument("--url", default="http://127.0.0.1:8111", help="server URL")
+    cache.add_argument("--table", help="flush only this table's entries")
+    cache.set_defaults(func=_cache)
+
+    load = sub.add_parser("loadtest", help="run a Locust scenario headless and write results/")
+    load.add_argument("--scenario", default="session-store", choices=["session-store", "shopping-cart", "hot-keys"])
+    load.add_argument("--duration", type=float, default=60, help="seconds")
+    load.add_argument("--rate", type=float, default=1000, help="requests per second in total")
+    load.add_argument("--users", type=int, default=1)
+    load.add_argument("--target", help="URL of a running server (default: start one)")
+    load.add_argument("--config", default="configs/default.toml", help="config for the server it starts")
+    load.add_argument("--no-slo", action="store_true", help="do not fail on the latency SLO (smoke runs)")
+    load.add_argument("--results", default="results", help="output directory")
+    load.set_defaults(func=_loadtest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

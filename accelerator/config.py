@@ -1,0 +1,101 @@
+"""Configuration: one TOML file per deployment, read once here into frozen values and passed down."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ServerConfig", "BackendConfig", "CacheConfig", "TableCacheConfig", "load_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8111
+    max_body_bytes: int = 16 * 1024 * 1024 + 65536
+    max_header_bytes: int = 64 * 1024
+    request_timeout: float = 30.0
+    idle_timeout: float = 300.0
+    shutdown_grace: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """Which store, and the options its constructor takes (passed through as keyword arguments)."""
+
+    kind: str = "sqlite"
+    data_dir: str = "data"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TableCacheConfig:
+    enabled: bool | None = None
+    item_ttl: float | None = None
+    negative_ttl: float | None = None
+    query_ttl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    enabled: bool = True
+    item_cache_bytes: int = 256 * 1024 * 1024
+    item_ttl: float = 300.0
+    negative_ttl: float = 60.0
+    query_cache_bytes: int = 64 * 1024 * 1024
+    query_ttl: float = 60.0
+    tables: dict[str, TableCacheConfig] = field(default_factory=dict)
+    broadcast: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+
+    def override(self, **changes: Any) -> Config:
+        """A copy with command-line overrides applied (None means "keep the file's value")."""
+        server, backend = self.server, self.backend
+        if changes.get("host") is not None:
+            server = replace(server, host=changes["host"])
+        if changes.get("port") is not None:
+            server = replace(server, port=changes["port"])
+        if changes.get("backend") is not None:
+            backend = replace(backend, kind=changes["backend"])
+        if changes.get("data_dir") is not None:
+            backend = replace(backend, data_dir=changes["data_dir"])
+        if changes.get("upstream_url") is not None:
+            backend = replace(backend, options={**backend.options, "endpoint_url": changes["upstream_url"]})
+        cache = self.cache
+        if changes.get("cache") is not None:
+            cache = replace(cache, enabled=changes["cache"])
+        return Config(server=server, backend=backend, cache=cache)
+
+
+def _section(cls: Any, raw: dict[str, Any], name: str) -> Any:
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown keys in [{name}]: {', '.join(sorted(unknown))}")
+    return cls(**raw)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML file (or defaults when ``path`` is None)."""
+    if path is None:
+        return Config()
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    server = _section(ServerConfig, raw.get("server", {}), "server")
+    backend_raw = dict(raw.get("backend", {}))
+    kind = backend_raw.pop("kind", "sqlite")
+    data_dir = backend_raw.pop("data_dir", "data")
+    backend = BackendConfig(kind=kind, data_dir=data_dir, options=backend_raw)
+    cache_raw = dict(raw.get("cache", {}))
+    tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")
+              for name, spec in cache_raw.pop("tables", {}).items()}
+    cache = _section(CacheConfig, {**cache_raw, "tables": tables}, "cache")
+    return Config(server=server, backend=backend, cache=cache)

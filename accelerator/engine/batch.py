@@ -1,0 +1,116 @@
+"""BatchGetItem and BatchWriteItem: many independent single-item reads or writes in one call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from accelerator.core.errors import DynamoError, ValidationException
+from accelerator.core.protocols import KeyRef, Request, Response
+from accelerator.core.values import item_size, validate_item
+from accelerator.engine import plan
+
+__all__ = ["batch_get_item", "batch_write_item", "MAX_GET_KEYS", "MAX_WRITES"]
+
+MAX_GET_KEYS = 100
+MAX_WRITES = 25
+_GET_BYTES = 16 * 1024 * 1024
+_DUPLICATES = "Provided list of item keys contains duplicates"
+
+
+async def batch_get_item(engine: Any, req: Request) -> Response:
+    request_items: dict[str, Any] = req["RequestItems"]
+    total = sum(len(spec.get("Keys") or ()) for spec in request_items.values())
+    if total > MAX_GET_KEYS:
+        raise ValidationException("Too many items requested for the BatchGetItem call")
+    plans = []
+    for name, spec in request_items.items():
+        keys = spec.get("Keys")
+        if not isinstance(keys, list) or not keys:
+            raise ValidationException(
+                f"1 validation error detected: Value '{keys}' at 'requestItems.{name}.member.keys' failed to "
+                "satisfy constraint: Member must have length greater than or equal to 1")
+        table = await engine.tables.get(name)
+        ctx = plan.Context(spec)
+        projection = plan.projection(spec, ctx)
+        ctx.finish()
+        refs = [KeyRef(table.name, *table.key.key_of_request(key)) for key in keys]
+        if len(set(refs)) != len(refs):
+            raise ValidationException(_DUPLICATES)
+        plans.append((name, keys, refs, projection))
+    responses: dict[str, list[Any]] = {}
+    unprocessed: dict[str, Any] = {}
+    size = 0
+    for name, keys, refs, projection in plans:
+        out = responses.setdefault(name, [])
+        values = await engine.storage.get_many(refs)
+        for i, data in enumerate(values):
+            if size >= _GET_BYTES:
+                spec = dict(request_items[name])
+                spec["Keys"] = keys[i:]
+                unprocessed[name] = spec
+                break
+            if data is None:
+                continue
+            item = orjson.loads(data)
+            size += item_size(item)
+            out.append(projection(item) if projection is not None else item)
+    return {"Responses": responses, "UnprocessedKeys": unprocessed}
+
+
+def _parse_write(table: Any, request: Any) -> tuple[KeyRef, bytes | None]:
+    if not isinstance(request, dict) or len(request) != 1:
+        raise ValidationException(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported "
+            "datatypes" if isinstance(request, dict) and len(request) > 1 else
+            "1 validation error detected: Value null at 'requestItems.member.writeRequest' failed to satisfy "
+            "constraint: Member must not be null")
+    (kind, body), = request.items()
+    if kind == "PutRequest" and isinstance(body, dict) and isinstance(body.get("Item"), dict):
+        item = body["Item"]
+        validate_item(item)
+        pk, sk = table.key.key_of_item(item)
+        return KeyRef(table.name, pk, sk), orjson.dumps(item)
+    if kind == "DeleteRequest" and isinstance(body, dict) and isinstance(body.get("Key"), dict):
+        pk, sk = table.key.key_of_request(body["Key"])
+        return KeyRef(table.name, pk, sk), None
+    raise ValidationException("Invalid BatchWriteItem request: each request must be a PutRequest with an Item "
+                              "or a DeleteRequest with a Key")
+
+
+async def batch_write_item(engine: Any, req: Request) -> Response:
+    request_items: dict[str, list[Any]] = req["RequestItems"]
+    total = sum(len(v) for v in request_items.values())
+    if total > MAX_WRITES:
+        raise ValidationException(
+            f"1 validation error detected: Value '{{{', '.join(request_items)}}}' at 'requestItems' failed to "
+            f"satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal "
+            f"to {MAX_WRITES}, Member must have length greater than or equal to 1]")
+    writes: list[tuple[str, Any, KeyRef, bytes | None]] = []
+    for name, requests in request_items.items():
+        if not requests:
+            raise ValidationException(
+                f"1 validation error detected: Value '[]' at 'requestItems.{name}.member' failed to satisfy "
+                "constraint: Member must have length greater than or equal to 1")
+        table = await engine.tables.get(name)
+        for request in requests:
+            ref, data = _parse_write(table, request)
+            writes.append((name, request, ref, data))
+    if len({w[2] for w in writes}) != len(writes):
+        raise ValidationException(_DUPLICATES)
+
+    async def one(ref: KeyRef, data: bytes | None) -> None:
+        await engine.storage.transact([ref], lambda olds: [data])
+
+    results = await asyncio.gather(*(one(ref, data) for _, _, ref, data in writes), return_exceptions=True)
+    failures = [(w, r) for w, r in zip(writes, results, strict=True) if isinstance(r, BaseException)]
+    if failures and len(failures) == len(writes):
+        raise failures[0][1]
+    unprocessed: dict[str, list[Any]] = {}
+    for (name, request, _, _), exc in failures:
+        if not isinstance(exc, DynamoError):
+            raise exc
+        unprocessed.setdefault(name, []).append(request)
+    return {"UnprocessedItems": unprocessed}

@@ -1,0 +1,145 @@
+"""Single-item operations: GetItem, PutItem, DeleteItem, UpdateItem.
+
+Every write is one call to the storage's atomic unit with a pure ``apply`` built here: it decodes the
+old item, checks the condition, computes the new item and returns its bytes. The request's
+expressions are parsed and bound before the unit starts, so ``apply`` only evaluates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
+from accelerator.core.protocols import KeyRef, Request, Response
+from accelerator.core.values import MAX_ITEM_BYTES, Item, item_size, validate_item
+from accelerator.engine import plan
+
+__all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
+
+_EMPTY: Response = {}
+
+
+def load(data: bytes | None) -> Item | None:
+    return None if data is None else orjson.loads(data)
+
+
+def check_condition(cond: plan.Condition | None, old: Item | None, on_fail_old: bool) -> None:
+    """Raise ConditionFailed(old item or None) when ``cond`` does not hold for ``old``."""
+    if cond is not None and not cond(old):
+        raise ConditionFailed(old if on_fail_old else None)
+
+
+def return_values(mode: str, old: Item | None, new: Item | None, updated: Any = None) -> Response:
+    """The Attributes member for ReturnValues ``mode``."""
+    if mode == "ALL_OLD":
+        return {"Attributes": old} if old else {}
+    if mode == "ALL_NEW":
+        return {"Attributes": new} if new else {}
+    if mode in ("UPDATED_OLD", "UPDATED_NEW"):
+        source = old if mode == "UPDATED_OLD" else new
+        if not source or updated is None:
+            return {}
+        attrs = updated(source)
+        return {"Attributes": attrs} if attrs else {}
+    return {}
+
+
+async def get_item(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    pk, sk = table.key.key_of_request(req["Key"])
+    ctx = plan.Context(req)
+    projection = plan.projection(req, ctx)
+    ctx.finish()
+    data = await engine.storage.get(table.name, pk, sk)
+    if data is None:
+        return _EMPTY
+    item = orjson.loads(data)
+    return {"Item": projection(item) if projection is not None else item}
+
+
+def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
+    return ConditionalCheckFailedException(item=exc.payload)
+
+
+async def put_item(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    item = req["Item"]
+    validate_item(item)
+    pk, sk = table.key.key_of_item(item)
+    ctx = plan.Context(req)
+    cond = plan.condition(req, ctx)
+    ctx.finish()
+    on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+    data = orjson.dumps(item)
+
+    def apply(olds: list[bytes | None]) -> list[Any]:
+        if cond is not None:
+            check_condition(cond, load(olds[0]), on_fail_old)
+        return [data]
+
+    try:
+        olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
+    except ConditionFailed as exc:
+        raise _failed(exc) from None
+    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), item)
+
+
+async def delete_item(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    pk, sk = table.key.key_of_request(req["Key"])
+    ctx = plan.Context(req)
+    cond = plan.condition(req, ctx)
+    ctx.finish()
+    on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+
+    def apply(olds: list[bytes | None]) -> list[Any]:
+        if cond is not None:
+            check_condition(cond, load(olds[0]), on_fail_old)
+        return [None]
+
+    try:
+        olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
+    except ConditionFailed as exc:
+        raise _failed(exc) from None
+    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), None)
+
+
+def updated_item(update: plan.Update, key: Item, key_names: tuple[str, ...], old: Item | None) -> Item:
+    """Apply an update program to ``old`` (or to the bare key), enforcing key immutability and size."""
+    new = update.apply(old if old is not None else dict(key))
+    for name in key_names:
+        if new.get(name) != key[name]:
+            raise ValidationException(
+                "One or more parameter values were invalid: Cannot update attribute "
+                f"{name}. This attribute is part of the key")
+    if item_size(new) > MAX_ITEM_BYTES:
+        raise ValidationException("Item size to update has exceeded the maximum allowed size")
+    return new
+
+
+async def update_item(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    key = req["Key"]
+    pk, sk = table.key.key_of_request(key)
+    ctx = plan.Context(req)
+    cond = plan.condition(req, ctx)
+    update = plan.update(req, ctx)
+    ctx.finish()
+    on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+    names = table.key.names
+    result: list[Item | None] = [None]
+
+    def apply(olds: list[bytes | None]) -> list[Any]:
+        old = load(olds[0])
+        check_condition(cond, old, on_fail_old)
+        new = updated_item(update, key, names, old)
+        result[0] = new
+        return [orjson.dumps(new)]
+
+    try:
+        olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
+    except ConditionFailed as exc:
+        raise _failed(exc) from None
+    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), result[0], update.updated)

@@ -1,0 +1,129 @@
+"""Control plane: table definitions, their DescribeTable form, and the in-process table registry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from accelerator.core.errors import ResourceNotFoundException, ValidationException
+from accelerator.core.keys import KeySchema
+from accelerator.core.protocols import Storage
+from accelerator.core.tables import TableDef
+
+__all__ = ["TableRegistry", "table_from_request", "describe"]
+
+_REGION = "ddblocal"
+_ACCOUNT = "000000000000"
+_DEF_TTL = 1.0
+
+
+def _key_schema(elements: list[dict[str, str]], types: dict[str, str], where: str) -> KeySchema:
+    hashes = [e["AttributeName"] for e in elements if e["KeyType"] == "HASH"]
+    ranges = [e["AttributeName"] for e in elements if e["KeyType"] == "RANGE"]
+    if len(hashes) != 1 or elements[0]["KeyType"] != "HASH":
+        raise ValidationException(f"Invalid KeySchema: The first KeySchemaElement is not a HASH key type{where}")
+    if len(ranges) > 1:
+        raise ValidationException(f"Too many range keys{where}")
+    for name in hashes + ranges:
+        if name not in types:
+            raise ValidationException(
+                "One or more parameter values were invalid: Some index key attributes are not defined in "
+                f"AttributeDefinitions. Keys: [{', '.join(hashes + ranges)}], AttributeDefinitions: "
+                f"[{', '.join(types)}]")
+    if ranges and ranges[0] == hashes[0]:
+        raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+    return KeySchema(hashes[0], types[hashes[0]], ranges[0] if ranges else None,
+                     types[ranges[0]] if ranges else None)
+
+
+def table_from_request(req: dict[str, Any]) -> TableDef:
+    """Check a CreateTable request semantically and turn it into a TableDef."""
+    types: dict[str, str] = {}
+    for definition in req["AttributeDefinitions"]:
+        name = definition["AttributeName"]
+        if name in types:
+            raise ValidationException("Cannot have two attributes with the same name")
+        types[name] = definition["AttributeType"]
+    key = _key_schema(req["KeySchema"], types, "")
+    used = set(key.names)
+    if req.get("LocalSecondaryIndexes") or req.get("GlobalSecondaryIndexes"):
+        raise ValidationException("Secondary indexes are not supported by this accelerator yet")
+    if set(types) - used:
+        raise ValidationException(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
+            "match number of attributes defined in AttributeDefinitions")
+    billing = req.get("BillingMode", "PROVISIONED")
+    throughput = req.get("ProvisionedThroughput")
+    if billing == "PROVISIONED" and throughput is None:
+        raise ValidationException(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be "
+            "specified when BillingMode is PROVISIONED")
+    if billing == "PAY_PER_REQUEST" and throughput is not None:
+        raise ValidationException(
+            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
+            "specified when BillingMode is PAY_PER_REQUEST")
+    extra: dict[str, Any] = {}
+    for member in ("StreamSpecification", "SSESpecification", "TableClass", "DeletionProtectionEnabled"):
+        if member in req:
+            extra[member] = req[member]
+    return TableDef(
+        name=req["TableName"], key=key, attribute_definitions=tuple(types.items()), created=time.time(),
+        billing_mode=billing, provisioned=throughput, extra=extra,
+    )
+
+
+def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
+    """The TableDescription DynamoDB returns for a table."""
+    key = [{"AttributeName": table.key.hash_name, "KeyType": "HASH"}]
+    if table.key.range_name is not None:
+        key.append({"AttributeName": table.key.range_name, "KeyType": "RANGE"})
+    throughput = table.provisioned or {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    desc: dict[str, Any] = {
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in table.attribute_definitions],
+        "TableName": table.name,
+        "KeySchema": key,
+        "TableStatus": status,
+        "CreationDateTime": table.created,
+        "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, **throughput},
+        "TableSizeBytes": 0,
+        "ItemCount": 0,
+        "TableArn": f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{table.name}",
+        "TableId": f"{abs(hash((table.name, table.created))):032x}"[:32],
+        "DeletionProtectionEnabled": bool(table.extra.get("DeletionProtectionEnabled", False)),
+    }
+    if table.billing_mode == "PAY_PER_REQUEST":
+        desc["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST",
+                                      "LastUpdateToPayPerRequestDateTime": table.created}
+    for member in ("StreamSpecification", "SSESpecification"):
+        if member in table.extra:
+            desc[member] = table.extra[member]
+    if "TableClass" in table.extra:
+        desc["TableClassSummary"] = {"TableClass": table.extra["TableClass"]}
+    return desc
+
+
+class TableRegistry:
+    """Table definitions read through from storage, cached briefly so several processes agree soon."""
+
+    def __init__(self, storage: Storage, ttl: float = _DEF_TTL) -> None:
+        self.storage = storage
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, TableDef]] = {}
+
+    async def get(self, name: Any) -> TableDef:
+        """The table named ``name`` or ResourceNotFoundException."""
+        entry = self._cache.get(name)
+        now = time.monotonic()
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        if not isinstance(name, str):
+            raise ValidationException("TableName must be a string")
+        table = await self.storage.get_table(name)
+        if table is None:
+            self._cache.pop(name, None)
+            raise ResourceNotFoundException("Requested resource not found")
+        self._cache[name] = (now + self.ttl, table)
+        return table
+
+    def forget(self, name: str) -> None:
+        self._cache.pop(name, None)

@@ -1,0 +1,209 @@
+"""TransactGetItems and TransactWriteItems: all-or-nothing over up to 100 items.
+
+A write transaction is ONE call to the storage's atomic unit over every key it touches: ``apply``
+evaluates every action's condition against the same snapshot, and either returns all new values or
+raises with the cancellation reasons, so nothing is written. Atomicity therefore holds across several
+accelerator processes sharing one backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from accelerator.core.errors import (
+    ConditionFailed, DynamoError, IdempotentParameterMismatchException, TransactionCanceledException,
+    ValidationException,
+)
+from accelerator.core.protocols import KEEP, KeyRef, Request, Response
+from accelerator.core.values import item_size, validate_item
+from accelerator.engine import plan
+from accelerator.engine.items import load, updated_item
+
+__all__ = ["transact_get_items", "transact_write_items", "TokenLedger"]
+
+_MAX_BYTES = 4 * 1024 * 1024
+_TOKEN_SECONDS = 600.0
+_MULTIPLE = "Transaction request cannot include multiple operations on one item"
+
+
+async def transact_get_items(engine: Any, req: Request) -> Response:
+    refs: list[KeyRef] = []
+    projections = []
+    for entry in req["TransactItems"]:
+        get = entry.get("Get") if isinstance(entry, dict) else None
+        if not isinstance(get, dict) or len(entry) != 1:
+            raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member.get' "
+                                      "failed to satisfy constraint: Member must not be null")
+        table = await engine.tables.get(get.get("TableName"))
+        if not isinstance(get.get("Key"), dict):
+            raise ValidationException("The provided key element does not match the schema")
+        refs.append(KeyRef(table.name, *table.key.key_of_request(get["Key"])))
+        ctx = plan.Context(get)
+        projections.append(plan.projection(get, ctx))
+        ctx.finish()
+    if len(set(refs)) != len(refs):
+        raise ValidationException(_MULTIPLE)
+    values = await engine.storage.get_many(refs)
+    responses: list[Response] = []
+    for data, projection in zip(values, projections, strict=True):
+        if data is None:
+            responses.append({})
+            continue
+        item = orjson.loads(data)
+        responses.append({"Item": projection(item) if projection is not None else item})
+    return {"Responses": responses}
+
+
+@dataclass(slots=True)
+class _Action:
+    kind: str
+    table: Any
+    ref: KeyRef
+    key: dict[str, Any]
+    condition: Any
+    on_fail_old: bool
+    item: dict[str, Any] | None = None
+    update: Any = None
+
+
+def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
+    (kind, body), = entry.items()
+    ctx = plan.Context(body)
+    cond = plan.condition(body, ctx)
+    on_fail_old = body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+    if kind == "Put":
+        item = body.get("Item")
+        validate_item(item)
+        pk, sk = table.key.key_of_item(item)
+        ctx.finish()
+        return _Action(kind, table, KeyRef(table.name, pk, sk), table.key.key_item(item), cond, on_fail_old, item)
+    key = body.get("Key")
+    pk, sk = table.key.key_of_request(key)
+    ref = KeyRef(table.name, pk, sk)
+    if kind == "ConditionCheck" and body.get("ConditionExpression") is None:
+        raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
+                                  "conditionCheck.conditionExpression' failed to satisfy constraint: "
+                                  "Member must not be null")
+    update = plan.update(body, ctx) if kind == "Update" else None
+    if kind == "Update" and body.get("UpdateExpression") is None:
+        raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
+                                  "update.updateExpression' failed to satisfy constraint: Member must not be null")
+    ctx.finish()
+    return _Action(kind, table, ref, key, cond, on_fail_old, update=update)
+
+
+async def _parse(engine: Any, req: Request) -> list[_Action]:
+    actions = []
+    for entry in req["TransactItems"]:
+        if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in (
+                "Put", "Update", "Delete", "ConditionCheck"):
+            raise ValidationException("TransactItems can only contain one of Check, Put, Update or Delete")
+        body = next(iter(entry.values()))
+        if not isinstance(body, dict):
+            raise ValidationException("TransactItems can only contain one of Check, Put, Update or Delete")
+        table = await engine.tables.get(body.get("TableName"))
+        actions.append(_parse_action(engine, entry, table))
+    if len({a.ref for a in actions}) != len(actions):
+        raise ValidationException(_MULTIPLE)
+    if sum(item_size(a.item) for a in actions if a.item is not None) > _MAX_BYTES:
+        raise ValidationException("Transaction request size exceeds the limit of 4 MB")
+    return actions
+
+
+def _apply(actions: list[_Action], olds: list[bytes | None]) -> list[Any]:
+    reasons: list[dict[str, Any]] = []
+    news: list[Any] = []
+    failed = False
+    for action, data in zip(actions, olds, strict=True):
+        old = load(data)
+        if action.condition is not None and not action.condition(old):
+            reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+            if action.on_fail_old and old is not None:
+                reason["Item"] = old
+            reasons.append(reason)
+            failed = True
+            news.append(KEEP)
+            continue
+        try:
+            if action.kind == "Put":
+                news.append(orjson.dumps(action.item))
+            elif action.kind == "Delete":
+                news.append(None)
+            elif action.kind == "Update":
+                news.append(orjson.dumps(updated_item(action.update, action.key, action.table.key.names, old)))
+            else:
+                news.append(KEEP)
+        except ValidationException as exc:
+            reasons.append({"Code": "ValidationError", "Message": exc.message})
+            failed = True
+            news.append(KEEP)
+            continue
+        reasons.append({"Code": "None"})
+    if failed:
+        raise ConditionFailed(reasons)
+    return news
+
+
+class TokenLedger:
+    """ClientRequestToken bookkeeping: a retry within 10 minutes has no second effect.
+
+    Held per process: a retry that lands on another accelerator process is not recognised.
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.entries: dict[str, tuple[float, bytes]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, token: str) -> asyncio.Lock:
+        return self.locks.setdefault(token, asyncio.Lock())
+
+    def seen(self, token: str, digest: bytes) -> bool:
+        now = self.clock()
+        for stale in [t for t, (at, _) in self.entries.items() if now - at > _TOKEN_SECONDS]:
+            self.entries.pop(stale, None)
+            self.locks.pop(stale, None)
+        entry = self.entries.get(token)
+        if entry is None:
+            return False
+        if entry[1] != digest:
+            raise IdempotentParameterMismatchException(
+                "Specified idempotency token was used with different request parameters within the 10 minute "
+                "window.")
+        return True
+
+    def record(self, token: str, digest: bytes) -> None:
+        self.entries[token] = (self.clock(), digest)
+
+
+async def _write(engine: Any, req: Request) -> Response:
+    actions = await _parse(engine, req)
+    try:
+        await engine.storage.transact([a.ref for a in actions], lambda olds: _apply(actions, olds))
+    except ConditionFailed as exc:
+        raise TransactionCanceledException(exc.payload) from None
+    return {}
+
+
+async def transact_write_items(engine: Any, req: Request) -> Response:
+    token = req.get("ClientRequestToken")
+    if token is None:
+        return await _write(engine, req)
+    body = {k: v for k, v in req.items() if k not in ("ClientRequestToken", "ReturnConsumedCapacity")}
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+    ledger: TokenLedger = engine.transactions
+    async with ledger.lock(token):
+        if ledger.seen(token, digest):
+            return {}
+        try:
+            response = await _write(engine, req)
+        except DynamoError:
+            raise
+        ledger.record(token, digest)
+        return response

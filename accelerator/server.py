@@ -1,0 +1,318 @@
+"""HTTP/1.1 front end: httptools on uvloop, keep-alive and pipelining, no framework.
+
+One ``Connection`` per socket parses requests with httptools and answers them strictly in order.
+A request's handler coroutine is first stepped inline: a cache hit never suspends, so it is answered
+without creating a Task; only a handler that really waits (a store miss, a write) is wrapped in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import os
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
+
+import httptools
+
+from accelerator.api import Router
+from accelerator.core.errors import DynamoError, InternalServerError
+
+__all__ = ["Server", "ServerLimits", "Reply"]
+
+log = logging.getLogger("accelerator.server")
+
+Reply = tuple[int, bytes, bytes, bytes]
+"""(status, content type, extra header lines, body) of a response."""
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
+            408: b"Request Timeout", 413: b"Payload Too Large", 431: b"Request Header Fields Too Large",
+            500: b"Internal Server Error", 503: b"Service Unavailable"}
+_JSON = b"application/x-amz-json-1.0"
+_TEXT = b"text/plain; charset=utf-8"
+
+
+class ServerLimits:
+    """Per-connection limits: sizes in bytes, times in seconds."""
+
+    __slots__ = ("max_body", "max_header", "request_timeout", "idle_timeout", "max_pipeline")
+
+    def __init__(self, max_body: int = 16 * 1024 * 1024 + 65536, max_header: int = 64 * 1024,
+                 request_timeout: float = 30.0, idle_timeout: float = 300.0, max_pipeline: int = 64) -> None:
+        self.max_body = max_body
+        self.max_header = max_header
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.max_pipeline = max_pipeline
+
+
+class _Resume:
+    """Continue driving a coroutine that has already been stepped once, from inside a Task."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Reply], first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, None, Reply]:
+        yielded = self.first
+        while True:
+            try:
+                yield yielded
+            except BaseException as exc:  # delivered into the inner coroutine, as a Task would
+                try:
+                    yielded = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    yielded = self.coro.send(None)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+
+
+async def _drive(resume: _Resume) -> Reply:
+    return await resume
+
+
+class Connection(asyncio.Protocol):
+    """One client socket: parse, dispatch in order, write responses."""
+
+    __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
+                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "keep_alive")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.target = b""
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.header_bytes = 0
+        self.headers: dict[bytes, bytes] = {}
+        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool]] = collections.deque()
+        self.busy = False
+        self.closing = False
+        self.in_request = False
+        self.keep_alive = True
+        self.last_active = time.monotonic()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is not a subclass
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, b"upgrade not supported")
+        except httptools.HttpParserError:
+            self._fail(400, b"malformed HTTP request")
+        except _Reject as rej:
+            self._fail(rej.status, rej.text)
+
+    # -- httptools callbacks ---------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.in_request = True
+        self.url = b""
+        self.headers = {}
+        self.target = b""
+        self.body = []
+        self.body_size = 0
+        self.header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.header_bytes += len(url)
+        if self.header_bytes > self.server.limits.max_header:
+            raise _Reject(431, b"request header too large")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > self.server.limits.max_header:
+            raise _Reject(431, b"request header too large")
+        self.headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        declared = self.headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.server.limits.max_body:
+            raise _Reject(413, b"request body too large")
+        self.target = self.headers.get(b"x-amz-target", b"")
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.server.limits.max_body:
+            raise _Reject(413, b"request body too large")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_request = False
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        method = self.parser.get_method()
+        keep = self.parser.should_keep_alive()
+        self.queue.append((method, self.url, self.target, body, keep))
+        if len(self.queue) > self.server.limits.max_pipeline and self.transport is not None:
+            self.transport.pause_reading()
+        if not self.busy:
+            self._next()
+
+    # -- dispatch --------------------------------------------------------------------------------
+    def _next(self) -> None:
+        while self.queue and not self.closing:
+            method, url, target, body, keep = self.queue.popleft()
+            coro = self.server.dispatch(method, url, target, body)
+            try:
+                first = coro.send(None)
+            except StopIteration as stop:
+                self._write(stop.value, keep)
+                continue
+            except BaseException as exc:  # a handler bug: answer 500, keep serving
+                self._write(self.server.crash_reply(exc), keep)
+                continue
+            self.busy = True
+            task = asyncio.ensure_future(_drive(_Resume(coro, first)))
+            task.add_done_callback(lambda t, keep=keep: self._done(t, keep))
+            self.server.in_flight.add(task)
+            return
+        if self.transport is not None and not self.closing and len(self.queue) <= self.server.limits.max_pipeline:
+            self.transport.resume_reading()
+
+    def _done(self, task: asyncio.Future[Reply], keep: bool) -> None:
+        self.server.in_flight.discard(task)
+        self.busy = False
+        if task.cancelled():
+            reply = self.server.crash_reply(InternalServerError("request cancelled"))
+        elif task.exception() is not None:
+            reply = self.server.crash_reply(task.exception())
+        else:
+            reply = task.result()
+        self._write(reply, keep)
+        self._next()
+
+    def _write(self, reply: Reply, keep: bool) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        status, ctype, extra, body = reply
+        head = b"".join((
+            b"HTTP/1.1 ", str(status).encode(), b" ", _REASONS.get(status, b"Unknown"),
+            b"\r\nContent-Type: ", ctype,
+            b"\r\nx-amzn-RequestId: ", self.server.request_id(),
+            b"\r\nx-amz-crc32: ", str(zlib.crc32(body)).encode(),
+            b"\r\nContent-Length: ", str(len(body)).encode(),
+            b"\r\n" if keep else b"\r\nConnection: close\r\n",
+            extra, b"\r\n",
+        ))
+        transport.write(head + body)
+        self.last_active = time.monotonic()
+        if not keep:
+            self.closing = True
+            transport.close()
+
+    def _fail(self, status: int, text: bytes) -> None:
+        """Answer a protocol-level failure and close: the stream cannot be trusted after it."""
+        self.queue.clear()
+        self._write((status, _TEXT, b"", text), False)
+        if self.transport is not None:
+            self.transport.close()
+
+    def expire(self, now: float) -> None:
+        """Close the connection if a request stalled half-sent or it sat idle too long."""
+        limits = self.server.limits
+        idle = now - self.last_active
+        if self.in_request and idle > limits.request_timeout:
+            self._fail(408, b"request timed out")
+        elif not self.busy and not self.queue and idle > limits.idle_timeout and self.transport is not None:
+            self.closing = True
+            self.transport.close()
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, text: bytes) -> None:
+        self.status = status
+        self.text = text
+
+
+class Server:
+    """Accepts connections and routes requests to the API router; owns graceful shutdown."""
+
+    def __init__(self, router: Router, limits: ServerLimits | None = None,
+                 extra_routes: dict[bytes, Callable[[], Awaitable[Reply]]] | None = None) -> None:
+        self.router = router
+        self.limits = limits or ServerLimits()
+        self.connections: set[Connection] = set()
+        self.in_flight: set[asyncio.Future[Any]] = set()
+        self.ready = False
+        self.extra_routes = extra_routes or {}
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(8).hex().upper().encode()
+
+    def request_id(self) -> bytes:
+        return self._id_prefix + b"%020X" % next(self._ids)
+
+    def crash_reply(self, exc: BaseException | None) -> Reply:
+        if isinstance(exc, DynamoError):
+            return self.router.error_reply(exc)
+        log.exception("unhandled error in request handler", exc_info=exc)
+        return self.router.error_reply(InternalServerError("Internal server error"))
+
+    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes) -> Reply:
+        if method == b"POST":
+            return await self.router.handle(target, body)
+        if method == b"GET":
+            path = url.split(b"?", 1)[0]
+            if path == b"/health":
+                if self.ready:
+                    return 200, _TEXT, b"", b"ok\n"
+                return 503, _TEXT, b"", b"starting\n"
+            route = self.extra_routes.get(path)
+            if route is not None:
+                return await route()
+            return 404, _TEXT, b"", b"not found\n"
+        return 405, _TEXT, b"", b"method not allowed\n"
+
+    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Listen on host:port; returns the bound addresses (port 0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: Connection(self), host, port, backlog=1024,
+                                          reuse_address=True)
+        self._servers.append(server)
+        self._sweeper = asyncio.ensure_future(self._sweep())
+        self.ready = True
+        return [s.getsockname()[:2] for s in server.sockets]
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                conn.expire(now)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace`` s), close connections."""
+        self.ready = False
+        for server in self._servers:
+            server.close()
+        if self.in_flight:
+            await asyncio.wait(list(self.in_flight), timeout=grace)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
