@@ -1,0 +1,97 @@
+"""AWS Signature Version 4 for DynamoDB JSON requests (POST /, no query string), with hashlib and hmac only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from dataclasses import dataclass
+
+__all__ = ["Credentials", "SigV4Signer", "credentials_from_env"]
+
+_ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An access key, its secret and an optional session token."""
+
+    access_key: str
+    secret_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Credentials(access_key={self.access_key!r})"
+
+
+def credentials_from_env() -> Credentials | None:
+    """Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, if both keys are set."""
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return None
+    return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+class SigV4Signer:
+    """Signs requests for one set of credentials, region and service; thread-safe (state is replaced whole)."""
+
+    def __init__(self, credentials: Credentials, region: str, service: str = "dynamodb") -> None:
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+        self._stamp: tuple[int, str] = (-1, "")
+        self._day_key: tuple[str, bytes] = ("", b"")
+
+    def _timestamp(self) -> str:
+        now = int(time.time())
+        second, amz_date = self._stamp
+        if now != second:  # strftime once a second, not once a request
+            amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+            self._stamp = (now, amz_date)
+        return amz_date
+
+    def _signing_key(self, day: str) -> bytes:
+        cached_day, key = self._day_key
+        if cached_day != day:
+            key = _hmac(("AWS4" + self.credentials.secret_key).encode(), day)
+            key = _hmac(_hmac(_hmac(key, self.region), self.service), "aws4_request")
+            self._day_key = (day, key)
+        return key
+
+    def sign(self, host: str, headers: dict[str, str], body: bytes, amz_date: str | None = None) -> dict[str, str]:
+        """The headers to add to a ``POST /`` request: X-Amz-Date, X-Amz-Security-Token (if any), Authorization.
+
+        ``headers`` are the other headers that are sent and signed (besides Host), e.g. Content-Type and
+        X-Amz-Target; ``amz_date`` (``YYYYMMDDTHHMMSSZ``) fixes the time, for tests.
+        """
+        amz_date = amz_date or self._timestamp()
+        token = self.credentials.session_token
+        added = {"X-Amz-Date": amz_date}
+        if token:
+            added["X-Amz-Security-Token"] = token
+        signed = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
+        signed["host"] = host
+        signed["x-amz-date"] = amz_date
+        if token:
+            signed["x-amz-security-token"] = token
+        names = sorted(signed)
+        signed_names = ";".join(names)
+        canonical = "POST\n/\n\n{}\n\n{}\n{}".format(
+            "\n".join(f"{name}:{signed[name]}" for name in names),
+            signed_names,
+            hashlib.sha256(body).hexdigest(),
+        )
+        day = amz_date[:8]
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
+        added["Authorization"] = (
+            f"{_ALGORITHM} Credential={self.credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_names}, Signature={signature}"
+        )
+        return added

@@ -1,0 +1,339 @@
+"""The synchronous client: boto3's low-level DynamoDB methods over a thread-safe keep-alive socket pool."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .core import OPERATIONS as _OPS
+from .core import ClientCore, Operation, dumps, operation
+from .endpoints import Endpoint, EndpointSet
+from .errors import (
+    ClientError,
+    ClientExceptions,
+    ConnectError,
+    ConnectionClosed,
+    ConnectTimeout,
+    ReadTimeout,
+    TransportError,
+)
+from .http11 import Response, ResponseParser
+from .paginate import PAGINATED, Paginator
+from .retry import RetryPolicy
+from .table import Table
+
+__all__ = ["AcceleratorClient", "SyncTransport"]
+
+_RECV = 256 * 1024
+
+
+def _dead(sock: socket.socket) -> bool:
+    """An idle keep-alive socket that is readable has been closed by the server (or sent garbage)."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class SyncTransport:
+    """Sends one request on one endpoint and returns its response; one connection per in-flight request."""
+
+    def __init__(
+        self,
+        endpoints: EndpointSet,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        ssl_context: ssl.SSLContext | None,
+        pool_size: int,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.ssl_context = ssl_context
+        self.pool_size = pool_size
+        self._endpoints = endpoints
+        self._lock = threading.Lock()
+        self._closed = False
+        endpoints.start_probe = self._start_probe
+
+    def connect(self, ep: Endpoint, timeout: float | None = None) -> socket.socket:
+        """A new connection to ``ep``, ready for requests; ConnectError if that fails."""
+        timeout = self.connect_timeout if timeout is None else timeout
+        try:
+            addr = ep.addr
+            if addr is None:
+                family, _, _, _, sockaddr = socket.getaddrinfo(ep.host, ep.port, type=socket.SOCK_STREAM)[0]
+                addr = ep.addr = (family, sockaddr)
+            family, sockaddr = addr  # type: ignore[misc]
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectError(f"cannot resolve: {exc}", ep.url) from exc
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ep.tls:
+                ctx = self.ssl_context or ssl.create_default_context()
+                sock = ctx.wrap_socket(sock, server_hostname=ep.host)
+            sock.settimeout(self.read_timeout)
+        except TimeoutError as exc:
+            _close(sock)
+            raise ConnectTimeout("connect timed out", ep.url) from exc
+        except OSError as exc:
+            _close(sock)
+            ep.addr = None  # resolve again next time: the address may have moved
+            raise ConnectError(f"cannot connect: {exc}", ep.url) from exc
+        return sock
+
+    def _checkout(self, ep: Endpoint) -> socket.socket:
+        idle = ep.idle
+        while idle:
+            with self._lock:
+                sock = idle.pop() if idle else None
+            if sock is None:
+                break
+            if not _dead(sock):  # type: ignore[arg-type]
+                return sock  # type: ignore[return-value]
+            _close(sock)  # type: ignore[arg-type]
+        return self.connect(ep)
+
+    def _checkin(self, ep: Endpoint, sock: socket.socket) -> None:
+        with self._lock:
+            if len(ep.idle) < self.pool_size and not self._closed:
+                ep.idle.append(sock)
+                return
+        _close(sock)
+
+    def roundtrip(self, ep: Endpoint, payload: bytes) -> Response:
+        """Send ``payload`` on a pooled connection and read the whole response."""
+        sock = self._checkout(ep)
+        try:
+            sock.sendall(payload)
+        except OSError as exc:  # not fully sent, so the server cannot have acted on it
+            _close(sock)
+            raise ConnectError(f"send failed: {exc}", ep.url) from exc
+        parser = ResponseParser()
+        try:
+            while True:
+                data = sock.recv(_RECV)
+                if not data:
+                    resp = parser.feed_eof()
+                    if resp is None:
+                        raise ConnectionClosed("connection closed before a full answer", ep.url)
+                    break
+                resp = parser.feed(data)
+                if resp is not None:
+                    break
+        except TimeoutError as exc:
+            _close(sock)
+            raise ReadTimeout(f"no answer within {self.read_timeout}s", ep.url) from exc
+        except OSError as exc:
+            _close(sock)
+            raise ConnectionClosed(f"connection failed: {exc}", ep.url) from exc
+        except BaseException:
+            _close(sock)
+            raise
+        if resp.keep_alive:
+            self._checkin(ep, sock)
+        else:
+            _close(sock)
+        return resp
+
+    def probe(self, ep: Endpoint, timeout: float) -> bool:
+        """``GET /health`` on a fresh connection: True if anything below 500 answers."""
+        try:
+            sock = self.connect(ep, timeout)
+        except ConnectError:
+            return False
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % ep.host_header.encode())
+            parser = ResponseParser()
+            while True:
+                data = sock.recv(_RECV)
+                resp = parser.feed(data) if data else parser.feed_eof()
+                if resp is not None:
+                    return resp.status < 500
+                if not data:
+                    return False
+        except Exception:
+            return False
+        finally:
+            _close(sock)
+
+    def _start_probe(self, ep: Endpoint) -> None:
+        def run() -> None:
+            ok = False
+            try:
+                ok = self.probe(ep, max(self.connect_timeout, 0.5))
+            finally:
+                self._endpoints.probe_done(ep, ok)
+
+        threading.Thread(target=run, name=f"accelerator-probe-{ep.url}", daemon=True).start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            socks = [sock for ep in self._endpoints.all for sock in ep.idle]
+            for ep in self._endpoints.all:
+                ep.idle.clear()
+        for sock in socks:
+            _close(sock)  # type: ignore[arg-type]
+
+
+class AcceleratorClient:
+    """A boto3-compatible low-level DynamoDB client, much cheaper per call; safe to share between threads."""
+
+    exceptions = ClientExceptions()
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        *,
+        endpoints: Sequence[str] | None = None,
+        region_name: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        sign: bool | None = None,
+        retry_policy: RetryPolicy | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+        pool_size: int = 16,
+        verify_crc32: bool = True,
+        spread_reads: bool = True,
+        health_check_interval: float = 1.0,
+    ) -> None:
+        self._core = ClientCore(
+            endpoint_url, endpoints, region_name=region_name, aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token, sign=sign,
+            retry_policy=retry_policy, verify_crc32=verify_crc32, spread_reads=spread_reads,
+            health_check_interval=health_check_interval,
+        )  # fmt: skip
+        self._transport = SyncTransport(
+            self._core.endpoints, connect_timeout=connect_timeout, read_timeout=read_timeout,
+            ssl_context=ssl_context, pool_size=pool_size,
+        )  # fmt: skip
+
+    @property
+    def endpoints(self) -> EndpointSet:
+        return self._core.endpoints
+
+    def _call(self, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+        core = self._core
+        endpoints = core.endpoints
+        transport = self._transport
+        body = dumps(params)
+        attempt = 0
+        failed: Endpoint | None = None
+        while True:
+            ep = endpoints.pick(op.read, core.spread_reads, failed)
+            try:
+                return core.decode(op, ep, transport.roundtrip(ep, core.encode(ep, op, body)), attempt)
+            except (TransportError, ClientError) as exc:
+                delay = core.retry_delay(op, ep, exc, attempt)
+                if delay is None:
+                    raise
+                failed = ep if isinstance(exc, ConnectError | ConnectionClosed | ReadTimeout) else None
+            attempt += 1
+            if delay:
+                time.sleep(delay)
+
+    def _make_api_call(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Any operation by wire name (``GetItem``), as botocore's method of the same name."""
+        return self._call(operation(operation_name), params)
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["get_item"], kwargs)
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["put_item"], kwargs)
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["update_item"], kwargs)
+
+    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["delete_item"], kwargs)
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["query"], kwargs)
+
+    def scan(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["scan"], kwargs)
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["batch_get_item"], kwargs)
+
+    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["batch_write_item"], kwargs)
+
+    def transact_get_items(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["transact_get_items"], kwargs)
+
+    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["transact_write_items"], kwargs)
+
+    def create_table(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["create_table"], kwargs)
+
+    def describe_table(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["describe_table"], kwargs)
+
+    def list_tables(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["list_tables"], kwargs)
+
+    def delete_table(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["delete_table"], kwargs)
+
+    def update_table(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["update_table"], kwargs)
+
+    def update_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["update_time_to_live"], kwargs)
+
+    def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["describe_time_to_live"], kwargs)
+
+    def get_paginator(self, operation_name: str) -> Paginator:
+        """A paginator for ``query``, ``scan`` or ``list_tables``, as boto3's."""
+        return Paginator(self, operation_name)
+
+    def can_paginate(self, operation_name: str) -> bool:
+        return operation_name in PAGINATED
+
+    def Table(self, name: str) -> Table:  # noqa: N802 - boto3's resource spells it so
+        """The high-level table API on plain Python values."""
+        return Table(self, name)
+
+    def check_health(self) -> dict[str, bool]:
+        """Probe every endpoint now (``GET /health``) and update their state; url -> up."""
+        result = {}
+        for ep in self._core.endpoints.all:
+            ok = self._transport.probe(ep, self._transport.connect_timeout)
+            (self._core.endpoints.mark_up if ok else self._core.endpoints.mark_down)(ep)
+            result[ep.url] = ok
+        return result
+
+    def close(self) -> None:
+        """Close the idle connections; the client can still be used (it reconnects)."""
+        self._transport.close()
+        self._transport._closed = False
+
+    def __enter__(self) -> AcceleratorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._transport.close()
+
