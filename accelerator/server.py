@@ -116,12 +116,17 @@ class Connection(asyncio.Protocol):
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(400, b"upgrade not supported")
-        except httptools.HttpParserError:
-            self._fail(400, b"malformed HTTP request")
         except _Reject as rej:
             self._fail(rej.status, rej.text)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, b"upgrade not supported")
+        except httptools.HttpParserError as exc:
+            # httptools wraps exceptions raised in callbacks; a limit we enforced is in the context
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, _Reject):
+                self._fail(cause.status, cause.text)
+            else:
+                self._fail(400, b"malformed HTTP request")
 
     # -- httptools callbacks ---------------------------------------------------------------------
     def on_message_begin(self) -> None:

@@ -1,0 +1,84 @@
+"""Shared fixtures: real server processes per backend and boto3 clients pointed at them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.e2e_backends import E2E_BACKENDS
+from tests.server_process import ServerProcess
+
+_only = os.environ.get("ACCEL_TEST_BACKENDS")
+BACKENDS = [b for b in E2E_BACKENDS if not _only or b in _only.split(",")]
+
+
+def boto_client(url: str, retries: int = 1) -> Any:
+    return boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": retries, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """One accelerator server process per backend, shared by the session."""
+    proc = ServerProcess(E2E_BACKENDS[request.param]()).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ddb(server: ServerProcess) -> Any:
+    return boto_client(server.url)
+
+
+_counter = itertools.count()
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}_{next(_counter)}"
+
+
+@pytest.fixture
+def make_table(ddb: Any) -> Iterator[Callable[..., str]]:
+    """Create tables with unique names; they are deleted after the test."""
+    created: list[str] = []
+
+    def make(hash_key: tuple[str, str] = ("pk", "S"), range_key: tuple[str, str] | None = None) -> str:
+        name = unique_name()
+        schema = [{"AttributeName": hash_key[0], "KeyType": "HASH"}]
+        attrs = [{"AttributeName": hash_key[0], "AttributeType": hash_key[1]}]
+        if range_key is not None:
+            schema.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
+            attrs.append({"AttributeName": range_key[0], "AttributeType": range_key[1]})
+        ddb.create_table(TableName=name, KeySchema=schema, AttributeDefinitions=attrs,
+                         BillingMode="PAY_PER_REQUEST")
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            ddb.delete_table(TableName=name)
+        except ddb.exceptions.ResourceNotFoundException:
+            pass
+
+
+@pytest.fixture
+def table(make_table: Callable[..., str]) -> str:
+    """A table with a string partition key ``pk``."""
+    return make_table()
+
+
+@pytest.fixture
+def range_table(make_table: Callable[..., str]) -> str:
+    """A table with string ``pk`` and numeric sort key ``sk``."""
+    return make_table(range_key=("sk", "N"))

@@ -1,0 +1,17 @@
+"""The storage backends the end-to-end suite runs against, as server [backend] config sections.
+
+Each entry returns the section for one server process; backends that need a shared service
+(PostgreSQL, Redis) are added here with their own isolation (a schema / key prefix per run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["E2E_BACKENDS"]
+
+E2E_BACKENDS: dict[str, Callable[[], dict[str, Any]]] = {
+    "memory": lambda: {"kind": "memory"},
+    "sqlite": lambda: {"kind": "sqlite"},
+}

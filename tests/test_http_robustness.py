@@ -1,0 +1,166 @@
+"""Bad input on the wire: each gets DynamoDB's error or a clean close, and the server stays up."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from tests.server_process import ServerProcess
+
+TARGET = "DynamoDB_20120810."
+
+
+@pytest.fixture(scope="module")
+def srv() -> Any:
+    proc = ServerProcess({"kind": "memory"}, server={"max_body_bytes": 1_000_000, "request_timeout": 1.0,
+                                                      "max_header_bytes": 8192}).start()
+    yield proc
+    proc.stop()
+
+
+def _raw(body: bytes, target: str | None = "GetItem", extra: bytes = b"") -> bytes:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    if target is not None:
+        head += f"X-Amz-Target: {TARGET}{target}\r\n".encode()
+    return head + extra + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+_leftover: dict[int, bytes] = {}
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one response; bytes of the next pipelined response are kept for the next call."""
+    data = _leftover.pop(sock.fileno(), b"")
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    if len(rest) > length:
+        _leftover[sock.fileno()] = rest[length:]
+    return status, headers, rest[:length]
+
+
+def _call(srv: ServerProcess, payload: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(payload)
+        return _read_response(s)
+
+
+def _type(body: bytes) -> str:
+    return str(json.loads(body)["__type"]).split("#")[-1]
+
+
+def _alive(srv: ServerProcess) -> None:
+    status, _, body = _call(srv, _raw(b"{}", "ListTables"))
+    assert status == 200 and "TableNames" in json.loads(body)
+
+
+@pytest.mark.parametrize("body, target, status, error", [
+    (b"{not json", "GetItem", 400, "SerializationException"),
+    (b"[1, 2]", "GetItem", 400, "SerializationException"),
+    (b"", "GetItem", 400, "SerializationException"),
+    (b"{}", "NoSuchOperation", 400, "UnknownOperationException"),
+    (b"{}", None, 400, "UnknownOperationException"),
+    (b"{}", "GetItem", 400, "ValidationException"),
+    (b'{"TableName": 5, "Key": {}}', "GetItem", 400, "SerializationException"),
+    (b'{"TableName": "abc", "Key": []}', "GetItem", 400, "SerializationException"),
+    (b'{"TableName": "abc", "Key": {}, "ConsistentRead": "yes"}', "GetItem", 400, "SerializationException"),
+])
+def test_bad_requests(srv: ServerProcess, body: bytes, target: str | None, status: int, error: str) -> None:
+    got_status, headers, got_body = _call(srv, _raw(body, target))
+    assert got_status == status
+    assert headers["content-type"] == "application/x-amz-json-1.0"
+    assert "x-amzn-requestid" in headers and "x-amz-crc32" in headers
+    assert _type(got_body) == error
+    _alive(srv)
+
+
+def test_missing_required_member_message(srv: ServerProcess) -> None:
+    _, _, body = _call(srv, _raw(b'{"Key": {"pk": {"S": "a"}}}'))
+    assert json.loads(body)["message"] == ("1 validation error detected: Value null at 'tableName' failed to "
+                                           "satisfy constraint: Member must not be null")
+
+
+def test_unknown_members_are_ignored(srv: ServerProcess) -> None:
+    # AWS ignores members it does not know (forward compatibility); so do we.
+    status, _, body = _call(srv, _raw(b'{"NotAMember": 1, "Limit": 5}', "ListTables"))
+    assert status == 200 and "TableNames" in json.loads(body)
+
+
+def test_oversized_body_rejected_and_closed(srv: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(_raw(b"{" + b" " * 1_100_000 + b"}", "ListTables"))
+        status, headers, _ = _read_response(s)
+        assert status == 413 and headers.get("connection") == "close"
+    _alive(srv)
+
+
+def test_huge_header_rejected(srv: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(_raw(b"{}", "ListTables", extra=b"X-Junk: " + b"a" * 20000 + b"\r\n"))
+        status, _, _ = _read_response(s)
+        assert status == 431
+    _alive(srv)
+
+
+def test_malformed_http_closed(srv: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GARBAGE \x00\x01 nonsense\r\n\r\n")
+        status, _, _ = _read_response(s)
+        assert status == 400
+        assert s.recv(10) == b""
+    _alive(srv)
+
+
+def test_half_request_times_out_and_others_unaffected(srv: ServerProcess) -> None:
+    stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    stalled.sendall(_raw(b'{"Limit": 5}', "ListTables")[:-5])
+    started = time.monotonic()
+    _alive(srv)  # another connection is served while one hangs half-way
+    status, _, _ = _read_response(stalled)
+    assert status == 408
+    assert time.monotonic() - started < 5
+    stalled.close()
+
+
+def test_client_disconnect_mid_request(srv: ServerProcess) -> None:
+    for cut in (10, 60, 100):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(_raw(b'{"TableName": "abcdef", "Item": {"pk": {"S": "zz"}}}', "PutItem")[:cut])
+        s.close()
+    _alive(srv)
+
+
+def test_keep_alive_and_pipelining(srv: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(_raw(b'{"Limit": 1}', "ListTables") + _raw(b"{oops", "ListTables") + _raw(b"{}", "ListTables"))
+        answers = [_read_response(s) for _ in range(3)]
+        assert [a[0] for a in answers] == [200, 400, 200]
+        ids = {a[1]["x-amzn-requestid"] for a in answers}
+        assert len(ids) == 3
+
+
+def test_crc32_header_matches_body(srv: ServerProcess) -> None:
+    import zlib
+
+    _, headers, body = _call(srv, _raw(b"{}", "ListTables"))
+    assert int(headers["x-amz-crc32"]) == zlib.crc32(body)
+
+
+def test_health_and_unknown_paths(srv: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_response(s)[0] == 200
+        assert _read_response(s)[0] == 404
