@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import os
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 import httptools
@@ -68,12 +69,12 @@ class _Resume:
                 try:
                     yielded = self.coro.throw(exc)
                 except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+                    return stop.value
             else:
                 try:
                     yielded = self.coro.send(None)
                 except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+                    return stop.value
 
 
 async def _drive(resume: _Resume) -> Reply:
@@ -188,13 +189,13 @@ class Connection(asyncio.Protocol):
                 continue
             self.busy = True
             task = asyncio.ensure_future(_drive(_Resume(coro, first)))
-            task.add_done_callback(lambda t, keep=keep: self._done(t, keep))
+            task.add_done_callback(functools.partial(self._done, keep=keep))
             self.server.in_flight.add(task)
             return
         if self.transport is not None and not self.closing and len(self.queue) <= self.server.limits.max_pipeline:
             self.transport.resume_reading()
 
-    def _done(self, task: asyncio.Future[Reply], keep: bool) -> None:
+    def _done(self, task: asyncio.Future[Reply], *, keep: bool) -> None:
         self.server.in_flight.discard(task)
         self.busy = False
         if task.cancelled():
@@ -254,13 +255,13 @@ class Server:
     """Accepts connections and routes requests to the API router; owns graceful shutdown."""
 
     def __init__(self, router: Router, limits: ServerLimits | None = None,
-                 extra_routes: dict[bytes, Callable[[], Awaitable[Reply]]] | None = None) -> None:
+                 extra_routes: Mapping[bytes, Callable[[], Awaitable[Reply]]] | None = None) -> None:
         self.router = router
         self.limits = limits or ServerLimits()
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Future[Any]] = set()
         self.ready = False
-        self.extra_routes = extra_routes or {}
+        self.extra_routes = dict(extra_routes or {})
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)

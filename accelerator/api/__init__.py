@@ -11,7 +11,9 @@ from accelerator.api import batch, items, query, tables, transact
 from accelerator.api.shapes import Shape, validate
 from accelerator.core.context import CACHE_STATUS, NONE
 from accelerator.core.errors import (
-    DynamoError, SerializationException, UnknownOperationException,
+    DynamoError,
+    SerializationException,
+    UnknownOperationException,
 )
 from accelerator.core.protocols import Store
 from accelerator.metrics import Metrics

@@ -5,8 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from accelerator.api.common import (
-    ATTRIBUTES_TO_GET, CONDITIONAL_OPERATOR, CONSISTENT, CONSUMED, EXPRESSION, ITEM, KEY, LEGACY_MAP, METRICS,
-    NAMES, ON_FAILURE, PROJECTION, RETURN_VALUES, VALUES,
+    ATTRIBUTES_TO_GET,
+    CONDITIONAL_OPERATOR,
+    CONSISTENT,
+    CONSUMED,
+    EXPRESSION,
+    ITEM,
+    KEY,
+    LEGACY_MAP,
+    METRICS,
+    NAMES,
+    ON_FAILURE,
+    PROJECTION,
+    RETURN_VALUES,
+    VALUES,
 )
 from accelerator.api.shapes import Shape, table_name
 from accelerator.core.errors import ValidationException

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from accelerator.api.common import (
-    ATTRIBUTES_TO_GET, CONDITIONAL_OPERATOR, CONSISTENT, CONSUMED, EXPRESSION, LEGACY_MAP, NAMES, PROJECTION,
+    ATTRIBUTES_TO_GET,
+    CONDITIONAL_OPERATOR,
+    CONSISTENT,
+    CONSUMED,
+    EXPRESSION,
+    LEGACY_MAP,
+    NAMES,
+    PROJECTION,
     VALUES,
 )
 from accelerator.api.shapes import BOOL, INT, MAP, STR, Field, Shape, enum, table_name

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from accelerator.core.errors import ResourceInUseException, ResourceNotFoundException, UnknownOperationException
+from accelerator.core.errors import (
+    ResourceInUseException,
+    ResourceNotFoundException,
+    UnknownOperationException,
+)
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, items, query, transact
 from accelerator.engine.tables import TableRegistry, describe, table_from_request

@@ -17,7 +17,10 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import (
-    ConditionFailed, DynamoError, IdempotentParameterMismatchException, TransactionCanceledException,
+    ConditionFailed,
+    DynamoError,
+    IdempotentParameterMismatchException,
+    TransactionCanceledException,
     ValidationException,
 )
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
