@@ -26,6 +26,7 @@ from .http11 import Response, ResponseParser
 from .paginate import PAGINATED, AsyncPaginator
 from .retry import RetryPolicy
 from .table import AsyncTable
+from .waiters import AsyncWaiter
 
 __all__ = ["AsyncAcceleratorClient", "AsyncTransport"]
 
@@ -333,6 +334,10 @@ class AsyncAcceleratorClient:
     def get_paginator(self, operation_name: str) -> AsyncPaginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``: ``async for page in p.paginate(...)``."""
         return AsyncPaginator(self, operation_name)
+
+    def get_waiter(self, waiter_name: str) -> AsyncWaiter:
+        """A waiter for ``table_exists`` or ``table_not_exists``, as boto3's."""
+        return AsyncWaiter(self, waiter_name)
 
     def can_paginate(self, operation_name: str) -> bool:
         return operation_name in PAGINATED

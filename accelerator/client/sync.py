@@ -27,6 +27,7 @@ from .http11 import Response, ResponseParser
 from .paginate import PAGINATED, Paginator
 from .retry import RetryPolicy
 from .table import Table
+from .waiters import Waiter
 
 __all__ = ["AcceleratorClient", "SyncTransport"]
 
@@ -309,6 +310,10 @@ class AcceleratorClient:
     def get_paginator(self, operation_name: str) -> Paginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``, as boto3's."""
         return Paginator(self, operation_name)
+
+    def get_waiter(self, waiter_name: str) -> Waiter:
+        """A waiter for ``table_exists`` or ``table_not_exists``, as boto3's."""
+        return Waiter(self, waiter_name)
 
     def can_paginate(self, operation_name: str) -> bool:
         return operation_name in PAGINATED

@@ -1,0 +1,37 @@
+"""The project's end-to-end suite (tests/test_e2e_*.py) again, through the client wrapper instead of boto3.
+
+The same test bodies run with ``ddb`` being the sync client and the async client (behind blocking calls);
+boto3 runs them in their own modules, so all three must give the same results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from accelerator.client import AcceleratorClient
+from tests import test_e2e_items, test_e2e_tables
+from tests.client_adapters import blocking_async_client
+from tests.server_process import ServerProcess
+
+for _module in (test_e2e_items, test_e2e_tables):
+    for _name, _obj in vars(_module).items():
+        if _name.startswith("test_") and callable(_obj):
+            globals()[_name] = _obj
+
+_KEYS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+@pytest.fixture(params=["sync", "async"])
+def ddb(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "sync":
+        client = AcceleratorClient(server.url, **_KEYS)
+        yield client
+        client.close()
+    else:
+        client, loop = blocking_async_client(server.url, **_KEYS)
+        yield client
+        client.close()
+        loop.close()
