@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["E2E_BACKENDS"]
+__all__ = ["E2E_BACKENDS", "SHARED_BACKENDS"]
 
 E2E_BACKENDS: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": lambda: {"kind": "memory"},
     "sqlite": lambda: {"kind": "sqlite"},
 }
+
+# Backends on which several accelerator processes can share one store (multi-process tests).
+SHARED_BACKENDS: list[str] = ["sqlite"]
