@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -53,19 +52,15 @@ def accelerator_available() -> bool:
 
 
 class ServerProcess:
-    """A server in its own process group on a free loopback port."""
+    """A moto server in its own process group on a free loopback port."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        if kind == "moto":
-            cmd = [sys.executable, "-m", "moto.server", "-p", str(self.port), "-H", "127.0.0.1"]
-        elif kind == "accelerator":
-            exe = shutil.which("accelerator", path=str(Path(sys.executable).parent)) or "accelerator"
-            cmd = [exe, "serve", "--port", str(self.port), "--backend", "memory"]
-        else:
+        if kind != "moto":
             raise ValueError(kind)
+        cmd = [sys.executable, "-m", "moto.server", "-p", str(self.port), "-H", "127.0.0.1"]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
@@ -82,9 +77,27 @@ class ServerProcess:
             self.proc.wait(10)
 
 
+class _Accelerator:
+    """The project's server (memory backend) through the e2e suite's launcher."""
+
+    kind = "accelerator"
+
+    def __init__(self) -> None:
+        from tests.server_process import ServerProcess as AcceleratorProcess
+
+        self._proc = AcceleratorProcess({"kind": "memory"}).start()
+        self.url = self._proc.url
+        self.port = self._proc.port
+
+    def kill(self) -> None:
+        import signal as _signal
+
+        self._proc.stop(_signal.SIGKILL)
+
+
 @contextlib.contextmanager
-def server(kind: str) -> Iterator[ServerProcess]:
-    proc = ServerProcess(kind)
+def server(kind: str) -> Iterator[ServerProcess | _Accelerator]:
+    proc: ServerProcess | _Accelerator = _Accelerator() if kind == "accelerator" else ServerProcess(kind)
     try:
         yield proc
     finally:
@@ -99,12 +112,14 @@ def server_kinds() -> list[str]:
 class LoopbackServer:
     """An asyncio HTTP/1.1 server on a thread, answering each request through ``answer(target, body)``.
 
-    ``answer`` returns (status, body dict) or None to never answer (a black hole).
+    ``answer`` returns (status, body dict), None to never answer (a black hole), or "close" to drop the
+    connection without answering.
     """
 
-    def __init__(self, answer: Callable[[str, bytes], tuple[int, dict[str, object]] | None]) -> None:
+    def __init__(self, answer: Callable[[str, bytes], tuple[int, dict[str, object]] | str | None]) -> None:
         self.answer = answer
         self.requests: list[tuple[str, bytes]] = []
+        self.connections = 0
         self.loop = asyncio.new_event_loop()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -119,8 +134,14 @@ class LoopbackServer:
         started.set()
         self.loop.run_forever()
         srv.close()
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -135,6 +156,8 @@ class LoopbackServer:
                 if answer is None:
                     await asyncio.sleep(3600)
                     return
+                if isinstance(answer, str):
+                    return
                 status, data = answer
                 out = orjson.dumps(data)
                 writer.write(
@@ -146,7 +169,8 @@ class LoopbackServer:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            writer.close()
+            with contextlib.suppress(RuntimeError):
+                writer.close()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
