@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -116,13 +117,18 @@ class LoopbackServer:
     connection without answering.
     """
 
-    def __init__(self, answer: Callable[[str, bytes], tuple[int, dict[str, object]] | str | None]) -> None:
+    def __init__(
+        self,
+        answer: Callable[[str, bytes], tuple[int, dict[str, object]] | str | None],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.answer = answer
+        self.ssl_context = ssl_context
         self.requests: list[tuple[str, bytes]] = []
         self.connections = 0
         self.loop = asyncio.new_event_loop()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         started = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(started,), daemon=True)
         self.thread.start()
@@ -130,7 +136,9 @@ class LoopbackServer:
 
     def _run(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        srv = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        srv = self.loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port, ssl=self.ssl_context)
+        )
         started.set()
         self.loop.run_forever()
         srv.close()

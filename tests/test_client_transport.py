@@ -7,7 +7,10 @@ they answer chosen errors, hang, or drop the connection, so each failure mode is
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -199,6 +202,38 @@ def test_reads_spread_round_robin_and_writes_stay_on_the_first(injector: Any) ->
     assert [t for t, _ in second.requests].count("GetItem") == 5
     assert [t for t, _ in second.requests].count("PutItem") == 0
     assert client.check_health() == {first.url: True, second.url: True}
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_tls_with_a_given_ssl_context(tmp_path: Any, flavour: str) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    srv = LoopbackServer(lambda target, body: (200, ITEM), ssl_context=server_ctx)
+    try:
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+        if flavour == "sync":
+            client = AcceleratorClient(srv.url, sign=False, ssl_context=client_ctx)
+            got = [client.get_item(TableName="t", Key={})["Item"] for _ in range(3)]
+        else:
+            async def three() -> list[Any]:
+                async with AsyncAcceleratorClient(srv.url, sign=False, ssl_context=client_ctx) as aclient:
+                    return [(await aclient.get_item(TableName="t", Key={}))["Item"] for _ in range(3)]
+
+            got = run(three())
+        assert got == [ITEM["Item"]] * 3 and srv.connections == 1
+        with pytest.raises(ConnectError):  # the default context does not trust a self-signed certificate
+            AcceleratorClient(srv.url, sign=False, retry_policy=NO_RETRY).get_item(TableName="t", Key={})
+    finally:
+        srv.close()
 
 
 def _seed(url: str, table: str) -> None:
