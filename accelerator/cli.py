@@ -28,7 +28,7 @@ def _cache(args: argparse.Namespace) -> int:
     if args.action == "stats":
         path = "/admin/cache"
     else:
-        path = "/admin/cache/flush" + (f"?table={args.table}" if args.table else "")
+        path = "/admin/cache/flush" + (f"/{args.table}" if args.table else "")
     with urllib.request.urlopen(url + path, timeout=10) as response:
         sys.stdout.write(response.read().decode())
     return 0

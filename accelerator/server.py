@@ -255,7 +255,7 @@ class Server:
     """Accepts connections and routes requests to the API router; owns graceful shutdown."""
 
     def __init__(self, router: Router, limits: ServerLimits | None = None,
-                 extra_routes: Mapping[bytes, Callable[[], Awaitable[Reply]]] | None = None) -> None:
+                 extra_routes: Mapping[bytes, Callable[..., Awaitable[Reply]]] | None = None) -> None:
         self.router = router
         self.limits = limits or ServerLimits()
         self.connections: set[Connection] = set()
@@ -288,6 +288,10 @@ class Server:
             route = self.extra_routes.get(path)
             if route is not None:
                 return await route()
+            head, _, rest = path.rpartition(b"/")
+            prefix = self.extra_routes.get(head + b"/") if rest else None
+            if prefix is not None:  # a route registered with a trailing "/" gets the last path segment
+                return await prefix(rest)
             return 404, _TEXT, b"", b"not found\n"
         return 405, _TEXT, b"", b"method not allowed\n"
 

@@ -1,0 +1,79 @@
+"""The item cache: whole items (or "not found") by (table incarnation, pk, sk), bounded in bytes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from accelerator.cache.lru import BoundedTLRU
+from accelerator.cache.sizing import ENTRY_OVERHEAD, deep_size
+from accelerator.core.values import Item
+
+__all__ = ["ItemCache", "ItemKey", "Entry"]
+
+ItemKey = tuple[int, bytes, bytes]
+Entry = tuple[Item | None, float, int]
+"""(item or None for a negative entry, TTL in seconds (0: no time expiry), estimated bytes)."""
+
+
+def _ttu(key: Any, entry: Entry, now: float) -> float:
+    ttl = entry[1]
+    return now + ttl if ttl > 0 else math.inf
+
+
+def _size(entry: Entry) -> int:
+    return entry[2]
+
+
+class ItemCache:
+    """LRU by bytes with per-entry expiry; synchronous, clock injected."""
+
+    def __init__(self, max_bytes: int, timer: Callable[[], float]) -> None:
+        self.max_bytes = max_bytes
+        self._lru = BoundedTLRU(max(max_bytes, 1), _ttu, timer, _size)
+
+    def get(self, key: ItemKey) -> Entry | None:
+        """The live entry for ``key`` (refreshing its recency), or None."""
+        try:
+            return self._lru[key]
+        except KeyError:
+            return None
+
+    def put(self, key: ItemKey, item: Item | None, ttl: float) -> bool:
+        """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit."""
+        size = ENTRY_OVERHEAD + 2 * 33 + len(key[1]) + len(key[2]) + (deep_size(item) if item is not None else 0)
+        if size > self.max_bytes:
+            self._lru.discard(key)
+            return False
+        self._lru[key] = (item, ttl, size)
+        return True
+
+    def discard(self, key: ItemKey) -> None:
+        self._lru.discard(key)
+
+    def purge(self, incarnation: int) -> int:
+        """Drop every entry of one table incarnation; returns how many."""
+        doomed = [k for k in self._lru.raw_keys() if k[0] == incarnation]
+        for key in doomed:
+            self._lru.discard(key)
+        return len(doomed)
+
+    def clear(self) -> None:
+        self._lru.clear()
+
+    @property
+    def entries(self) -> int:
+        return len(self._lru)
+
+    @property
+    def bytes(self) -> int:
+        return int(self._lru.currsize)
+
+    @property
+    def evicted_bytes(self) -> int:
+        return self._lru.evicted_bytes
+
+    @property
+    def evictions(self) -> int:
+        return self._lru.evictions

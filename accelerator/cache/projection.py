@@ -1,0 +1,30 @@
+"""Projection of cached whole items on the way out, through the engine's projection planner.
+
+The cache stores whole items so every projection of a key shares one entry. ``projector`` is the one
+switch: it asks ``accelerator.engine.plan`` for the request's projection (checking names exactly as
+the engine does); while the planner cannot do it, it raises and the read bypasses the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from accelerator.core.protocols import Request
+from accelerator.core.values import Item
+from accelerator.engine import plan
+
+__all__ = ["projector", "EXPRESSION_MEMBERS", "Projector"]
+
+Projector = Callable[[Item], Item]
+
+EXPRESSION_MEMBERS = ("ProjectionExpression", "AttributesToGet", "ExpressionAttributeNames",
+                      "ExpressionAttributeValues")
+"""Members of a GetItem / BatchGetItem table entry that shape the answer beyond the key."""
+
+
+def projector(req: Request) -> Projector | None:
+    """The projection of a read request (None: whole items); raises if it cannot be served here."""
+    ctx = plan.Context(req)
+    project = plan.projection(req, ctx)
+    ctx.finish()
+    return project

@@ -1,0 +1,246 @@
+"""CachedStore: a Store that answers eventually consistent reads from memory and writes through.
+
+Write protocol (per key a write touches): bump the key's, its partition's and its table's generation
+and go to the store; when it returns, bump them again and then
+
+- acknowledged: the item cache takes the new item (a negative entry for a delete) if the key's
+  generation shows no other write overlapped this one, else the key is dropped; the query pages of
+  the partition and the table's table-wide pages (Scans) are dropped;
+- failed for certain (a 4xx DynamoDB error: condition failed, transaction cancelled, validation):
+  nothing changes;
+- outcome unknown (cancelled, 5xx, an unexpected exception): the touched keys and pages are dropped,
+  because the store may have applied the write.
+
+Reads fill only when the generation of their scope did not move while they were at the store, so a
+read that raced a write never leaves the old value behind, and the cache is up to date before a
+write is acknowledged: read-your-writes through one node always holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from accelerator.cache import reads, writes
+from accelerator.cache.flight import Flights
+from accelerator.cache.generations import Generations
+from accelerator.cache.invalidation import Invalidation, Invalidator
+from accelerator.cache.items import ItemCache, ItemKey
+from accelerator.cache.queries import QueryCache
+from accelerator.cache.stats import Stats, register
+from accelerator.cache.tables import TableStates
+from accelerator.config import CacheConfig
+from accelerator.core.errors import DynamoError, ResourceNotFoundException
+from accelerator.core.protocols import Request, Response, Store
+from accelerator.core.values import Item
+from accelerator.metrics import Metrics
+
+__all__ = ["CachedStore"]
+
+log = logging.getLogger("accelerator.cache")
+
+_APPLIED, _FAILED, _UNKNOWN = "applied", "failed", "unknown"
+_WRITES = ("PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
+
+
+class CachedStore:
+    """Wraps any ``Store`` and is one."""
+
+    def __init__(self, store: Store, config: CacheConfig | None = None, metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.monotonic, invalidator: Invalidator | None = None) -> None:
+        self.store = store
+        self.config = config or CacheConfig()
+        self.clock = clock
+        self.tables = TableStates(self.config)
+        self.items = ItemCache(self.config.item_cache_bytes, clock)
+        self.queries = QueryCache(self.config.query_cache_bytes, clock)
+        self.gens = Generations()
+        self.item_flights: Flights[Item | None] = Flights(self.gens)
+        self.query_flights: Flights[Response] = Flights(self.gens)
+        self.stats = Stats()
+        self.invalidator = invalidator
+        self.node_id = id(self)
+        handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
+            "GetItem": self._get_item,
+            "BatchGetItem": self._batch_get_item,
+            "Query": self._query,
+            "Scan": self._scan,
+            "TransactGetItems": self._transact_get,
+            "CreateTable": self._table_change("CreateTable"),
+            "DeleteTable": self._table_change("DeleteTable"),
+        }
+        for op in _WRITES:
+            handlers[op] = self._writer(op)
+        self._handlers = handlers
+        if metrics is not None:
+            register(metrics, self)
+
+    # -- Store -----------------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.store.open()
+        if self.invalidator is not None:
+            await self.invalidator.start(self.apply_invalidation)
+
+    async def close(self) -> None:
+        if self.invalidator is not None:
+            await self.invalidator.close()
+        await self.store.close()
+
+    async def call(self, operation: str, request: Request) -> Response:
+        handler = self._handlers.get(operation)
+        try:
+            if handler is None:
+                return await self.store.call(operation, request)
+            return await handler(request)
+        except ResourceNotFoundException:
+            name = request.get("TableName")
+            if isinstance(name, str):
+                self.flush(name)  # its definition may have changed elsewhere: learn it again
+            raise
+
+    def _get_item(self, req: Request) -> Awaitable[Response]:
+        return reads.get_item(self, req)
+
+    def _batch_get_item(self, req: Request) -> Awaitable[Response]:
+        return reads.batch_get_item(self, req)
+
+    def _query(self, req: Request) -> Awaitable[Response]:
+        return reads.query(self, "Query", req)
+
+    def _scan(self, req: Request) -> Awaitable[Response]:
+        return reads.query(self, "Scan", req)
+
+    def _transact_get(self, req: Request) -> Awaitable[Response]:
+        return reads.bypass(self, "TransactGetItems", req)
+
+    def _table_change(self, operation: str) -> Callable[[Request], Awaitable[Response]]:
+        async def change(req: Request) -> Response:
+            name = req.get("TableName")
+            try:
+                return await self.store.call(operation, req)
+            finally:
+                if isinstance(name, str):
+                    self.flush(name)
+                    self._publish(Invalidation(name, None, self.node_id))
+        return change
+
+    def _writer(self, operation: str) -> Callable[[Request], Awaitable[Response]]:
+        async def write(req: Request) -> Response:
+            return await self._write(operation, req)
+        return write
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def _write(self, operation: str, req: Request) -> Response:
+        try:
+            plan = await writes.plan_write(self, operation, req)
+        except Exception:  # noqa: BLE001 - keys unknown: let the store judge, then flush the tables
+            return await self._blind_write(operation, req)
+        self._begin(plan.touches)
+        outcome = _UNKNOWN
+        try:
+            response = await self.store.call(operation, plan.inner)
+            response = writes.settle(operation, plan, response)
+            outcome = _APPLIED
+            return response
+        except DynamoError as exc:
+            if exc.status < 500:
+                outcome = _FAILED
+            raise
+        finally:
+            self._end(plan.touches, outcome)
+
+    async def _blind_write(self, operation: str, req: Request) -> Response:
+        names = writes.table_names(operation, req)
+        certain_failure = False
+        try:
+            return await self.store.call(operation, req)
+        except DynamoError as exc:
+            certain_failure = exc.status < 500
+            raise
+        finally:
+            if not certain_failure:
+                for name in names:
+                    self.flush(name)
+                    self._publish(Invalidation(name, None, self.node_id))
+
+    def _begin(self, touches: list[writes.Touch]) -> None:
+        gens = self.gens
+        for t in touches:
+            gens.hold(t.key)
+            self._bump(t.key)
+            t.mine = gens.current(t.key)
+
+    def _bump(self, key: ItemKey) -> None:
+        inc, pk, _ = key
+        self.gens.bump(key)
+        self.gens.bump((inc, pk))
+        self.gens.bump(inc)
+
+    def _end(self, touches: list[writes.Touch], outcome: str) -> None:
+        gens, items = self.gens, self.items
+        changed: dict[str, list[tuple[bytes, bytes]]] = {}
+        for t in touches:
+            key, state = t.key, t.state
+            if outcome != _FAILED:
+                if (outcome == _APPLIED and t.new is not writes.UNKNOWN and gens.current(key) == t.mine
+                        and state.alive and state.item_enabled):
+                    items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl)
+                    self.stats.write_throughs += 1
+                else:
+                    items.discard(key)
+                    self.stats.invalidated_items += 1
+                self._drop_pages(key)
+                changed.setdefault(state.name, []).append(key[1:])
+            self._bump(key)
+            gens.release(key)
+        for name, keys in changed.items():
+            self._publish(Invalidation(name, tuple(keys), self.node_id))
+
+    def _drop_pages(self, key: ItemKey) -> None:
+        inc, pk, _ = key
+        self.stats.invalidated_pages += self.queries.invalidate((inc, pk)) + self.queries.invalidate(inc)
+
+    # -- invalidation ----------------------------------------------------------------------------
+    def _publish(self, message: Invalidation) -> None:
+        if self.invalidator is not None:
+            try:
+                self.invalidator.publish(message)
+            except Exception:  # a broadcast failure must not fail an acknowledged write
+                log.exception("could not publish a cache invalidation")
+
+    def apply_invalidation(self, message: Invalidation) -> None:
+        """Another node wrote these keys (or changed this table): drop what depends on them."""
+        if message.origin == self.node_id:
+            return
+        self.stats.remote_invalidations += 1
+        state = self.tables.get(message.table)
+        if state is None:
+            return
+        if message.keys is None:
+            self.flush(message.table)
+            return
+        for pk, sk in message.keys:
+            key = (state.incarnation, pk, sk)
+            self._bump(key)
+            self.items.discard(key)
+            self._drop_pages(key)
+
+    def flush(self, table: str | None = None) -> int:
+        """Drop every entry (of one table, or all); returns how many were dropped."""
+        if table is None:
+            dropped = self.items.entries + self.queries.entries
+            self.tables.forget_all()
+            self.items.clear()
+            self.queries.clear()
+            return dropped
+        state = self.tables.forget(table)
+        if state is None:
+            return 0
+        return self.items.purge(state.incarnation) + self.queries.purge(state.incarnation)
+
+    # -- admin -----------------------------------------------------------------------------------
+    def admin_routes(self) -> dict[bytes, Callable[..., Awaitable[tuple[int, bytes, bytes, bytes]]]]:
+        from accelerator.cache.admin import routes
+
+        return routes(self)

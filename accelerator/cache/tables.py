@@ -1,0 +1,99 @@
+"""What the cache knows about each table: its key schema (from one DescribeTable) and its settings.
+
+Each time a table is (re)learned it gets a new *incarnation* number, which prefixes every cache key
+and scope of that table: forgetting a table (DeleteTable, CreateTable, a flush) makes its old entries
+unreachable at once, and a read still in flight for the old incarnation cannot fill the new one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from accelerator.config import CacheConfig, TableCacheConfig
+from accelerator.core.keys import KeySchema
+from accelerator.core.protocols import Store
+
+__all__ = ["TableState", "TableStates", "schema_from_description"]
+
+
+@dataclass(slots=True, eq=False)
+class TableState:
+    name: str
+    schema: KeySchema
+    incarnation: int
+    item_enabled: bool
+    query_enabled: bool
+    item_ttl: float
+    negative_ttl: float
+    query_ttl: float
+    alive: bool = True
+
+
+def schema_from_description(table: dict[str, Any]) -> KeySchema:
+    """The table's primary key schema from a DescribeTable ``Table`` member."""
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    hash_name = next(e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "HASH")
+    range_name = next((e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "RANGE"), None)
+    return KeySchema(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
+
+
+class TableStates:
+    """Table name -> TableState, learned through the inner store's DescribeTable and kept."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        self.config = config
+        self._states: dict[str, TableState] = {}
+        self._incarnations = itertools.count(1)
+
+    def get(self, name: Any) -> TableState | None:
+        return self._states.get(name)
+
+    async def resolve(self, store: Store, name: Any) -> TableState | None:
+        """The table's state, asking the store once; None if it cannot be learned (not cached then)."""
+        state = self._states.get(name)
+        if state is not None:
+            return state
+        if not isinstance(name, str):
+            return None
+        try:
+            response = await store.call("DescribeTable", {"TableName": name})
+            schema = schema_from_description(response["Table"])
+        except Exception:  # noqa: BLE001 - the operation itself will meet the same error in the store
+            return None
+        state = self._states.get(name)  # another request may have learned it meanwhile
+        if state is None:
+            state = self._states[name] = self._new_state(name, schema)
+        return state
+
+    def _new_state(self, name: str, schema: KeySchema) -> TableState:
+        c = self.config
+        t = c.tables.get(name) or TableCacheConfig()
+        enabled = c.enabled if t.enabled is None else t.enabled
+        query_ttl = c.query_ttl if t.query_ttl is None else t.query_ttl
+        return TableState(
+            name=name, schema=schema, incarnation=next(self._incarnations),
+            item_enabled=enabled and c.item_cache_bytes > 0,
+            query_enabled=enabled and c.query_cache_bytes > 0 and query_ttl > 0,
+            item_ttl=c.item_ttl if t.item_ttl is None else t.item_ttl,
+            negative_ttl=c.negative_ttl if t.negative_ttl is None else t.negative_ttl,
+            query_ttl=query_ttl,
+        )
+
+    def forget(self, name: str) -> TableState | None:
+        """Drop a table's state (its entries become unreachable); returns the old state."""
+        state = self._states.pop(name, None)
+        if state is not None:
+            state.alive = False
+        return state
+
+    def forget_all(self) -> list[TableState]:
+        states = list(self._states.values())
+        self._states.clear()
+        for state in states:
+            state.alive = False
+        return states
+
+    def names(self) -> list[str]:
+        return sorted(self._states)
