@@ -1,0 +1,448 @@
+"""SQLite storage: one WAL file; reads inline on the event loop, writes on one thread with group commit.
+
+Why this shape (measured on this machine kind): a primary-key read costs ~6 µs in process but ~200 µs
+through a thread hop, so reads run inline on the loop thread from a dedicated reader connection. A commit
+is the expensive part of a write, so one writer thread drains every pending write job, runs them all in
+one ``BEGIN IMMEDIATE ... COMMIT`` (a SAVEPOINT per job, so one failing job leaves no partial writes and
+does not disturb the others), and only after COMMIT returned resolves the callers' futures.
+
+Several processes may share one file: ``BEGIN IMMEDIATE`` takes the database write lock (waiting up to
+``busy_timeout``), and every job reads its keys inside that locked transaction, so read-check-write is
+serialised across processes; WAL readers see the last committed state and never block the writer.
+
+Durability: in WAL mode ``synchronous=NORMAL`` (the default) survives a crash or SIGKILL of the process,
+since a commit is in the WAL file once COMMIT returns; it does not fsync on commit, so a power loss or
+kernel crash may lose the last commits. Use ``synchronous="FULL"`` for power-loss durability (an fsync
+per group commit).
+
+Layout: ``items`` is a rowid table with one unique index on (tbl, h, pk, sk), h = partition_hash(pk).
+That one index serves point reads, partition ranges (``query``) and hash-ordered scans; measured against
+(a) a primary key on (tbl, pk, sk) plus a scan index and (b) a WITHOUT ROWID table, it was as fast for
+point reads, smaller, and (b) doubled the file and tripled read time with 2 KB items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from accelerator.core.errors import (
+    BackendUnavailable,
+    DynamoError,
+    InternalServerError,
+    ResourceInUseException,
+    ResourceNotFoundException,
+)
+from accelerator.core.keys import partition_hash, segment_bounds
+from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
+from accelerator.core.tables import TableDef
+from backends import check_new_values
+
+__all__ = ["SqliteStorage", "SYNCHRONOUS_MODES"]
+
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+_SCHEMA_VERSION = 1
+_MAX_BATCH = 256  # jobs per group commit: bounds the latency one commit adds to the first job
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, def BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS items (tbl TEXT NOT NULL, h INTEGER NOT NULL, pk BLOB NOT NULL,"
+    " sk BLOB NOT NULL, v BLOB NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (tbl, h, pk, sk)",
+)
+_GET = "SELECT v FROM items WHERE tbl = ? AND h = ? AND pk = ? AND sk = ?"
+_UPSERT = (
+    "INSERT INTO items (tbl, h, pk, sk, v) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (tbl, h, pk, sk) DO UPDATE SET v = excluded.v"
+)
+_DELETE = "DELETE FROM items WHERE tbl = ? AND h = ? AND pk = ? AND sk = ?"
+_GET_TABLE = "SELECT def FROM tables WHERE name = ?"
+_SCAN = "SELECT pk, sk, v FROM items WHERE tbl = ? AND h >= ? AND h < ? ORDER BY h, pk, sk LIMIT ?"
+_SCAN_AFTER = (
+    "SELECT pk, sk, v FROM items WHERE tbl = ? AND h >= ? AND h < ? AND (h, pk, sk) > (?, ?, ?)"
+    " ORDER BY h, pk, sk LIMIT ?"
+)
+
+# A write job runs inside the writer's transaction and returns the caller's result.
+_Run = Callable[[sqlite3.Connection], Any]
+_Job = tuple[_Run, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _translate(exc: sqlite3.Error) -> DynamoError:
+    """The project's error for a driver error: busy/locked/I-O are retryable unavailability."""
+    if isinstance(exc, sqlite3.OperationalError):
+        err: DynamoError = BackendUnavailable(f"sqlite: {exc}")
+    else:
+        err = InternalServerError(f"sqlite: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+def _not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+@lru_cache(maxsize=64)
+def _query_sql(lo: bool | None, hi: bool | None, forward: bool, after: bool) -> str:
+    """SQL for one shape of partition range; ``lo``/``hi`` are the bounds' inclusiveness (None: open)."""
+    sql = "SELECT sk, v FROM items WHERE tbl = ? AND h = ? AND pk = ?"
+    if lo is not None:
+        sql += " AND sk >= ?" if lo else " AND sk > ?"
+    if hi is not None:
+        sql += " AND sk <= ?" if hi else " AND sk < ?"
+    if after:
+        sql += " AND sk > ?" if forward else " AND sk < ?"
+    return sql + (" ORDER BY sk LIMIT ?" if forward else " ORDER BY sk DESC LIMIT ?")
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve futures on their loop; a caller that gave up (cancelled) is skipped."""
+    for future, result, exc in outcomes:
+        if future.done():
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+
+class SqliteStorage:
+    """The ``Storage`` contract over one SQLite file (``path``), safe for several processes."""
+
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "NORMAL", busy_timeout: float = 5.0):
+        mode = synchronous.upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
+        if str(path) == ":memory:" or not str(path):
+            raise ValueError("SqliteStorage needs a file path: its reader and writer share the database")
+        self.path = Path(path)
+        self.synchronous = mode
+        self.busy_timeout = busy_timeout
+        self._reader: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    # ----- lifecycle
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
+
+    def _init_schema(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise BackendUnavailable(f"sqlite: cannot use WAL mode on {self.path} (got {mode})")
+        conn.execute("PRAGMA journal_size_limit = 67108864")  # truncate a grown WAL back to 64 MB
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise BackendUnavailable(f"sqlite: {self.path} has schema version {version}, expected 1")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def open(self) -> None:
+        if self._thread is not None:
+            return
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._queue = queue.SimpleQueue()  # fresh: a failed open may have left a stop marker behind
+        self._closing = False
+        self._thread = threading.Thread(
+            target=self._writer_main, args=(loop, ready), name=f"sqlite-writer {self.path}", daemon=True
+        )
+        self._thread.start()
+        try:
+            await ready
+            self._reader = self._connect()
+            self._reader.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            await self.close()
+            raise _translate(exc) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Finish every write already submitted, then close both connections."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._closing = True
+            self._queue.put(None)
+            await asyncio.to_thread(thread.join)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    # ----- the writer thread
+
+    def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        conn = self._start_writer(loop, ready)
+        if conn is None:
+            return
+        try:
+            stop = False
+            while not stop:
+                batch, stop = self._next_batch()
+                if not batch:
+                    continue
+                try:
+                    results = self._run_batch(conn, batch)
+                except BaseException as exc:  # a bug here must fail the callers, not leave them waiting
+                    err = InternalServerError(f"sqlite writer: {exc!r}")
+                    err.__cause__ = exc
+                    results = [(None, err)] * len(batch)
+                self._deliver(batch, results)
+        finally:
+            conn.close()
+
+    def _start_writer(
+        self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]
+    ) -> sqlite3.Connection | None:
+        """Open the writer connection and the schema; report the outcome through ``ready``."""
+        conn: sqlite3.Connection | None = None
+        err: BaseException | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            self._init_schema(conn)
+        except sqlite3.Error as exc:
+            err = _translate(exc)
+        except OSError as exc:
+            err = BackendUnavailable(f"sqlite: {exc}")
+            err.__cause__ = exc
+        except DynamoError as exc:
+            err = exc
+        if err is not None and conn is not None:
+            conn.close()
+            conn = None
+        loop.call_soon_threadsafe(_settle, [(ready, None, err)])
+        return conn
+
+    def _next_batch(self) -> tuple[list[_Job], bool]:
+        """Block for one job, then take whatever else is already queued (the group of a group commit)."""
+        job = self._queue.get()
+        if job is None:
+            return [], True
+        batch = [job]
+        while len(batch) < _MAX_BATCH:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, batch: list[_Job]
+    ) -> list[tuple[Any, BaseException | None]]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(None, _translate(exc))] * len(batch)
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            for run, _future, _loop in batch:
+                results.append(self._run_job(conn, run))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The savepoint machinery or COMMIT failed: the whole transaction is lost, so is every job.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return [(None, _translate(exc))] * len(batch)
+        return results
+
+    @staticmethod
+    def _run_job(conn: sqlite3.Connection, run: _Run) -> tuple[Any, BaseException | None]:
+        conn.execute("SAVEPOINT job")
+        try:
+            result = run(conn)
+        except Exception as exc:  # apply may raise anything; it belongs to this job's caller
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return None, _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+        conn.execute("RELEASE job")
+        return result, None
+
+    @staticmethod
+    def _deliver(batch: list[_Job], results: list[tuple[Any, BaseException | None]]) -> None:
+        """Hand results to each caller's loop: one thread-safe wake-up per loop per batch."""
+        per_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for (_run, future, loop), (result, exc) in zip(batch, results, strict=True):
+            per_loop.setdefault(loop, []).append((future, result, exc))
+        for loop, outcomes in per_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, outcomes)
+
+    async def _write(self, run: _Run) -> Any:
+        if self._thread is None or self._closing:
+            raise BackendUnavailable("sqlite: storage is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((run, future, loop))
+        # Cancelling this await does not withdraw the job: it may still commit.
+        return await future
+
+    # ----- tables
+
+    async def create_table(self, table: TableDef) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute(_GET_TABLE, (table.name,)).fetchone() is not None:
+                raise ResourceInUseException(f"Table already exists: {table.name}")
+            conn.execute("INSERT INTO tables (name, def) VALUES (?, ?)", (table.name, table.to_bytes()))
+
+        await self._write(run)
+
+    async def delete_table(self, name: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("DELETE FROM tables WHERE name = ?", (name,)).rowcount == 0:
+                raise _not_found(name)
+            conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
+
+        await self._write(run)
+
+    def _read(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise BackendUnavailable("sqlite: storage is not open")
+        return self._reader
+
+    async def get_table(self, name: str) -> TableDef | None:
+        try:
+            row = self._read().execute(_GET_TABLE, (name,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return None if row is None else TableDef.from_bytes(row[0])
+
+    async def list_tables(self) -> list[str]:
+        try:
+            rows = self._read().execute("SELECT name FROM tables ORDER BY name").fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return [name for (name,) in rows]
+
+    # ----- reads (inline: no thread hop)
+
+    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
+        try:
+            row = self._read().execute(_GET, (table, partition_hash(pk), pk, sk)).fetchone()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return None if row is None else row[0]
+
+    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
+        conn = self._read()
+        out: list[bytes | None] = []
+        try:
+            conn.execute("BEGIN")  # one read transaction: every key from the same snapshot
+            for ref in keys:
+                row = conn.execute(_GET, (ref.table, partition_hash(ref.pk), ref.pk, ref.sk)).fetchone()
+                out.append(None if row is None else row[0])
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _translate(exc) from exc
+        return out
+
+    async def query(
+        self,
+        table: str,
+        pk: bytes,
+        *,
+        lo: Bound | None,
+        hi: Bound | None,
+        forward: bool,
+        start: bytes | None,
+        limit: int,
+    ) -> list[tuple[bytes, bytes]]:
+        if limit <= 0:
+            return []
+        sql = _query_sql(
+            None if lo is None else lo.inclusive,
+            None if hi is None else hi.inclusive,
+            forward,
+            start is not None,
+        )
+        args: list[Any] = [table, partition_hash(pk), pk]
+        args += [b.key for b in (lo, hi) if b is not None]
+        if start is not None:
+            args.append(start)
+        args.append(limit)
+        try:
+            rows = self._read().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return [(sk, v) for sk, v in rows]
+
+    async def scan(
+        self,
+        table: str,
+        *,
+        segment: int,
+        total_segments: int,
+        start: tuple[bytes, bytes] | None,
+        limit: int,
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        if limit <= 0:
+            return []
+        lo, hi = segment_bounds(segment, total_segments)
+        try:
+            if start is None:
+                rows = self._read().execute(_SCAN, (table, lo, hi, limit)).fetchall()
+            else:
+                args = (table, lo, hi, partition_hash(start[0]), start[0], start[1], limit)
+                rows = self._read().execute(_SCAN_AFTER, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return [(pk, sk, v) for pk, sk, v in rows]
+
+    # ----- the atomic unit
+
+    async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
+        """Run ``apply`` once, on the writer thread, inside the locked write transaction."""
+        refs = tuple(keys)
+
+        def run(conn: sqlite3.Connection) -> list[bytes | None]:
+            for name in {ref.table for ref in refs}:
+                if conn.execute(_GET_TABLE, (name,)).fetchone() is None:
+                    raise _not_found(name)
+            addresses = [(ref.table, partition_hash(ref.pk), ref.pk, ref.sk) for ref in refs]
+            old: list[bytes | None] = []
+            for address in addresses:
+                row = conn.execute(_GET, address).fetchone()
+                old.append(None if row is None else row[0])
+            new = check_new_values(refs, apply(list(old)))
+            for address, value in zip(addresses, new, strict=True):
+                if value is None:
+                    conn.execute(_DELETE, address)
+                elif value is not KEEP:
+                    conn.execute(_UPSERT, (*address, value))
+            return old
+
+        result: list[bytes | None] = await self._write(run)
+        return result
