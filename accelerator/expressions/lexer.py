@@ -17,9 +17,10 @@ EOF, NAME, VALUE, IDENT, NUMBER, PUNCT, OTHER = range(7)
 # (kind, text, start, end): tuples, because the cold parse of a fresh expression builds many of them.
 Token = tuple[int, str, int, int]
 
-# The group number is the token kind; whitespace is only what DynamoDB skips (not every Unicode space).
+# The group number is the token kind; whitespace is only what DynamoDB skips (not every Unicode space),
+# and it is skipped possessively so that trailing blanks never become a one-character token.
 _TOKEN_RE = re.compile(
-    r"[ \t\r\n]*(?:"
+    r"[ \t\r\n]*+(?:"
     r"(#[A-Za-z0-9_]+)"
     r"|(:[A-Za-z0-9_]+)"
     r"|([A-Za-z][A-Za-z0-9_]*)"
