@@ -76,10 +76,7 @@ class Recorder:
             return
         if exception is not None:
             status = "error"
-            key = f"{name}: {type(exception).__name__}"
-            code = getattr(response, "status_code", None)
-            if code:
-                key += f" {code}"
+            key = f"{name}: {str(exception)[:160] or type(exception).__name__}"
             self.errors[key] = self.errors.get(key, 0) + 1
         else:
             status = _cache_status(response)

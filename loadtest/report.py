@@ -173,6 +173,7 @@ def plot_distributions(recorder: Recorder, path: Path, title: str) -> None:
     ax_h.legend(fontsize=8)
     ax_p.set_yscale("log")
     ax_p.axhline(SLO_US, color="black", lw=0.8, ls=":")
+    ax_p.set_xlim(left=1)
     ticks = [2, 10, 100, 1000, 10000]
     ax_p.set_xticks(ticks, ["p50", "p90", "p99", "p99.9", "p99.99"])
     ax_p.set_ylabel("latency (µs)")

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=0.0, help="seconds of load before measuring")
     p.add_argument("--keys", type=int, help="key-space size (sessions / keys / customers)")
     p.add_argument("--no-preload", action="store_true", help="skip the preload (target already loaded)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="keep what the preload put in the cache (default: flush it, so the run starts cold)")
     p.add_argument("--server-cpus", help="taskset CPU list for the server it starts, e.g. 1")
     p.add_argument("--client-cpus", help="CPU list for this process (the load generator), e.g. 0")
     p.add_argument("--progress-every", type=float, help="seconds between progress lines")
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Options that ``accelerator loadtest`` does not define get these values.
-_DEFAULTS = {"warmup": 0.0, "keys": None, "no_preload": False, "server_cpus": None, "client_cpus": None,
+_DEFAULTS = {"warmup": 0.0, "keys": None, "no_preload": False, "warm_start": False, "server_cpus": None, "client_cpus": None,
              "progress_every": None, "find_max_rate": False, "step_duration": 10.0, "max_rate": 20000.0}
 
 
@@ -127,6 +129,15 @@ class ServerUnderTest:
                 self.proc.wait()
         self.proc = None
         subprocess.run(["rm", "-rf", self.data_dir], check=False)
+
+
+def admin(url: str, path: str) -> Any:
+    """GET an accelerator admin route; None when the target has none (another DynamoDB endpoint)."""
+    try:
+        with urllib.request.urlopen(url + path, timeout=10) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return None
 
 
 def load_scenario(name: str, keys: int | None) -> Scenario:
@@ -196,7 +207,8 @@ def _machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpu": model, "vcpus": os.cpu_count(), "python": platform.python_version(),
-            "locust": locust.__version__, "kernel": platform.release()}
+            "locust": locust.__version__, "kernel": platform.release(),
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
 
 
 def _results_dir(base: str, scenario: str) -> Path:
@@ -239,6 +251,11 @@ def main(args: argparse.Namespace) -> int:
             url = server.url
             print(f"server: {shlex.join(server.command())}  ->  {url}", flush=True)
         preload_s = 0.0 if args.no_preload else prepare(scenario, url)
+        if not args.warm_start:
+            # Writes fill the cache (write-through): without a flush every preloaded key would be a hit.
+            flushed = admin(url, "/admin/cache/flush")
+            if flushed is not None:
+                print(f"cache flushed after preload ({flushed.get('entries')} entries): the run starts cold")
         if args.find_max_rate:
             return _find_max_rate(args, scenario, url, server, out)
         every = args.progress_every or (1.0 if args.duration <= 15 else 5.0)
@@ -255,6 +272,7 @@ def main(args: argparse.Namespace) -> int:
             "rate_target": args.rate, "users": args.users, "duration_s": args.duration, "warmup_s": args.warmup,
             "preload_s": round(preload_s, 2), "started_at": datetime.now().isoformat(timespec="seconds"),
             "command": shlex.join(sys.argv), "machine": _machine(), **summary,
+            "server_cache_stats": admin(url, "/admin/cache"),
         }
         summary["slo"] = report.slo_verdict(summary, args.rate)
         _write_outputs(out, scenario, recorder, env, summary)

@@ -1,0 +1,54 @@
+"""Smoke test of the load-testing suite: every scenario for a few seconds against a real server process.
+
+Each scenario runs as its own ``python -m loadtest.runner`` process (Locust monkey-patches the process it
+runs in, so it must not run inside pytest), all three at once against one memory-backend server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.server_process import ROOT, ServerProcess
+
+# find_spec, not importorskip: importing locust would monkey-patch this pytest process with gevent.
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("locust", "matplotlib", "tqdm")),
+    reason="the loadtest extra is not installed")
+
+SCENARIOS = ["session-store", "shopping-cart", "hot-keys"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    proc = ServerProcess({"kind": "memory"}, data_dir=str(tmp_path_factory.mktemp("loadtest-server"))).start()
+    yield proc
+    proc.stop()
+
+
+def test_every_scenario_runs_and_writes_results(server: ServerProcess, tmp_path: Path) -> None:
+    runs = {}
+    for scenario in SCENARIOS:
+        out = tmp_path / scenario
+        runs[scenario] = (out, subprocess.Popen(
+            [sys.executable, "-m", "loadtest.runner", "--scenario", scenario, "--target", server.url,
+             "--duration", "3", "--rate", "40", "--users", "2", "--keys", "300", "--no-slo",
+             "--results", str(out)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for scenario, (out, proc) in runs.items():
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{scenario} exited {proc.returncode}:\n{output.decode()}"
+        [run_dir] = list(out.iterdir())
+        assert run_dir.name.startswith(scenario + "-")
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["requests"] > 0 and summary["achieved_rate"] > 0
+        assert all(op["all"]["count"] > 0 for op in summary["operations"].values())
+        assert not summary["errors"], f"{scenario}: {summary['errors']}"
+        assert "slo" in summary and "passed" in summary["slo"]
+        for name in ("latency_over_time.png", "latency_distribution.png", "locust.html"):
+            assert (run_dir / name).stat().st_size > 1000, name
