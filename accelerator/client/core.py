@@ -175,12 +175,7 @@ class ClientCore:
         signer = self.signer
         if signer is None:
             return b"%s%sContent-Length: %d\r\n\r\n%s" % (endpoint.request_prefix, op.target_header, len(body), body)
-        added = signer.sign(
-            endpoint.host_header,
-            {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": op.target},
-            body,
-        )
-        extra = "".join(f"{name}: {value}\r\n" for name, value in added.items()).encode()
+        extra = signer.sign_json_request(endpoint.host_header, op.target, body)
         return b"%s%s%sContent-Length: %d\r\n\r\n%s" % (
             endpoint.request_prefix, op.target_header, extra, len(body), body,
         )  # fmt: skip

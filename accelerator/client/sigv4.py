@@ -46,6 +46,7 @@ class SigV4Signer:
         self.service = service
         self._stamp: tuple[int, str] = (-1, "")
         self._day_key: tuple[str, bytes] = ("", b"")
+        self._templates: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def _timestamp(self) -> str:
         now = int(time.time())
@@ -62,6 +63,39 @@ class SigV4Signer:
             key = _hmac(_hmac(_hmac(key, self.region), self.service), "aws4_request")
             self._day_key = (day, key)
         return key
+
+    def _template(self, host: str, target: str) -> tuple[str, str, str]:
+        """The fixed parts of a DynamoDB request's canonical form, around its date and body hash."""
+        token = self.credentials.session_token
+        token_line = f"x-amz-security-token:{token}\n" if token else ""
+        names = "content-type;host;x-amz-date;" + ("x-amz-security-token;" if token else "") + "x-amz-target"
+        before_date = f"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{host}\nx-amz-date:"
+        after_date = f"\n{token_line}x-amz-target:{target}\n\n{names}\n"
+        template = (before_date, after_date, names)
+        if len(self._templates) < 4096:
+            self._templates[(host, target)] = template
+        return template
+
+    def sign_json_request(self, host: str, target: str, body: bytes) -> bytes:
+        """The signing header lines (CRLF-terminated) for a DynamoDB JSON ``POST /``; the fast path of ``sign``.
+
+        Signs Content-Type (application/x-amz-json-1.0), Host, X-Amz-Date, X-Amz-Security-Token and
+        X-Amz-Target: the same set ``sign`` would for those headers.
+        """
+        amz_date = self._timestamp()
+        before_date, after_date, names = self._templates.get((host, target)) or self._template(host, target)
+        canonical = before_date + amz_date + after_date + hashlib.sha256(body).hexdigest()
+        day = amz_date[:8]
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.digest(self._signing_key(day), to_sign.encode(), "sha256").hex()
+        token = self.credentials.session_token
+        return (
+            f"X-Amz-Date: {amz_date}\r\n"
+            + (f"X-Amz-Security-Token: {token}\r\n" if token else "")
+            + f"Authorization: {_ALGORITHM} Credential={self.credentials.access_key}/{scope}, "
+            f"SignedHeaders={names}, Signature={signature}\r\n"
+        ).encode()
 
     def sign(self, host: str, headers: dict[str, str], body: bytes, amz_date: str | None = None) -> dict[str, str]:
         """The headers to add to a ``POST /`` request: X-Amz-Date, X-Amz-Security-Token (if any), Authorization.

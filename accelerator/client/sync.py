@@ -183,9 +183,10 @@ class SyncTransport:
 
         threading.Thread(target=run, name=f"accelerator-probe-{ep.url}", daemon=True).start()
 
-    def close(self) -> None:
+    def close(self, final: bool = False) -> None:
+        """Close the idle connections; ``final`` also stops pooling connections that come back later."""
         with self._lock:
-            self._closed = True
+            self._closed = final
             socks = [sock for ep in self._endpoints.all for sock in ep.idle]
             for ep in self._endpoints.all:
                 ep.idle.clear()
@@ -334,7 +335,6 @@ class AcceleratorClient:
     def close(self) -> None:
         """Close the idle connections; the client can still be used (it reconnects)."""
         self._transport.close()
-        self._transport._closed = False
 
     def __enter__(self) -> AcceleratorClient:
         return self
