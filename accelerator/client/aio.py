@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import select
 import ssl
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from .errors import (
 from .http11 import Response, ResponseParser
 from .paginate import PAGINATED, AsyncPaginator
 from .retry import RetryPolicy
+from .sync import readable
 from .table import AsyncTable
 from .waiters import AsyncWaiter
 
@@ -90,13 +90,7 @@ class _Connection(asyncio.Protocol):
         """Not closed, and (checked on the socket) not closed by the server while idle."""
         if self.closed:
             return False
-        if self.fileno >= 0:
-            try:
-                if select.select([self.fileno], [], [], 0)[0]:
-                    return False
-            except (OSError, ValueError):
-                return False
-        return True
+        return self.fileno < 0 or not readable(self.fileno)
 
     async def request(self, payload: bytes, timeout: float) -> Response:
         waiter = self.loop.create_future()

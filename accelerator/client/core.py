@@ -232,10 +232,10 @@ class ClientCore:
         policy = self.retry
         endpoints = self.endpoints
         if isinstance(exc, TransportError):
-            if not (op.read or isinstance(exc, ConnectError)):
-                return None  # a write may have been applied: never send it twice
             if not isinstance(exc, ProtocolError):
                 endpoints.mark_down(endpoint)
+            if not (op.read or isinstance(exc, ConnectError)):
+                return None  # a write may have been applied: never send it twice
             if attempt + 1 >= policy.max_attempts + len(endpoints.all) - 1:
                 return None
             return 0.0 if endpoints.has_alternative(endpoint) else policy.backoff(attempt)

@@ -36,10 +36,22 @@ _RECV = 256 * 1024
 
 def _dead(sock: socket.socket) -> bool:
     """An idle keep-alive socket that is readable has been closed by the server (or sent garbage)."""
+    return readable(sock.fileno())
+
+
+def readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or is broken) right now, without waiting."""
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        if _HAS_POLL:  # poll, unlike select, works for descriptors above 1023
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
     except (OSError, ValueError):
         return True
+
+
+_HAS_POLL = hasattr(select, "poll")
 
 
 def _close(sock: socket.socket) -> None:
