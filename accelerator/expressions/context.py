@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.values import validate_value
+from accelerator.expressions.conditions import BoundCondition, bind_condition
+from accelerator.expressions.projection import BoundProjection, bind_projection
+from accelerator.expressions.updates import BoundUpdate, bind_update
 
 if TYPE_CHECKING:
-    from accelerator.expressions.conditions import BoundCondition
-    from accelerator.expressions.projection import BoundProjection
     from accelerator.expressions.tree import Condition, Projection, Update
-    from accelerator.expressions.updates import BoundUpdate
 
 __all__ = ["ExpressionContext", "MAX_PLACEHOLDER_BYTES"]
 
@@ -33,7 +33,16 @@ _NAME_KEY = re.compile(r"#[0-9A-Za-z_]+")
 _VALUE_KEY = re.compile(r":[0-9A-Za-z_]+")
 
 
-def _check_key(label: str, pattern: re.Pattern[str], key: Any) -> None:
+# Keys already found valid, per map: requests reuse the same few placeholders, so most checks are one
+# set lookup instead of a regex match.
+_VALID_NAME_KEYS: set[str] = set()
+_VALID_VALUE_KEYS: set[str] = set()
+_VALID_KEYS_MAX = 65536
+
+
+def _check_key(label: str, pattern: re.Pattern[str], valid: set[str], key: Any) -> None:
+    if key in valid:
+        return
     if not isinstance(key, str) or pattern.fullmatch(key) is None:
         raise ValidationException(f'{label} contains invalid key: Syntax error; key: "{key}"')
     if len(key.encode()) > MAX_PLACEHOLDER_BYTES:
@@ -41,6 +50,9 @@ def _check_key(label: str, pattern: re.Pattern[str], key: Any) -> None:
             f'{label} contains invalid key: The key exceeds the maximum length of {MAX_PLACEHOLDER_BYTES} bytes; '
             f'key: "{key}"'
         )
+    if len(valid) >= _VALID_KEYS_MAX:
+        valid.clear()
+    valid.add(key)
 
 
 class ExpressionContext:
@@ -53,14 +65,14 @@ class ExpressionContext:
             if not names:
                 raise ValidationException("ExpressionAttributeNames must not be empty")
             for key, name in names.items():
-                _check_key("ExpressionAttributeNames", _NAME_KEY, key)
+                _check_key("ExpressionAttributeNames", _NAME_KEY, _VALID_NAME_KEYS, key)
                 if not isinstance(name, str):
                     raise ValidationException(f"ExpressionAttributeNames contains invalid value for key {key}")
         if values is not None:
             if not values:
                 raise ValidationException("ExpressionAttributeValues must not be empty")
             for key in values:
-                _check_key("ExpressionAttributeValues", _VALUE_KEY, key)
+                _check_key("ExpressionAttributeValues", _VALUE_KEY, _VALID_VALUE_KEYS, key)
             for key, value in values.items():
                 try:
                     validate_value(value)
@@ -110,8 +122,6 @@ class ExpressionContext:
 
     def bind_condition(self, condition: Condition, kind: str = "ConditionExpression") -> BoundCondition:
         """Bind (once per context) a parsed condition; ``kind`` names the parameter in error messages."""
-        from accelerator.expressions.conditions import bind_condition
-
         bound = self._memo(condition, kind)
         if bound is None:
             bound = bind_condition(condition, self, kind)
@@ -120,8 +130,6 @@ class ExpressionContext:
 
     def bind_projection(self, projection: Projection, kind: str = "ProjectionExpression") -> BoundProjection:
         """Bind (once per context) a parsed projection."""
-        from accelerator.expressions.projection import bind_projection
-
         bound = self._memo(projection, kind)
         if bound is None:
             bound = bind_projection(projection, self, kind)
@@ -130,8 +138,6 @@ class ExpressionContext:
 
     def bind_update(self, update: Update, kind: str = "UpdateExpression") -> BoundUpdate:
         """Bind (once per context) a parsed update."""
-        from accelerator.expressions.updates import bind_update
-
         bound = self._memo(update, kind)
         if bound is None:
             bound = bind_update(update, self, kind)

@@ -66,6 +66,18 @@ _LEGACY_MISMATCH = "Type mismatch for attribute to update"
 # 38-digit limit, so a sum that would need rounding is an error, not a silently different number.
 _ARITH = Context(prec=400, Emax=999, Emin=-999)
 
+
+
+def _number_sum(a: str, b: str, subtract: bool = False) -> str:
+    """a + b (or a - b) on canonical number text, as canonical text."""
+    # Counters are small integers: int arithmetic on them is exact and str() of the result is already
+    # canonical (no leading zeros, no "-0", far below 38 digits).
+    if len(a) < 30 and len(b) < 30 and a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
+        return str(int(a) - int(b) if subtract else int(a) + int(b))
+    x, y = Decimal(a), Decimal(b)
+    return normalize_number(str(_ARITH.subtract(x, y) if subtract else _ARITH.add(x, y)))
+
+
 # Compiled actions: (kind, path, payload, legacy).
 SET, REMOVE, ADD, DELETE = range(4)
 _Compiled = tuple[int, ResolvedPath, Any, bool]
@@ -128,13 +140,13 @@ class _UpdateBinder(Binder):
         for static in (ltype, rtype):
             if static is not None and static != "N":
                 self.note("function", _TYPE_OPERAND + f"{node.op}, operand type: {static}")
-        fn = _ARITH.add if node.op == "+" else _ARITH.subtract
+        subtract = node.op == "-"
 
         def compute(item: Item) -> AV:
             a, b = left(item), right(item)
             if "N" not in a or "N" not in b:
                 raise ValidationException(MSG_BAD_OPERAND_TYPE)
-            return {"N": normalize_number(str(fn(Decimal(a["N"]), Decimal(b["N"]))))}
+            return {"N": _number_sum(a["N"], b["N"], subtract)}
 
         return compute, "N"
 
@@ -269,7 +281,7 @@ def _add(existing: AV | None, value: AV, legacy: bool) -> AV:
     if tag not in existing:
         raise ValidationException(_LEGACY_MISMATCH if legacy else MSG_BAD_OPERAND_TYPE)
     if tag == "N":
-        return {"N": normalize_number(str(_ARITH.add(Decimal(existing["N"]), Decimal(value["N"]))))}
+        return {"N": _number_sum(existing["N"], value["N"])}
     if tag == "L":
         return {"L": existing["L"] + value["L"]}
     old = existing[tag]
