@@ -207,7 +207,7 @@ class AsyncTransport:
     def close(self) -> None:
         for ep in self._endpoints.all:
             for conn in ep.idle:
-                conn.close()  # type: ignore[attr-defined]
+                conn.close()
             ep.idle.clear()
 
 

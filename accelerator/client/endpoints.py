@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["Endpoint", "EndpointSet"]
@@ -45,7 +46,7 @@ class Endpoint:
         self.retry_at = 0.0
         self.failures = 0
         self.probing = False
-        self.idle: list[object] = []
+        self.idle: list[Any] = []  # idle connections, owned by the transport
         self.addr: object = None  # resolved socket address, cached by the sync transport
 
     def __repr__(self) -> str:

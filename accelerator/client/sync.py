@@ -116,9 +116,9 @@ class SyncTransport:
                 sock = idle.pop() if idle else None
             if sock is None:
                 break
-            if not _dead(sock):  # type: ignore[arg-type]
-                return sock  # type: ignore[return-value]
-            _close(sock)  # type: ignore[arg-type]
+            if not _dead(sock):
+                return sock
+            _close(sock)
         return self.connect(ep)
 
     def _checkin(self, ep: Endpoint, sock: socket.socket) -> None:
@@ -203,7 +203,7 @@ class SyncTransport:
             for ep in self._endpoints.all:
                 ep.idle.clear()
         for sock in socks:
-            _close(sock)  # type: ignore[arg-type]
+            _close(sock)
 
 
 class AcceleratorClient:
