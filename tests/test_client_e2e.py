@@ -126,6 +126,12 @@ def test_conditional_check_failed_carries_botocore_shape(client: Any, srv: Any) 
     assert error["Error"] == {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "ConditionalCheckFailedException" in str(info.value)
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as info:
+        client.delete_item(
+            TableName=name, Key={"pk": {"S": "a"}}, ConditionExpression="v = :two",
+            ExpressionAttributeValues={":two": {"N": "2"}}, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert info.value.response["Item"] == {"pk": {"S": "a"}, "v": {"N": "1"}}
 
 
 @tolerant

@@ -165,6 +165,23 @@ def test_table_prepare_converts_values_and_conditions() -> None:
     assert serialize_item({"a": "b"}) == {"a": {"S": "b"}}
 
 
+def test_crc32_mismatch_is_retried_for_reads_only() -> None:
+    from accelerator.client.core import OPERATIONS
+    from accelerator.client.http11 import Response
+
+    client = AcceleratorClient("http://127.0.0.1:9", sign=False)
+    core, ep = client._core, client._core.endpoints.all[0]
+    bad = Response(200, {"x-amz-crc32": "1"}, b"{}", True)
+    with pytest.raises(ProtocolError) as info:
+        core.decode(OPERATIONS["get_item"], ep, bad, 0)
+    assert core.retry_delay(OPERATIONS["get_item"], ep, info.value, 0) is not None
+    assert core.retry_delay(OPERATIONS["put_item"], ep, info.value, 0) is None
+    good = Response(200, {"x-amz-crc32": "2745614147"}, b"{}", True)
+    assert core.decode(OPERATIONS["get_item"], ep, good, 0)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    unchecked = AcceleratorClient("http://127.0.0.1:9", sign=False, verify_crc32=False)._core
+    assert unchecked.decode(OPERATIONS["get_item"], ep, bad, 0)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
 def test_error_classes_are_shared_and_botocore_compatible() -> None:
     cls = AcceleratorClient.exceptions.ConditionalCheckFailedException
     assert cls is error_class("ConditionalCheckFailedException") is AcceleratorClient.exceptions.from_code(
