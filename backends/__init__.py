@@ -14,6 +14,9 @@ __all__ = ["STORAGE_KINDS", "open_storage", "check_new_values"]
 _REGISTRY: dict[str, tuple[str, str]] = {
     "memory": ("backends.memory", "MemoryStorage"),
     "sqlite": ("backends.sqlite", "SqliteStorage"),
+    "postgres": ("backends.postgres", "PostgresStorage"),
+    "redis": ("backends.redis", "RedisStorage"),
+    "redis-cluster": ("backends.redis", "RedisStorage"),  # the same class, given cluster_nodes
 }
 
 STORAGE_KINDS: tuple[str, ...] = tuple(_REGISTRY)

@@ -1,0 +1,224 @@
+"""The Lua scripts of the Redis backend (see ``backends.redis`` for the key layout they work on).
+
+Each script touches only the keys it is given, and on a cluster all of them hash to one slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "UNLOCK", "ALL"]
+
+
+@dataclass(frozen=True)
+class Script:
+    """A script's text and the SHA1 that EVALSHA names it by."""
+
+    name: str
+    text: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
+
+
+# One ordered range read of a partition: KEYS zset, hash; ARGV min, max, reverse ('1'/'0'), limit.
+# Returns sk1, value1, sk2, value2, ...
+QUERY = Script(
+    "query",
+    """
+local sks
+if ARGV[3] == '1' then
+  sks = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+else
+  sks = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+end
+local out = {}
+for i, sk in ipairs(sks) do
+  out[2 * i - 1] = sk
+  out[2 * i] = redis.call('HGET', KEYS[2], sk)
+end
+return out
+""",
+)
+
+# Several values at one instant: KEYS one hash per key (repeats allowed), ARGV the sort keys.
+GET_MANY = Script(
+    "get_many",
+    """
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('HGET', KEYS[i], ARGV[i])
+end
+return out
+""",
+)
+
+# Cluster snapshot read of one partition: KEYS hash, version, lock; ARGV sort keys.
+# Returns version (or false), lock held (0/1), then the values.
+READ_VERSIONED = Script(
+    "read_versioned",
+    """
+local out = {redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+for i = 1, #ARGV do
+  out[i + 2] = redis.call('HGET', KEYS[1], ARGV[i])
+end
+return out
+""",
+)
+
+# The write half of the atomic unit: compare every key with the value apply saw, then write.
+# KEYS, per partition j (stride 4): zset, hash, lock, extra -- extra is the table's partition index in
+#   standalone mode, the partition's version key in cluster mode; standalone adds the tables hash last.
+# ARGV: mode ('s'|'c'), lock token ('' = hold no lock, and none may be held by others),
+#   ntables, table names..., nparts, index members..., nitems, then 6 per item:
+#   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex), expected, op ('k'|'d'|'p'), value.
+# Returns {'ok', [j, version, nonempty] per partition whose emptiness changed (cluster mode)} or
+#   {'missing', table} | {'locked'} | {'lost'} | {'conflict'}, having written nothing.
+WRITE = Script(
+    "write",
+    """
+local mode, token = ARGV[1], ARGV[2]
+local a = 3
+local nt = tonumber(ARGV[a])
+a = a + 1
+if mode == 's' then
+  for i = 0, nt - 1 do
+    if redis.call('HEXISTS', KEYS[#KEYS], ARGV[a + i]) == 0 then return {'missing', ARGV[a + i]} end
+  end
+end
+a = a + nt
+local np = tonumber(ARGV[a])
+a = a + 1
+local members = {}
+for j = 1, np do
+  members[j] = ARGV[a]
+  a = a + 1
+end
+for j = 1, np do
+  local owner = redis.call('GET', KEYS[4 * j - 1])
+  if token == '' then
+    if owner then return {'locked'} end
+  elseif owner ~= token then
+    return {'lost'}
+  end
+end
+local ni = tonumber(ARGV[a])
+a = a + 1
+for i = 0, ni - 1 do
+  local o = a + 6 * i
+  local j = tonumber(ARGV[o])
+  local cur = redis.call('HGET', KEYS[4 * j - 2], ARGV[o + 1])
+  local m = ARGV[o + 2]
+  local same
+  if m == 'n' then
+    same = not cur
+  elseif not cur then
+    same = false
+  elseif m == 'v' then
+    same = cur == ARGV[o + 3]
+  else
+    same = redis.sha1hex(cur) == ARGV[o + 3]
+  end
+  if not same then return {'conflict'} end
+end
+local before, touched = {}, {}
+for i = 0, ni - 1 do
+  local o = a + 6 * i
+  local op = ARGV[o + 4]
+  if op ~= 'k' then
+    local j = tonumber(ARGV[o])
+    if not touched[j] then
+      touched[j] = true
+      before[j] = redis.call('EXISTS', KEYS[4 * j - 3])
+    end
+    if op == 'p' then
+      redis.call('HSET', KEYS[4 * j - 2], ARGV[o + 1], ARGV[o + 5])
+      redis.call('ZADD', KEYS[4 * j - 3], 0, ARGV[o + 1])
+    else
+      redis.call('HDEL', KEYS[4 * j - 2], ARGV[o + 1])
+      redis.call('ZREM', KEYS[4 * j - 3], ARGV[o + 1])
+    end
+  end
+end
+local out = {'ok'}
+local now
+for j = 1, np do
+  if touched[j] then
+    local after = redis.call('EXISTS', KEYS[4 * j - 3])
+    if mode == 's' then
+      if after ~= before[j] then
+        if after == 1 then
+          redis.call('ZADD', KEYS[4 * j], 0, members[j])
+        else
+          redis.call('ZREM', KEYS[4 * j], members[j])
+        end
+      end
+    else
+      if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+      end
+      local v = tonumber(redis.call('GET', KEYS[4 * j]) or '0') + 1
+      if now > v then v = now end
+      local vs = string.format('%.0f', v)
+      redis.call('SET', KEYS[4 * j], vs)
+      if after == 0 then redis.call('PEXPIRE', KEYS[4 * j], 86400000) end
+      if after ~= before[j] then
+        out[#out + 1] = j
+        out[#out + 1] = vs
+        out[#out + 1] = after
+      end
+    end
+  end
+end
+return out
+""",
+)
+
+# Cluster: bring a table's partition index in line with one partition's state at a version.
+# KEYS index zset, index versions hash; ARGV member, version, nonempty ('1'/'0'). A report older than
+# the newest one applied is ignored, so reports arriving out of order cannot drop a live partition.
+SYNC_INDEX = Script(
+    "sync_index",
+    """
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur and tonumber(cur) >= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[1], 0, ARGV[1])
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 1
+""",
+)
+
+# Cluster: a fresh version for a partition found empty (to drop it from the index); KEYS zset, version.
+# Returns the version, or false if the partition is not empty.
+TOUCH = Script(
+    "touch",
+    """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local t = redis.call('TIME')
+local v = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if now > v then v = now end
+local vs = string.format('%.0f', v)
+redis.call('SET', KEYS[2], vs, 'PX', 86400000)
+return vs
+""",
+)
+
+# Release a lock only if this owner still holds it: KEYS lock; ARGV token.
+UNLOCK = Script(
+    "unlock",
+    """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""",
+)
+
+ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, UNLOCK)
