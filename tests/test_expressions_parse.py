@@ -357,3 +357,13 @@ def test_trees_are_hashable_and_immutable():
     hash(tree)
     with pytest.raises(AttributeError):
         tree.root = None  # type: ignore[misc]
+
+
+def test_exported_members():
+    import accelerator.expressions as package
+
+    for name in package.__all__:
+        assert hasattr(package, name), name
+    assert {"parse_condition", "parse_projection", "parse_update", "parse_key_condition", "parse_cache_info",
+            "ExpressionContext", "evaluate", "project", "apply_update", "analyze_key_condition", "legacy_condition",
+            "legacy_projection", "legacy_update", "check_parameter_mix"} <= set(package.__all__)

@@ -91,6 +91,8 @@ def make_getter(path: ResolvedPath) -> Getter:
 
 def overlap_errors(binder: Binder, paths: list[ResolvedPath]) -> None:
     """Note DynamoDB's overlap/conflict errors among target paths, each against the ones before it."""
+    if all(len(p) == 1 for p in paths) and len({p[0] for p in paths}) == len(paths):
+        return  # distinct top-level names, the usual case: nothing can overlap
     for i, second in enumerate(paths):
         for first in paths[:i]:
             for a, b in zip(first, second, strict=False):

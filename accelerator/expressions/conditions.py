@@ -349,7 +349,8 @@ def bind_condition(condition: Condition, ctx: ExpressionContext, kind: str = "Co
     binder = _ConditionBinder(ctx)
     try:
         test = binder.condition(condition.root)
-        binder.raise_errors(_RANKS)
+        if binder.errors:
+            binder.raise_errors(_RANKS)
     except ExpressionError as exc:
         raise invalid(kind, exc.message) from None
     return BoundCondition(test, tuple(binder.paths), condition, kind)

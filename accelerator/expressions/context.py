@@ -29,6 +29,12 @@ AV = dict[str, Any]
 # bytes. For example, #name is 5 bytes" (DynamoDB developer guide, expression parameter limits).
 MAX_PLACEHOLDER_BYTES = 255
 
+# Projection bindings hold no request value, only resolved names: GetItem/Query with the same
+# ProjectionExpression and names (the common case) reuse one. Oldest-first eviction; each entry keeps
+# its tree alive, so an id in a key always denotes that tree.
+_SHARED_PROJECTIONS: dict[tuple[int, str, tuple[str | None, ...]], tuple[Projection, BoundProjection]] = {}
+_SHARED_MAX = 4096
+
 _NAME_KEY = re.compile(r"#[0-9A-Za-z_]+")
 _VALUE_KEY = re.compile(r":[0-9A-Za-z_]+")
 
@@ -129,12 +135,23 @@ class ExpressionContext:
         return bound  # type: ignore[return-value]
 
     def bind_projection(self, projection: Projection, kind: str = "ProjectionExpression") -> BoundProjection:
-        """Bind (once per context) a parsed projection."""
-        bound = self._memo(projection, kind)
-        if bound is None:
-            bound = bind_projection(projection, self, kind)
-            self._remember(projection, kind, bound)
-        return bound  # type: ignore[return-value]
+        """Bind a parsed projection; requests that resolve its names alike share one binding."""
+        refs = projection.name_refs
+        if refs is None:
+            return bind_projection(projection, self, kind)
+        names = self.names
+        resolved = tuple(names.get(ref) for ref in refs)
+        key = (id(projection), kind, resolved)
+        entry = _SHARED_PROJECTIONS.get(key)
+        if entry is not None and entry[0] is projection:
+            for ref in refs:
+                self._unused_names.pop(ref, None)
+            return entry[1]
+        bound = bind_projection(projection, self, kind)
+        if len(_SHARED_PROJECTIONS) >= _SHARED_MAX:
+            del _SHARED_PROJECTIONS[next(iter(_SHARED_PROJECTIONS))]
+        _SHARED_PROJECTIONS[key] = (projection, bound)
+        return bound
 
     def bind_update(self, update: Update, kind: str = "UpdateExpression") -> BoundUpdate:
         """Bind (once per context) a parsed update."""

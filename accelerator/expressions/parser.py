@@ -399,7 +399,8 @@ def parse_projection_text(text: str) -> Projection:
         paths.append(parser.path())
     parser.end()
     parser.raise_notes(_PROJECTION_RANKS)
-    return Projection(tuple(paths), text)
+    refs = tuple(dict.fromkeys(e.ref for p in paths for e in p.elements if isinstance(e, NameRef)))
+    return Projection(tuple(paths), text, refs)
 
 
 def parse_update_text(text: str) -> Update:

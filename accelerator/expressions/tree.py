@@ -166,6 +166,9 @@ class Projection:
 
     paths: tuple[Path, ...]
     text: str = field(default="", compare=False)
+    # The ``#name`` placeholders it uses; set by the parser, whose trees live in the parse cache and so
+    # may share one binding across requests that resolve those names alike.
+    name_refs: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

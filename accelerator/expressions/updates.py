@@ -205,23 +205,26 @@ def bind_update(update: Update, ctx: ExpressionContext, kind: str = "UpdateExpre
     compiled: list[_Compiled] = []
     for action in update.actions:
         path = binder.path(action.path)
-        if isinstance(action, SetAction):
-            payload: Any = binder.compile_value(action.value)[0]
+        kind_of = type(action)
+        if kind_of is SetAction:
+            payload: Any = binder.compile_value(action.value)[0]  # type: ignore[union-attr]
             code = SET
-        elif isinstance(action, RemoveAction):
+        elif kind_of is RemoveAction:
             payload, code = None, REMOVE
         else:
-            payload = binder.operand_value(action)
-            code = ADD if isinstance(action, AddAction) else DELETE
+            payload = binder.operand_value(action)  # type: ignore[arg-type]
+            code = ADD if kind_of is AddAction else DELETE
         if path is not None:
-            legacy = bool(getattr(action, "legacy", False))
-            compiled.append((code, path, payload, legacy))
-    if "names" not in binder.errors and "values" not in binder.errors:
+            compiled.append((code, path, payload, kind_of is not SetAction and kind_of is not RemoveAction
+                             and action.legacy))  # type: ignore[union-attr]
+    errors = binder.errors
+    if "names" not in errors and "values" not in errors:
         overlap_errors(binder, [c[1] for c in compiled])
-    try:
-        binder.raise_errors(_RANKS)
-    except ExpressionError as exc:
-        raise invalid(kind, exc.message) from None
+    if errors:
+        try:
+            binder.raise_errors(_RANKS)
+        except ExpressionError as exc:
+            raise invalid(kind, exc.message) from None
     return BoundUpdate(compiled, update)
 
 
