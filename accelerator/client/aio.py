@@ -132,6 +132,11 @@ class AsyncTransport:
         self._probes: set[asyncio.Task[None]] = set()
         endpoints.start_probe = self._start_probe
 
+    def _tls_context(self) -> ssl.SSLContext:
+        if self.ssl_context is None:  # made once: loading the CA store takes milliseconds
+            self.ssl_context = ssl.create_default_context()
+        return self.ssl_context
+
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # connections belong to the loop that made them
@@ -141,7 +146,7 @@ class AsyncTransport:
 
     async def connect(self, ep: Endpoint, timeout: float | None = None) -> _Connection:
         loop = self._loop or asyncio.get_running_loop()
-        ctx = (self.ssl_context or ssl.create_default_context()) if ep.tls else None
+        ctx = self._tls_context() if ep.tls else None
         try:
             async with asyncio.timeout(self.connect_timeout if timeout is None else timeout):
                 _, conn = await loop.create_connection(

@@ -80,6 +80,11 @@ class SyncTransport:
         self._closed = False
         endpoints.start_probe = self._start_probe
 
+    def _tls_context(self) -> ssl.SSLContext:
+        if self.ssl_context is None:  # made once: loading the CA store takes milliseconds
+            self.ssl_context = ssl.create_default_context()
+        return self.ssl_context
+
     def connect(self, ep: Endpoint, timeout: float | None = None) -> socket.socket:
         """A new connection to ``ep``, ready for requests; ConnectError if that fails."""
         timeout = self.connect_timeout if timeout is None else timeout
@@ -97,7 +102,7 @@ class SyncTransport:
             sock.connect(sockaddr)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ep.tls:
-                ctx = self.ssl_context or ssl.create_default_context()
+                ctx = self._tls_context()
                 sock = ctx.wrap_socket(sock, server_hostname=ep.host)
             sock.settimeout(self.read_timeout)
         except TimeoutError as exc:
