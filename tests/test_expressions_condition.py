@@ -466,3 +466,15 @@ def test_bound_paths_are_resolved():
     ctx = ExpressionContext({"#n": "name"}, {":v": S("x")})
     bound = ctx.bind_condition(parse_condition("#n.given = :v AND size(l[2]) > :v"))
     assert bound.paths == (("name", "given"), ("l", 2))
+
+
+def test_context_resolution_methods():
+    ctx = ExpressionContext({"#a": "a", "#b": "b"}, {":v": S("x")})
+    assert ctx.name("#a") == "a" and ctx.value(":v") == S("x")
+    with pytest.raises(ValidationException, match="^Invalid UpdateExpression: An expression attribute name used in the "
+                       "document path is not defined; attribute name: #z$"):
+        ctx.name("#z", "UpdateExpression")
+    with pytest.raises(ValidationException, match="attribute value: :z$"):
+        ctx.value(":z")
+    with pytest.raises(ValidationException, match=r"keys: \{#b\}"):
+        ctx.check_unused()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.values import validate_value
 from accelerator.expressions.conditions import BoundCondition, bind_condition
+from accelerator.expressions.errors import MSG_NAME_UNDEFINED, MSG_VALUE_UNDEFINED
 from accelerator.expressions.projection import BoundProjection, bind_projection
 from accelerator.expressions.updates import BoundUpdate, bind_update
 
@@ -105,6 +106,20 @@ class ExpressionContext:
         value = self.values.get(ref)
         if value is not None:
             self._unused_values.pop(ref, None)
+        return value
+
+    def name(self, ref: str, kind: str = "ConditionExpression") -> str:
+        """The attribute name for ``#ref`` (marking it used), or DynamoDB's undefined-name error."""
+        name = self.use_name(ref)
+        if name is None:
+            raise ValidationException(f"Invalid {kind}: {MSG_NAME_UNDEFINED}{ref}")
+        return name
+
+    def value(self, ref: str, kind: str = "ConditionExpression") -> AV:
+        """The attribute value for ``:ref`` (marking it used), or DynamoDB's undefined-value error."""
+        value = self.use_value(ref)
+        if value is None:
+            raise ValidationException(f"Invalid {kind}: {MSG_VALUE_UNDEFINED}{ref}")
         return value
 
     def check_unused(self) -> None:
