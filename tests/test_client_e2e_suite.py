@@ -6,17 +6,20 @@ boto3 runs them in their own modules, so all three must give the same results.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accelerator.client import AcceleratorClient
-from tests import test_e2e_items, test_e2e_tables
 from tests.client_adapters import blocking_async_client
 from tests.server_process import ServerProcess
 
-for _module in (test_e2e_items, test_e2e_tables):
+# every tests/test_e2e_*.py module: the suite grows, this follows
+for _path in sorted(Path(__file__).parent.glob("test_e2e_*.py")):
+    _module = importlib.import_module(f"tests.{_path.stem}")
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") and callable(_obj):
             globals()[_name] = _obj
