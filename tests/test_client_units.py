@@ -231,3 +231,22 @@ def test_exported_members() -> None:
     public = {name for name in vars(client_pkg) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(client_pkg, name)).__name__ == "module"}
     assert exported == public - modules - {"annotations"}
+
+
+def test_batch_writer_resends_unprocessed_items() -> None:
+    from accelerator.client.table import BatchWriter
+
+    sent: list[list[dict[str, Any]]] = []
+
+    class FakeClient:
+        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+            batch = RequestItems["t"]
+            sent.append(batch)
+            # the first answer leaves its last two requests unprocessed
+            return {"UnprocessedItems": {"t": batch[-2:]} if len(sent) == 1 else {}}
+
+    with BatchWriter(FakeClient(), "t", flush_amount=5) as writer:
+        for i in range(7):
+            writer.put_item(Item={"pk": i})
+    assert [len(batch) for batch in sent] == [5, 4]
+    assert sorted(int(r["PutRequest"]["Item"]["pk"]["N"]) for batch in sent[1:] for r in batch) == [3, 4, 5, 6]
