@@ -1,8 +1,9 @@
-"""SQLite storage beyond the shared contract: several processes and connections on one file, failure paths."""
+"""SQLite storage beyond the shared contract: processes and connections sharing a file, SIGKILL, failure paths."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from accelerator.core.errors import BackendUnavailable, DynamoError
+from accelerator.core.errors import BackendUnavailable, DynamoError, ResourceInUseException
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
@@ -30,8 +31,10 @@ def increment(old: list[bytes | None]) -> list[Any]:
 
 async def _increments(path: str, tasks: int, each: int) -> None:
     storage = SqliteStorage(path)
-    await storage.open()
+    await storage.open()  # the processes race to create the file, its schema and the table
     try:
+        with contextlib.suppress(ResourceInUseException):
+            await storage.create_table(table_def())
 
         async def worker() -> None:
             for _ in range(each):
@@ -47,13 +50,6 @@ def increment_process(path: str, tasks: int, each: int) -> None:
     asyncio.run(_increments(path, tasks, each))
 
 
-async def _setup(path: Path) -> None:
-    storage = SqliteStorage(path)
-    await storage.open()
-    await storage.create_table(table_def())
-    await storage.close()
-
-
 async def _read_counter(path: Path) -> bytes | None:
     storage = SqliteStorage(path)
     await storage.open()
@@ -64,8 +60,7 @@ async def _read_counter(path: Path) -> bytes | None:
 
 
 def test_processes_increment_one_counter(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    asyncio.run(_setup(path))
+    path = tmp_path / "new dir" / "shared.db"
     processes, tasks, each = 3, 4, 60
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=increment_process, args=(str(path), tasks, each)) for _ in range(processes)]
@@ -75,6 +70,45 @@ def test_processes_increment_one_counter(tmp_path: Path) -> None:
         proc.join(timeout=60)
         assert proc.exitcode == 0
     assert asyncio.run(_read_counter(path)) == str(processes * tasks * each).encode()
+
+
+async def _count_until_killed(path: str, acks: Any) -> None:
+    storage = SqliteStorage(path)
+    await storage.open()
+    while True:
+        (old,) = await storage.transact([COUNTER], increment)
+        acks.send(int(old or b"0") + 1)  # only after transact returned: the write was acknowledged
+
+
+def count_until_killed(path: str, acks: Any) -> None:
+    """Entry point of a spawned process that increments until it is SIGKILLed."""
+    asyncio.run(_count_until_killed(path, acks))
+
+
+def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    asyncio.run(_create(path))
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=count_until_killed, args=(str(path), sender))
+    proc.start()
+    acked = 0
+    while acked < 300:
+        assert receiver.poll(30), "the counting process stopped acknowledging"
+        acked = receiver.recv()
+    proc.kill()  # SIGKILL. synchronous=NORMAL: no fsync, yet a kill loses nothing committed
+    proc.join(timeout=10)
+    while receiver.poll(0):
+        acked = receiver.recv()
+    stored = asyncio.run(_read_counter(path))
+    assert stored is not None and int(stored) >= acked
+
+
+async def _create(path: Path) -> None:
+    storage = SqliteStorage(path)
+    await storage.open()
+    await storage.create_table(table_def())
+    await storage.close()
 
 
 def test_two_instances_in_one_process_share_the_file(tmp_path: Path) -> None:
