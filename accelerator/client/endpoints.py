@@ -47,7 +47,7 @@ class Endpoint:
         self.failures = 0
         self.probing = False
         self.idle: list[Any] = []  # idle connections, owned by the transport
-        self.addr: object = None  # resolved socket address, cached by the sync transport
+        self.addr: tuple[int, Any] | None = None  # (family, sockaddr) that connected last (sync transport)
 
     def __repr__(self) -> str:
         return f"Endpoint({self.url!r}, healthy={self.healthy})"

@@ -36,7 +36,22 @@ _RECV = 256 * 1024
 
 def _dead(sock: socket.socket) -> bool:
     """An idle keep-alive socket that is readable has been closed by the server (or sent garbage)."""
-    return readable(sock.fileno())
+    if not readable(sock.fileno()):
+        return False
+    if not isinstance(sock, ssl.SSLSocket):
+        return True
+    # TLS 1.3 servers may send session tickets after the handshake: those are no reason to drop it
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        sock.recv(1)
+        return True  # end of stream, or bytes nobody asked for
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def readable(fd: int) -> bool:
@@ -86,31 +101,45 @@ class SyncTransport:
         return self.ssl_context
 
     def connect(self, ep: Endpoint, timeout: float | None = None) -> socket.socket:
-        """A new connection to ``ep``, ready for requests; ConnectError if that fails."""
+        """A new connection to ``ep``, ready for requests; ConnectError if that fails.
+
+        The address that worked last is tried first; otherwise every resolved address in turn, so a name
+        like ``localhost`` that resolves to ::1 and 127.0.0.1 works whichever the server listens on.
+        """
         timeout = self.connect_timeout if timeout is None else timeout
-        try:
-            addr = ep.addr
-            if addr is None:
-                family, _, _, _, sockaddr = socket.getaddrinfo(ep.host, ep.port, type=socket.SOCK_STREAM)[0]
-                addr = ep.addr = (family, sockaddr)
-            family, sockaddr = addr  # type: ignore[misc]
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            raise ConnectError(f"cannot resolve: {exc}", ep.url) from exc
+        addrs: list[tuple[int, Any]] = [ep.addr] if ep.addr is not None else []
+        if not addrs:
+            try:
+                addrs = [(info[0], info[4]) for info in socket.getaddrinfo(ep.host, ep.port, type=socket.SOCK_STREAM)]
+            except OSError as exc:
+                raise ConnectError(f"cannot resolve: {exc}", ep.url) from exc
+        error: ConnectError | None = None
+        for family, sockaddr in addrs:
+            try:
+                sock = self._connect_to(ep, family, sockaddr, timeout)
+            except ConnectError as exc:
+                error = exc
+                continue
+            ep.addr = (family, sockaddr)
+            return sock
+        ep.addr = None  # resolve again next time: the address may have moved
+        assert error is not None
+        raise error
+
+    def _connect_to(self, ep: Endpoint, family: int, sockaddr: Any, timeout: float) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             sock.connect(sockaddr)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ep.tls:
-                ctx = self._tls_context()
-                sock = ctx.wrap_socket(sock, server_hostname=ep.host)
+                sock = self._tls_context().wrap_socket(sock, server_hostname=ep.host)
             sock.settimeout(self.read_timeout)
         except TimeoutError as exc:
             _close(sock)
             raise ConnectTimeout("connect timed out", ep.url) from exc
         except OSError as exc:
             _close(sock)
-            ep.addr = None  # resolve again next time: the address may have moved
             raise ConnectError(f"cannot connect: {exc}", ep.url) from exc
         return sock
 
