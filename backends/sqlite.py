@@ -205,7 +205,8 @@ class SqliteStorage:
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
 
     async def open(self) -> None:
@@ -216,7 +217,10 @@ class SqliteStorage:
         self._queue = queue.SimpleQueue()  # fresh: a failed open may have left a stop marker behind
         self._closing = False
         self._thread = threading.Thread(
-            target=self._writer_main, args=(loop, ready), name=f"sqlite-writer {self.path}", daemon=True
+            target=self._writer_main,
+            args=(loop, ready, self._queue),
+            name=f"sqlite-writer {self.path}",
+            daemon=True,
         )
         self._thread.start()
         try:
@@ -243,7 +247,13 @@ class SqliteStorage:
 
     # ----- the writer thread
 
-    def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+    def _writer_main(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ready: asyncio.Future[None],
+        jobs: queue.SimpleQueue[_Job | None],
+    ) -> None:
+        # ``jobs`` is bound here, not read from self: a later open() replaces self._queue while we drain.
         started = self._start_writer(loop, ready)
         if started is None:
             return
@@ -251,7 +261,7 @@ class SqliteStorage:
         try:
             stop = False
             while not stop:
-                batch, stop = self._next_batch()
+                batch, stop = self._next_batch(jobs)
                 if not batch:
                     continue
                 try:
@@ -291,15 +301,16 @@ class SqliteStorage:
         loop.call_soon_threadsafe(_settle, [(ready, None, err)])
         return started
 
-    def _next_batch(self) -> tuple[list[_Job], bool]:
+    @staticmethod
+    def _next_batch(jobs: queue.SimpleQueue[_Job | None]) -> tuple[list[_Job], bool]:
         """Block for one job, then take whatever else is already queued (the group of a group commit)."""
-        job = self._queue.get()
+        job = jobs.get()
         if job is None:
             return [], True
         batch = [job]
         while len(batch) < _MAX_BATCH:
             try:
-                job = self._queue.get_nowait()
+                job = jobs.get_nowait()
             except queue.Empty:
                 break
             if job is None:
