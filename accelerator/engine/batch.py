@@ -33,7 +33,7 @@ async def batch_get_item(engine: Any, req: Request) -> Response:
                 f"1 validation error detected: Value '{keys}' at 'requestItems.{name}.member.keys' failed to "
                 "satisfy constraint: Member must have length greater than or equal to 1")
         table = await engine.tables.get(name)
-        ctx = plan.Context(spec)
+        ctx = plan.Context(spec, "BatchGetItem")
         projection = plan.projection(spec, ctx)
         ctx.finish()
         refs = [KeyRef(table.name, *table.key.key_of_request(key)) for key in keys]

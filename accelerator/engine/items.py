@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
-from accelerator.core.protocols import KeyRef, Request, Response
+from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import MAX_ITEM_BYTES, Item, item_size, validate_item
 from accelerator.engine import plan
 
@@ -49,7 +49,7 @@ def return_values(mode: str, old: Item | None, new: Item | None, updated: Any = 
 async def get_item(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     pk, sk = table.key.key_of_request(req["Key"])
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, "GetItem")
     projection = plan.projection(req, ctx)
     ctx.finish()
     data = await engine.storage.get(table.name, pk, sk)
@@ -68,7 +68,7 @@ async def put_item(engine: Any, req: Request) -> Response:
     item = req["Item"]
     validate_item(item)
     pk, sk = table.key.key_of_item(item)
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, "PutItem")
     cond = plan.condition(req, ctx)
     ctx.finish()
     on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
@@ -89,7 +89,7 @@ async def put_item(engine: Any, req: Request) -> Response:
 async def delete_item(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     pk, sk = table.key.key_of_request(req["Key"])
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, "DeleteItem")
     cond = plan.condition(req, ctx)
     ctx.finish()
     on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
@@ -106,14 +106,11 @@ async def delete_item(engine: Any, req: Request) -> Response:
     return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), None)
 
 
-def updated_item(update: plan.Update, key: Item, key_names: tuple[str, ...], old: Item | None) -> Item:
-    """Apply an update program to ``old`` (or to the bare key), enforcing key immutability and size."""
-    new = update.apply(old if old is not None else dict(key))
-    for name in key_names:
-        if new.get(name) != key[name]:
-            raise ValidationException(
-                "One or more parameter values were invalid: Cannot update attribute "
-                f"{name}. This attribute is part of the key")
+def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | None:
+    """Apply an update to ``old`` (or to the bare key); None when there is nothing to write."""
+    new = update.apply(old, key)
+    if new is None:
+        return None
     if item_size(new) > MAX_ITEM_BYTES:
         raise ValidationException("Item size to update has exceeded the maximum allowed size")
     return new
@@ -123,20 +120,19 @@ async def update_item(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     key = req["Key"]
     pk, sk = table.key.key_of_request(key)
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, "UpdateItem")
     cond = plan.condition(req, ctx)
-    update = plan.update(req, ctx)
+    update = plan.update(req, ctx, table.key.names)
     ctx.finish()
     on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-    names = table.key.names
     result: list[Item | None] = [None]
 
     def apply(olds: list[bytes | None]) -> list[Any]:
         old = load(olds[0])
         check_condition(cond, old, on_fail_old)
-        new = updated_item(update, key, names, old)
+        new = updated_item(update, key, old)
         result[0] = new
-        return [orjson.dumps(new)]
+        return [KEEP if new is None else orjson.dumps(new)]
 
     try:
         olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)

@@ -1,7 +1,8 @@
-"""Bridge from a request's expression members to callables the operations run.
+"""Bridge from a request's expression members (or their legacy forms) to callables the operations run.
 
-Parses (through the cached expression parser) and binds names and values once per request; what
-it returns only evaluates.
+Expressions are parsed through the text-keyed parse cache and bound to the request's names and values
+once, here, before any storage call; what this returns only evaluates, so it is safe inside a storage
+backend's atomic unit (which may run it more than once, on another thread).
 """
 
 from __future__ import annotations
@@ -12,55 +13,143 @@ from typing import Any
 from accelerator.core.errors import ValidationException
 from accelerator.core.keys import KeySchema
 from accelerator.core.values import Item
+from accelerator.expressions import (
+    BoundUpdate,
+    ExpressionContext,
+    KeyCondition,
+    analyze_key_condition,
+    analyze_key_conditions,
+    apply_update,
+    check_key_not_updated,
+    check_parameter_mix,
+    legacy_condition,
+    legacy_filter,
+    legacy_projection,
+    legacy_update,
+    parse_condition,
+    parse_filter,
+    parse_key_condition,
+    parse_projection,
+    parse_update,
+    updated_attributes,
+)
 
-__all__ = ["Context", "Condition", "Update", "projection", "condition", "update", "filter", "key_condition"]
+__all__ = ["Context", "Condition", "Projector", "Update", "projection", "condition", "update", "filter",
+           "key_condition"]
 
 Condition = Callable[[Item | None], bool]
-
-
-class Update:
-    """A bound update program: ``apply(item) -> new item``; ``updated(item)`` -> the updated attributes."""
-
-    def __init__(self, apply: Callable[[Item], Item], updated: Callable[[Item], Item] | None) -> None:
-        self.apply = apply
-        self.updated = updated
+Projector = Callable[[Item], Item]
 
 
 class Context:
-    """Names and values of one request, with usage tracking."""
+    """One request's ExpressionAttributeNames / Values, shared by all its expressions."""
 
-    def __init__(self, req: dict[str, Any]) -> None:
-        self.names = req.get("ExpressionAttributeNames")
-        self.values = req.get("ExpressionAttributeValues")
+    __slots__ = ("expr",)
+
+    def __init__(self, req: dict[str, Any], operation: str | None = None) -> None:
+        if operation is not None:
+            check_parameter_mix(operation, req)
+        self.expr = ExpressionContext(req.get("ExpressionAttributeNames"), req.get("ExpressionAttributeValues"))
 
     def finish(self) -> None:
-        if self.names or self.values:
-            raise ValidationException("Expressions are not supported yet")
+        """After every expression of the request is bound: reject unused names and values."""
+        self.expr.check_unused()
 
 
-def projection(req: dict[str, Any], ctx: Context) -> Callable[[Item], Item] | None:
-    if req.get("ProjectionExpression") or req.get("AttributesToGet"):
-        raise ValidationException("ProjectionExpression is not supported yet")
+class Update:
+    """A bound update: ``apply(old, key)`` gives the new item (None: nothing to write)."""
+
+    __slots__ = ("bound", "key_names")
+
+    def __init__(self, bound: BoundUpdate | None, key_names: tuple[str, ...]) -> None:
+        self.bound = bound
+        self.key_names = key_names
+
+    def apply(self, old: Item | None, key: Item) -> Item | None:
+        if self.bound is None:
+            return old if old is not None else dict(key)
+        if old is None and not self.bound.writes:
+            return None
+        new, _ = apply_update(self.bound, old, key=key)
+        return new
+
+    def updated(self, source: Item) -> Item:
+        """The attributes this update touched, read from ``source`` (for UPDATED_OLD / UPDATED_NEW)."""
+        if self.bound is None:
+            return {}
+        return updated_attributes(self.bound, source)
+
+
+def projection(req: dict[str, Any], ctx: Context) -> Projector | None:
+    text = req.get("ProjectionExpression")
+    if text is not None:
+        bound = ctx.expr.bind_projection(parse_projection(text))
+        return bound.apply
+    names = req.get("AttributesToGet")
+    if names is not None:
+        return ctx.expr.bind_projection(legacy_projection(names), "AttributesToGet").apply
     return None
+
+
+def _tester(test: Callable[[Item], bool]) -> Condition:
+    empty: Item = {}
+
+    def run(item: Item | None) -> bool:
+        return test(item if item is not None else empty)
+
+    return run
 
 
 def condition(req: dict[str, Any], ctx: Context) -> Condition | None:
-    if req.get("ConditionExpression") or req.get("Expected"):
-        raise ValidationException("ConditionExpression is not supported yet")
+    text = req.get("ConditionExpression")
+    if text is not None:
+        return _tester(ctx.expr.bind_condition(parse_condition(text)).test)
+    expected = req.get("Expected")
+    if expected:
+        tree = legacy_condition(expected, req.get("ConditionalOperator"))
+        if tree is not None:
+            return _tester(ctx.expr.bind_condition(tree, "Expected").test)
     return None
 
 
-def update(req: dict[str, Any], ctx: Context) -> Update:
-    if req.get("UpdateExpression") or req.get("AttributeUpdates"):
-        raise ValidationException("UpdateExpression is not supported yet")
-    return Update(dict, None)
+def update(req: dict[str, Any], ctx: Context, key_names: tuple[str, ...]) -> Update:
+    text = req.get("UpdateExpression")
+    if text is not None:
+        bound = ctx.expr.bind_update(parse_update(text))
+    elif req.get("AttributeUpdates"):
+        bound = ctx.expr.bind_update(legacy_update(req["AttributeUpdates"]), "AttributeUpdates")
+    else:
+        return Update(None, key_names)
+    check_key_not_updated(bound, key_names)
+    return Update(bound, key_names)
 
 
-def filter(req: dict[str, Any], ctx: Context, legacy: str) -> Condition | None:
-    if req.get("FilterExpression") or req.get(legacy):
-        raise ValidationException("FilterExpression is not supported yet")
+def filter(req: dict[str, Any], ctx: Context, legacy: str, key_names: tuple[str, ...] = ()) -> Condition | None:
+    text = req.get("FilterExpression")
+    if text is not None:
+        bound = ctx.expr.bind_condition(parse_filter(text), "FilterExpression")
+        if legacy == "QueryFilter":
+            for path in bound.paths:
+                if path and path[0] in key_names:
+                    raise ValidationException(
+                        "Filter Expression can only contain non-primary key attributes: Primary key attribute: "
+                        f"{path[0]}")
+        return _tester(bound.test)
+    conditions = req.get(legacy)
+    if conditions:
+        tree = legacy_filter(conditions, req.get("ConditionalOperator"),
+                             key_names if legacy == "QueryFilter" else (), legacy)
+        if tree is not None:
+            return _tester(ctx.expr.bind_condition(tree, legacy).test)
     return None
 
 
-def key_condition(req: dict[str, Any], ctx: Context, schema: KeySchema) -> tuple[Any, str | None, list[Any]]:
-    raise ValidationException("Query is not supported yet")
+def key_condition(req: dict[str, Any], ctx: Context, schema: KeySchema) -> KeyCondition:
+    text = req.get("KeyConditionExpression")
+    if text is not None:
+        return analyze_key_condition(parse_key_condition(text), schema, ctx.expr)
+    legacy = req.get("KeyConditions")
+    if legacy is not None:
+        return analyze_key_conditions(legacy, schema)
+    raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be specified "
+                              "in the request.")

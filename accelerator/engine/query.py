@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import ValidationException
-from accelerator.core.keys import prefix_successor
 from accelerator.core.protocols import Bound, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
@@ -52,26 +51,6 @@ def _start_key(req: Request, table: TableDef) -> tuple[bytes, bytes] | None:
     return table.key.key_of_request(start)
 
 
-def _sort_bounds(table: TableDef, op: str | None, values: list[Any]) -> tuple[Bound | None, Bound | None]:
-    if op is None:
-        return None, None
-    enc = [table.key.encode_range(v) for v in values]
-    if op == "=":
-        return Bound(enc[0], True), Bound(enc[0], True)
-    if op == "<":
-        return None, Bound(enc[0], False)
-    if op == "<=":
-        return None, Bound(enc[0], True)
-    if op == ">":
-        return Bound(enc[0], False), None
-    if op == ">=":
-        return Bound(enc[0], True), None
-    if op == "BETWEEN":
-        return Bound(enc[0], True), Bound(enc[1], True)
-    successor = prefix_successor(enc[0])
-    return Bound(enc[0], True), None if successor is None else Bound(successor, False)
-
-
 class _Page:
     """Accumulates one response page: counts, the 1 MB budget, filter and projection."""
 
@@ -114,14 +93,15 @@ class _Page:
 async def query(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     _no_index(req, table)
-    ctx = plan.Context(req)
-    pk_value, sort_op, sort_values = plan.key_condition(req, ctx, table.key)
-    filt = plan.filter(req, ctx, "QueryFilter")
+    ctx = plan.Context(req, "Query")
+    cond = plan.key_condition(req, ctx, table.key)
+    filt = plan.filter(req, ctx, "QueryFilter", table.key.names)
     projection = plan.projection(req, ctx)
     ctx.finish()
     select = _select(req, projection)
-    pk = table.key.encode_hash(pk_value)
-    lo, hi = _sort_bounds(table, sort_op, sort_values)
+    pk = cond.hash_key
+    lo = None if cond.lower is None else Bound(cond.lower, cond.lower_inclusive)
+    hi = None if cond.upper is None else Bound(cond.upper, cond.upper_inclusive)
     start = _start_key(req, table)
     if start is not None and start[0] != pk:
         raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
@@ -143,7 +123,7 @@ async def query(engine: Any, req: Request) -> Response:
 async def scan(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     _no_index(req, table)
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, "Scan")
     filt = plan.filter(req, ctx, "ScanFilter")
     projection = plan.projection(req, ctx)
     ctx.finish()

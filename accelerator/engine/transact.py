@@ -93,7 +93,7 @@ def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
         raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
                                   "conditionCheck.conditionExpression' failed to satisfy constraint: "
                                   "Member must not be null")
-    update = plan.update(body, ctx) if kind == "Update" else None
+    update = plan.update(body, ctx, table.key.names) if kind == "Update" else None
     if kind == "Update" and body.get("UpdateExpression") is None:
         raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
                                   "update.updateExpression' failed to satisfy constraint: Member must not be null")
@@ -139,7 +139,8 @@ def _apply(actions: list[_Action], olds: list[bytes | None]) -> list[Any]:
             elif action.kind == "Delete":
                 news.append(None)
             elif action.kind == "Update":
-                news.append(orjson.dumps(updated_item(action.update, action.key, action.table.key.names, old)))
+                new = updated_item(action.update, action.key, old)
+                news.append(KEEP if new is None else orjson.dumps(new))
             else:
                 news.append(KEEP)
         except ValidationException as exc:
