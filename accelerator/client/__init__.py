@@ -24,6 +24,7 @@ from .sigv4 import Credentials, SigV4Signer
 from .sync import AcceleratorClient
 from .table import AsyncTable, Table
 from .types import TypeDeserializer, TypeSerializer, deserialize, deserialize_item, serialize, serialize_item
+from .waiters import WaiterError
 
 __all__ = [
     "NO_RETRY",
@@ -45,6 +46,7 @@ __all__ = [
     "TransportError",
     "TypeDeserializer",
     "TypeSerializer",
+    "WaiterError",
     "deserialize",
     "deserialize_item",
     "serialize",
