@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 
 from tests.e2e_backends import E2E_BACKENDS
+from tests.moto_upstream import mark_moto_differences
 from tests.server_process import ServerProcess
 
 _only = os.environ.get("ACCEL_TEST_BACKENDS")
@@ -26,6 +27,10 @@ def boto_client(url: str, retries: int = 1) -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": retries, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_moto_differences(items)  # cases where moto itself differs from DynamoDB, on the dynamodb-upstream server
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -81,3 +86,15 @@ def table(make_table: Callable[..., str]) -> str:
 def range_table(make_table: Callable[..., str]) -> str:
     """A table with string ``pk`` and numeric sort key ``sk``."""
     return make_table(range_key=("sk", "N"))
+
+
+@pytest.fixture
+def ordered(ddb: Any, make_table: Callable[..., str]) -> str:
+    """Partition "p" with ten numeric sort keys (negatives, decimals, 1E+20), plus one other partition."""
+    name = make_table(range_key=("sk", "N"))
+    values = ["-100", "-2.5", "-1", "0", "0.5", "1", "2", "10", "100", "1E+20"]
+    ddb.batch_write_item(RequestItems={name: [
+        {"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"N": v}, "odd": {"BOOL": i % 2 == 1}}}}
+        for i, v in enumerate(values)]})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "other"}, "sk": {"N": "1"}})
+    return name

@@ -123,17 +123,6 @@ def test_projection(ddb: Any, table: str) -> None:
     assert got == {"a": {"N": "1"}}
 
 
-@pytest.fixture
-def ordered(ddb: Any, make_table: Callable[..., str]) -> str:
-    name = make_table(range_key=("sk", "N"))
-    values = ["-100", "-2.5", "-1", "0", "0.5", "1", "2", "10", "100", "1E+20"]
-    ddb.batch_write_item(RequestItems={name: [
-        {"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"N": v}, "odd": {"BOOL": i % 2 == 1}}}}
-        for i, v in enumerate(values)]})
-    ddb.put_item(TableName=name, Item={"pk": {"S": "other"}, "sk": {"N": "1"}})
-    return name
-
-
 def _sks(page: dict[str, Any]) -> list[str]:
     return [i["sk"]["N"] for i in page["Items"]]
 
