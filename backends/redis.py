@@ -5,7 +5,8 @@ Options (``configs/redis.toml`` / ``configs/redis-cluster.toml`` ``[backend]`` k
 startup nodes; given, the backend runs in cluster mode and ignores ``url``), ``prefix`` (``"accel"``; every
 key starts with it, so one Redis can hold several deployments), ``pool_size`` (32 connections; per node on a
 cluster), ``socket_timeout`` (5 s), ``connect_timeout`` (2 s), ``lock_lease`` (5 s), ``lock_wait`` (10 s),
-``driver_retries`` (1 reconnect attempt inside redis-py), ``retry`` (a ``RetryPolicy`` for write conflicts).
+``driver_retries`` (1 reconnect attempt inside redis-py), ``retry`` (a ``RetryPolicy`` or a table of its
+fields: write conflicts before a unit escalates to locking).
 
 Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partition share the hash tag
 ``{T:H}``, so on a cluster they live in one slot and a script may touch them together:
@@ -70,7 +71,8 @@ import random
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,7 +216,7 @@ class RedisStorage:
         lock_lease: float = 5.0,
         lock_wait: float = 10.0,
         driver_retries: int = 1,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if not _PREFIX.match(prefix):
             raise ValueError(f"prefix must match {_PREFIX.pattern}, not {prefix!r}")
@@ -229,11 +231,12 @@ class RedisStorage:
         self.lock_lease = lock_lease
         self.lock_wait = lock_wait
         self.driver_retries = driver_retries
-        self.retry = retry or RetryPolicy(attempts=4, base=0.001, cap=0.02)
+        self.retry = RetryPolicy.of(retry, RetryPolicy(attempts=4, base=0.001, cap=0.02))
         self._p = prefix.encode()
         self._tables = self._p + b":tables"
         self._client: Any = None
         self._local = _LocalLocks()
+        self.stats: Counter[str] = Counter()  # conflicts, escalations, lock_waits, locked_units, ...
         # A cluster client raises instead of waiting when a node's connections run out: bound them here.
         self._slots = asyncio.Semaphore(pool_size)
 
@@ -473,6 +476,7 @@ class RedisStorage:
                     return out
             if time.monotonic() > deadline:
                 raise TransactionConflictException("Transaction is ongoing for the items requested")
+            self.stats["snapshot_retries"] += 1
             await asyncio.sleep(self.retry.delay(min(attempt, 6)))
         raise AssertionError("unreachable")
 
@@ -546,6 +550,7 @@ class RedisStorage:
     async def _repair(self, table: str, members: list[bytes]) -> None:
         """Cluster: drop partitions a scan found empty from the index (a stale report left them)."""
         parts = [self._part(table, member[4:]) for member in members]
+        self.stats["index_repairs"] += len(parts)
         versions = await self._eval_many([(lua.TOUCH, [p.zset, p.version], []) for p in parts])
         syncs = [
             (lua.SYNC_INDEX, [p.index, p.index_versions], [p.member, v, b"0"])
@@ -586,18 +591,22 @@ class RedisStorage:
                 raise _not_found(result[1].decode())
             if status == b"conflict":
                 conflicts += 1
+                self.stats["conflicts"] += 1
                 if conflicts >= self.retry.attempts:
+                    self.stats["escalations"] += 1
                     return None
                 await asyncio.sleep(self.retry.delay(conflicts - 1))
             else:  # locked by a cross-slot or escalated unit: wait for it (at most its lease)
                 if time.monotonic() > deadline:
                     raise TransactionConflictException("Transaction is ongoing for the items requested")
+                self.stats["lock_waits"] += 1
                 await asyncio.sleep(random.uniform(0.001, 0.005))
 
     async def _locked(self, plan: _Plan, apply: ApplyFn) -> list[bytes | None]:
         """Lock every partition (sorted), read, apply, write per slot, unlock."""
         deadline = time.monotonic() + self.lock_wait
         locks = sorted({part.lock for part in plan.ref_parts})
+        self.stats["locked_units"] += 1
         while True:
             token = secrets.token_hex(12).encode()
             held: list[bytes] = []
@@ -638,6 +647,7 @@ class RedisStorage:
                     return
             if time.monotonic() > deadline:
                 raise TransactionConflictException("Transaction is ongoing for the items requested")
+            self.stats["lock_waits"] += 1
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 0.05)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["RetryPolicy"]
 
@@ -17,6 +18,15 @@ class RetryPolicy:
     attempts: int = 8
     base: float = 0.002
     cap: float = 0.1
+
+    @classmethod
+    def of(cls, value: RetryPolicy | Mapping[str, Any] | None, default: RetryPolicy) -> RetryPolicy:
+        """A policy from a config value: a policy, a table of its fields (TOML), or None for ``default``."""
+        if value is None:
+            return default
+        if isinstance(value, RetryPolicy):
+            return value
+        return cls(**value)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (0-based): full jitter."""
