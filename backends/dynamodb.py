@@ -3,44 +3,50 @@
 Put ``CachedStore`` on top and the accelerator is a drop-in DAX: hits come from memory, everything else
 goes here, and from here to AWS (or any DynamoDB-compatible endpoint) unchanged.
 
-How a call travels. aiobotocore does what a DynamoDB client has to get right: credentials (the usual AWS
-chain, a named profile, or keys from the config), SigV4 signing, endpoint resolution, a pool of keep-alive
-connections, timeouts and adaptive retries (a client-side token bucket that backs off under throttling).
+How a call travels. aiobotocore does what a DynamoDB client has to get right: credentials (the AWS chain,
+a named profile, or keys from the config), SigV4, endpoint resolution, a pool of keep-alive connections,
+timeouts and retries (adaptive by default: a client-side token bucket that backs off under throttling).
 What it does not do here is (de)serialization:
 
-- the request body we received goes out byte for byte as we got it (re-encoded from the validated dict):
-  a ``provide-client-params`` hook moves it out of the parameters into the request context, and a
-  ``before-call`` hook swaps it in for the empty body botocore serialized. Nothing is converted, so binary
-  values stay the base64 text they came as, numbers stay strings, and members botocore's model lacks pass.
-- the response body comes back as it came: a raw parser registered on the session keeps the bytes and
-  reads only ``__type``/``message`` of errors, which the retry policy needs to recognise throttling.
+- the request goes out as the JSON we received (re-encoded from the validated dict): a
+  ``provide-client-params`` hook moves the body from the parameters into the request context, and a
+  ``before-call`` hook puts it in place of the empty body botocore serialized. Nothing is converted, so
+  binary values stay the base64 text they came as, numbers stay strings, and members botocore's model
+  does not know pass too. Only the table names go to botocore as parameters, for its endpoint rules.
+- the response comes back as it came: a raw parser registered on the session keeps the body bytes and
+  reads only ``__type``/``message`` of an error, which the retry policy needs to recognise throttling.
 
 Errors. An upstream error reaches the client unchanged: its body (``__type`` with its prefix, the message,
 ``Item``, ``CancellationReasons``, anything else) and its HTTP status. It is raised as an ``UpstreamError``
-that also derives from the project's class for that type when there is one, so a layer above can still
-``except ConditionalCheckFailedException``. An upstream that cannot be reached, times out or resets the
-connection after botocore's retries is ``BackendUnavailable`` (503, retryable): the client retries, and a
-cache above keeps serving hits. For a write, that error means the outcome is unknown.
+that also derives from the project's class of that type when there is one, so a layer above can still
+``except ConditionalCheckFailedException``. An upstream that cannot be reached, times out or drops the
+connection (after botocore's retries) is ``BackendUnavailable``, 503 and retryable: clients retry and the
+cache keeps serving hits. After a write, that error means the outcome is unknown.
 
     DynamoError
     ├── UpstreamError (+ the project's class of the same type, e.g. ConditionalCheckFailedException)
-    ├── ServiceUnavailable ── BackendUnavailable   upstream unreachable / timed out
-    ├── InternalServerError                        the accelerator cannot sign (no credentials) or the
-    │                                              upstream sent something that is not DynamoDB JSON
+    ├── ServiceUnavailable ── BackendUnavailable   upstream unreachable, timed out, connection lost
+    ├── InternalServerError                        no credentials to sign with, or a reply that is not
+    │                                              DynamoDB's JSON
     └── UnknownOperationException                  an operation botocore's DynamoDB model does not have
 
-DescribeTable answers are cached for ``describe_ttl`` seconds (ACTIVE tables only; CreateTable, DeleteTable,
-UpdateTable and UpdateTimeToLive through this store forget the entry), so a cache layer that needs a table's
-key schema on every write does not cost an upstream call each time.
+Writes and the cache. The cache layer keeps what a write tells it (PutItem's item, UpdateItem's ALL_NEW,
+a delete's absence) and invalidates what it cannot know: a transaction's Update actions, every key of a
+TransactWriteItems that carries a ClientRequestToken (boto3 always sends one), updates returning old
+values, writes whose outcome is unknown. The next read of such a key misses and comes here, and an
+eventually consistent read may be answered by a replica that has not seen the write yet: the old value
+would be cached for the whole item TTL, and read-your-writes through this node would not hold. DAX has
+that gap; it narrows it for transactions with a background TransactGetItems. This store closes it for
+every write at no cost on the write path: the keys written through it in the last ``consistent_window``
+seconds (and, for Query and Scan on the base table, the tables) have their eventually consistent reads
+sent as strongly consistent ones, so a refill after a write is always a value the upstream confirmed
+after the write was acknowledged. The price is a strongly consistent read's capacity for those few
+reads. TransactWriteItems therefore needs no side channel: the cache invalidates, the refill is a
+consistent read. A TransactWriteItems without a ClientRequestToken gets one, as every AWS SDK adds it,
+so botocore's retries of it stay idempotent.
 
-TransactWriteItems. An upstream write is confirmed only by the upstream. PutItem, DeleteItem and
-BatchWriteItem carry the whole new state in the request; UpdateItem's new item is ALL_NEW's business. A
-transaction's Update actions are neither, so after a successful TransactWriteItems this store reads the
-written keys back with one TransactGetItems (strongly consistent and atomic, so a snapshot that contains
-the transaction) before returning, and hands those items to the cache on a side channel (``CONFIRMED``,
-see ``confirmed_items``). A cache that prefers can ignore it and invalidate; it must then not refill those
-keys from an eventually consistent GetItem, which upstream may answer with the value from before the
-transaction. If the read-back fails, the write still succeeded: the side channel is left empty (invalidate).
+DescribeTable answers for ACTIVE tables are reused for ``describe_ttl`` seconds (the cache layer learns
+key schemas through it; table changes through this store drop the entry).
 """
 
 from __future__ import annotations
@@ -51,8 +57,8 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
-from contextvars import ContextVar
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -67,28 +73,21 @@ from accelerator.core.errors import (
     BackendUnavailable,
     DynamoError,
     InternalServerError,
+    ResourceNotFoundException,
     UnknownOperationException,
 )
 from accelerator.core.protocols import Request, Response
+from accelerator.core.values import normalize_number
 
-__all__ = ["DynamoDBStore", "UpstreamError", "CONFIRMED", "confirmed_items"]
+__all__ = ["DynamoDBStore", "UpstreamError", "RecentWrites", "upstream_error"]
 
 log = logging.getLogger("accelerator.backends.dynamodb")
 
-_BODY = "accelerator_body"  # key of the raw body, first in the parameters, then in the request context
-_RAW = "AcceleratorRawBody"  # key of the raw response body in what the raw parser returns
+_BODY = "accelerator_body"  # the raw request body: first among the parameters, then in the request context
+_RAW = "AcceleratorRawBody"  # the raw response body, in what the raw parser returns
 _TABLE_OPS = frozenset({"CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive"})
-
-Confirmed = tuple[str, dict[str, Any], "dict[str, Any] | None"]
-"""(table, key, item or None when absent) of one item the upstream confirmed after a write."""
-
-CONFIRMED: ContextVar[list[Confirmed] | None] = ContextVar("confirmed_items", default=None)
-"""Set by a successful TransactWriteItems to its Update actions' items as read back from the upstream."""
-
-
-def confirmed_items() -> list[Confirmed] | None:
-    """The confirmed items of this task's last TransactWriteItems, or None when there are none to trust."""
-    return CONFIRMED.get()
+_WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+_ALL = "*"  # scope marker: every key of a table
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -145,8 +144,18 @@ def upstream_error(raw: bytes, status: int) -> DynamoError:
         body = {"__type": ("com.amazonaws.dynamodb.v20120810#InternalServerError" if status >= 500
                            else "com.amazon.coral.service#UnknownError"),
                 "message": f"upstream answered HTTP {status}" + (f": {text}" if text else "")}
-    name = body["__type"].rpartition("#")[2]
-    return _error_class(name)(body, status)
+    return _error_class(body["__type"].rpartition("#")[2])(body, status)
+
+
+def _decode(raw: bytes) -> Response:
+    """A successful response body as the dict the ``Store`` contract returns."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise InternalServerError("The upstream DynamoDB endpoint sent a response that is not a JSON object")
+    return body
 
 
 # -- botocore plumbing -------------------------------------------------------------------------------
@@ -159,7 +168,7 @@ class _RawParser:
         parsed: dict[str, Any] = {_RAW: raw, "ResponseMetadata": {"HTTPStatusCode": status}}
         if status >= 300:
             code, message = str(status), ""
-            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
                 doc = orjson.loads(raw)
                 code = doc["__type"].rpartition("#")[2]
                 message = doc.get("message", doc.get("Message", ""))
@@ -180,13 +189,51 @@ def _put_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None
     params["body"] = context[_BODY]
 
 
+# -- keys written recently ---------------------------------------------------------------------------
+def _canonical(table: str, key: Any) -> Hashable:
+    """An item's identity from its key attributes, numbers in canonical form ('1.50' is '1.5')."""
+    parts = []
+    for name, value in key.items():
+        ((tag, raw),) = value.items()
+        if tag == "N":
+            with contextlib.suppress(DynamoError):
+                raw = normalize_number(raw)
+        parts.append((name, tag, raw))
+    return table, tuple(sorted(parts))
+
+
+class RecentWrites:
+    """Scopes (an item, or a whole table) written in the last ``window`` seconds; expiry is lazy."""
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic, limit: int = 200_000) -> None:
+        self.window = window
+        self.clock = clock
+        self.limit = limit
+        self._until: OrderedDict[Hashable, float] = OrderedDict()
+
+    def mark(self, scopes: Iterable[Hashable]) -> None:
+        until = self._until
+        now = self.clock()
+        deadline = now + self.window
+        for scope in scopes:
+            until[scope] = deadline
+            until.move_to_end(scope)
+        while until and (len(until) > self.limit or next(iter(until.values())) <= now):
+            until.popitem(last=False)
+
+    def __contains__(self, scope: Hashable) -> bool:
+        deadline = self._until.get(scope)
+        return deadline is not None and deadline > self.clock()
+
+
 # -- the store ---------------------------------------------------------------------------------------
 class DynamoDBStore:
     """A ``Store`` whose every operation is the same operation on an upstream DynamoDB endpoint.
 
     ``max_attempts`` counts the first try (AWS_MAX_ATTEMPTS's meaning); ``retry_mode`` is botocore's
-    ("adaptive", "standard" or "legacy"). Timeouts are in seconds. With no keys given, credentials come from
+    ("adaptive", "standard" or "legacy"). Times are in seconds. With no keys given, credentials come from
     the AWS chain (environment, ``profile`` or the default profile, SSO, container or instance role).
+    ``consistent_window`` 0 turns the read-after-write upgrade off.
     """
 
     def __init__(
@@ -203,7 +250,7 @@ class DynamoDBStore:
         connect_timeout: float = 2.0,
         read_timeout: float = 10.0,
         describe_ttl: float = 1.0,
-        transact_read_back: bool = True,
+        consistent_window: float = 3.0,
     ) -> None:
         self.endpoint_url = endpoint_url or None
         self.region_name = region_name
@@ -220,8 +267,9 @@ class DynamoDBStore:
             user_agent_extra="dynamo-accelerator",
         )
         self.describe_ttl = describe_ttl
-        self.transact_read_back = transact_read_back
+        self.recent = RecentWrites(consistent_window) if consistent_window > 0 else None
         self._described: dict[str, tuple[float, bytes]] = {}
+        self._key_names: dict[str, tuple[str, ...]] = {}
         self._routed: dict[str, bool] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
@@ -248,26 +296,30 @@ class DynamoDBStore:
         if operation == "DescribeTable":
             return await self._describe(request)
         if operation in _TABLE_OPS:
-            self._described.pop(request.get("TableName", ""), None)
-        if operation == "TransactWriteItems":
-            return await self._transact_write(request)
-        return orjson.loads(await self.forward(operation, request))
+            self._forget(request.get("TableName"))
+        elif operation in _WRITE_OPS:
+            return await self._write(operation, request)
+        elif self.recent is not None:
+            request = self._consistent_if_recent(operation, request)
+        return _decode(await self.forward(operation, request))
 
     async def forward(self, operation: str, request: Request) -> bytes:
         """Send ``request`` as ``operation`` upstream; the response body as it came, or its error raised."""
         client = self._client
         if client is None:
             raise BackendUnavailable("The upstream DynamoDB store is not open")
-        params: dict[str, Any] = {_BODY: orjson.dumps(request)}
-        if self._routes(operation) and isinstance(request.get("TableName"), str):
-            params["TableName"] = request["TableName"]  # for endpoint rules that route on a table ARN
+        params = self._route_params(operation, request)
+        params[_BODY] = orjson.dumps(request)
         try:
-            # In a task of its own: botocore sets and resets ContextVars around the call, and a caller stepped
-            # partly outside a task (the server answers hits inline) must not see the reset in another context.
+            # A task of its own: botocore sets and resets ContextVars around the call, and a caller that
+            # began outside a task (the server steps requests inline first) must not meet the reset elsewhere.
             parsed = await asyncio.ensure_future(client._make_api_call(operation, params))
         except ClientError as exc:
-            raise upstream_error(exc.response.get(_RAW, b""),
-                                 exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) from None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+            error = upstream_error(exc.response.get(_RAW, b""), status)
+            if isinstance(error, ResourceNotFoundException):
+                self._forget(request.get("TableName"))
+            raise error from None
         except (TimeoutError, HTTPClientError, BotoConnectionError, OSError) as exc:
             log.warning("upstream %s failed: %s", operation, exc)
             raise BackendUnavailable(f"The upstream DynamoDB endpoint is unavailable ({type(exc).__name__})") \
@@ -278,11 +330,19 @@ class DynamoDBStore:
             log.error("cannot call upstream %s: %s", operation, exc)
             raise InternalServerError(f"The accelerator cannot call its upstream ({type(exc).__name__})") from exc
         raw: bytes = parsed[_RAW]
-        if not raw.startswith(b"{"):
-            raise InternalServerError("The upstream DynamoDB endpoint sent a response that is not JSON")
         return raw
 
-    def _routes(self, operation: str) -> bool:
+    def _route_params(self, operation: str, request: Request) -> dict[str, Any]:
+        """The table names botocore's endpoint rules read (a table ARN routes to its account's endpoint),
+        without the rest of the request, which botocore would only serialize to throw away."""
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            empty: Any = {} if operation == "BatchGetItem" else []
+            return {"RequestItems": {name: empty for name in request.get("RequestItems", ())}}
+        if operation in ("TransactGetItems", "TransactWriteItems"):
+            return {"TransactItems": []}
+        table = request.get("TableName")
+        if not isinstance(table, str):
+            return {}
         routed = self._routed.get(operation)
         if routed is None:
             try:
@@ -290,44 +350,111 @@ class DynamoDBStore:
             except OperationNotFoundError:
                 raise UnknownOperationException("") from None
             routed = self._routed[operation] = shape is not None and "TableName" in shape.members
-        return routed
+        return {"TableName": table} if routed else {}
 
-    # -- DescribeTable, cached briefly ---------------------------------------------------------------
+    # -- tables ----------------------------------------------------------------------------------
     async def _describe(self, request: Request) -> Response:
         name = request.get("TableName", "")
         entry = self._described.get(name)
         now = time.monotonic()
         if entry is not None and entry[0] > now:
-            return orjson.loads(entry[1])
+            return _decode(entry[1])
         raw = await self.forward("DescribeTable", request)
-        response: Response = orjson.loads(raw)
-        if self.describe_ttl > 0 and response.get("Table", {}).get("TableStatus") == "ACTIVE":
+        response = _decode(raw)
+        table = response.get("Table", {})
+        with contextlib.suppress(KeyError, TypeError, AttributeError):
+            self._key_names[name] = tuple(e["AttributeName"] for e in table["KeySchema"])
+        if self.describe_ttl > 0 and table.get("TableStatus") == "ACTIVE":
             self._described[name] = (now + self.describe_ttl, raw)
         return response
 
-    # -- TransactWriteItems, then read back what the upstream confirmed ---------------------------
-    async def _transact_write(self, request: Request) -> Response:
-        CONFIRMED.set(None)
-        if "ClientRequestToken" not in request:
-            # Every AWS SDK sends one, so botocore's own retries of this call stay idempotent; so do we.
-            request = {**request, "ClientRequestToken": str(uuid.uuid4())}
-        response: Response = orjson.loads(await self.forward("TransactWriteItems", request))
-        if self.transact_read_back:
-            CONFIRMED.set(await self._read_back(request["TransactItems"]))
-        return response
+    def _forget(self, name: Any) -> None:
+        if isinstance(name, str):
+            self._described.pop(name, None)
+            self._key_names.pop(name, None)
 
-    async def _read_back(self, actions: Iterable[dict[str, Any]]) -> list[Confirmed] | None:
-        """The keys the transaction's Update actions wrote, read back in one TransactGetItems; None if that
-        fails. Put and Delete actions carry their new state in the request, so they need no read."""
-        gets = [{"Get": {"TableName": action["Update"]["TableName"], "Key": action["Update"]["Key"]}}
-                for action in actions if "Update" in action]
-        if not gets:
-            return []
+    # -- writes, and reads after them ------------------------------------------------------------
+    async def _write(self, operation: str, request: Request) -> Response:
+        if operation == "TransactWriteItems" and "ClientRequestToken" not in request:
+            request = {**request, "ClientRequestToken": str(uuid.uuid4())}
         try:
-            raw = await self.forward("TransactGetItems", {"TransactItems": gets})
-        except DynamoError as exc:
-            log.info("TransactGetItems after TransactWriteItems failed (%s); the cache invalidates", exc)
-            return None
-        responses = orjson.loads(raw).get("Responses", [])
-        return [(get["Get"]["TableName"], get["Get"]["Key"], response.get("Item"))
-                for get, response in zip(gets, responses, strict=True)]
+            return _decode(await self.forward(operation, request))
+        finally:
+            if self.recent is not None:
+                self.recent.mark(self._scopes(operation, request))
+
+    def _scopes(self, operation: str, request: Request) -> list[Hashable]:
+        """The items a write may have changed and their tables; the whole table where a key is not known
+        (a PutItem's key needs the key schema, learned from DescribeTable, which the cache asks first)."""
+        scopes: list[Hashable] = []
+        try:
+            for table, key, item in _written(operation, request):
+                names = self._key_names.get(table) if key is None else None
+                try:
+                    if key is None:
+                        if names is None:
+                            raise LookupError(table)
+                        key = {name: item[name] for name in names}
+                    scopes.append(_canonical(table, key))
+                except Exception:  # noqa: BLE001 - no schema, a malformed key: every key of the table
+                    scopes.append((table, _ALL))
+                scopes.append(table)
+        except Exception:  # noqa: BLE001 - a request the upstream refused anyway
+            log.debug("cannot tell what %s wrote", operation, exc_info=True)
+        return scopes
+
+    def _consistent_if_recent(self, operation: str, request: Request) -> Request:
+        """``request``, made strongly consistent where it reads something written in the window."""
+        recent = self.recent
+        assert recent is not None
+        if operation == "GetItem":
+            if not request.get("ConsistentRead") and self._recent_key(request.get("TableName"), request.get("Key")):
+                return {**request, "ConsistentRead": True}
+        elif operation in ("Query", "Scan"):
+            table = request.get("TableName")
+            if (not request.get("ConsistentRead") and "IndexName" not in request and isinstance(table, str)
+                    and table in recent):
+                return {**request, "ConsistentRead": True}  # a Query's partition is in its expression: by table
+        elif operation == "BatchGetItem":
+            items = request.get("RequestItems")
+            if isinstance(items, dict):
+                upgraded = {name: {**spec, "ConsistentRead": True} for name, spec in items.items()
+                            if isinstance(spec, dict) and not spec.get("ConsistentRead")
+                            and any(self._recent_key(name, key) for key in spec.get("Keys") or ())}
+                if upgraded:
+                    return {**request, "RequestItems": {**items, **upgraded}}
+        return request
+
+    def _recent_key(self, table: Any, key: Any) -> bool:
+        recent = self.recent
+        if recent is None or not isinstance(table, str) or table not in recent:
+            return False
+        if (table, _ALL) in recent:
+            return True
+        try:
+            return _canonical(table, key) in recent
+        except Exception:  # noqa: BLE001 - a malformed key: the upstream will say so
+            return False
+
+
+def _written(operation: str, request: Request) -> Iterator[tuple[str, dict[str, Any] | None, dict[str, Any]]]:
+    """(table, Key or None, Item) of each item a write names."""
+    if operation == "BatchWriteItem":
+        for table, requests in (request.get("RequestItems") or {}).items():
+            for entry in requests or ():
+                put, delete = entry.get("PutRequest"), entry.get("DeleteRequest")
+                if put is not None:
+                    yield table, None, put.get("Item") or {}
+                elif delete is not None:
+                    yield table, delete.get("Key") or {}, {}
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems") or ():
+            for kind, body in entry.items():
+                if kind == "Put":
+                    yield body.get("TableName", ""), None, body.get("Item") or {}
+                elif kind in ("Update", "Delete"):
+                    yield body.get("TableName", ""), body.get("Key") or {}, {}
+    elif operation == "PutItem":
+        yield request.get("TableName", ""), None, request.get("Item") or {}
+    else:
+        yield request.get("TableName", ""), request.get("Key") or {}, {}

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tests.moto_upstream import dynamodb_upstream_backend
+
 __all__ = ["E2E_BACKENDS", "SHARED_BACKENDS"]
 
 E2E_BACKENDS: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": lambda: {"kind": "memory"},
     "sqlite": lambda: {"kind": "sqlite"},
+    "dynamodb-upstream": dynamodb_upstream_backend,  # the dynamodb backend over a moto server (one per session)
 }
 
 # Backends on which several accelerator processes can share one store (multi-process tests).
