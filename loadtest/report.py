@@ -67,9 +67,9 @@ def format_table(summary: dict[str, Any]) -> str:
     elapsed = summary["elapsed_s"] or 1.0
     for name, entry in summary["operations"].items():
         statuses = [s for s in entry if s not in ("all", "rate")]
-        for status in (["all"] if len(statuses) > 1 else []) + statuses:
+        for i, status in enumerate((["all"] if len(statuses) > 1 else []) + statuses):
             st = entry[status]
-            rows.append((name if status == statuses[0] or status == "all" else "", status, str(st["count"]),
+            rows.append((name if i == 0 else "", status, str(st["count"]),
                          f"{st['count'] / elapsed:.0f}", f"{st['p50_us']:.0f}", f"{st['p90_us']:.0f}",
                          f"{st['p99_us']:.0f}", f"{st['p999_us']:.0f}", f"{st['max_us']:.0f}"))
     rows.append(("", "", "", "", "", "", "", "", ""))
