@@ -247,7 +247,7 @@ def main(args: argparse.Namespace) -> int:
         if args.target:
             url = args.target.rstrip("/")
         else:
-            server = ServerUnderTest(args.config, out / "server.log", args.server_cpus).start()
+            server = ServerUnderTest(_config_path(args.config), out / "server.log", args.server_cpus).start()
             url = server.url
             print(f"server: {shlex.join(server.command())}  ->  {url}", flush=True)
         preload_s = 0.0 if args.no_preload else prepare(scenario, url)
@@ -297,6 +297,16 @@ def main(args: argparse.Namespace) -> int:
           + (" (not enforced: --no-slo)" if args.no_slo else ""))
     print(f"results: {out}")
     return 0 if slo["passed"] or args.no_slo else 1
+
+
+def _config_path(config: str) -> str:
+    """The config as an absolute path: the server runs from the repository root, the caller may not."""
+    path = Path(config)
+    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
+        path = ROOT / path
+    if not path.exists():
+        raise FileNotFoundError(f"config {config} not found")
+    return str(path.resolve())
 
 
 def _cpu_list(spec: str) -> set[int]:
