@@ -14,7 +14,8 @@ key (tbl, h, pk, sk), where h = partition_hash(pk) and pk/sk are the order-prese
 compares as memcmp). That one B-tree serves a point read, a partition's sort-key range (``query``: h and
 pk fixed, an index range scan on sk) and a segment of a scan (an index range on h, read in (h, pk, sk)
 order). With ``partitions=N`` the table is ``PARTITION BY HASH (h)``; partitioning is fixed when the schema
-is first created. Statements go through asyncpg's per-connection prepared-statement cache.
+is first created (a different ``partitions`` later is logged and ignored). Statements go through
+asyncpg's per-connection prepared-statement cache.
 
 The atomic unit: a READ COMMITTED transaction that first takes transaction-scoped advisory locks, then
 reads, runs ``apply``, writes and commits. Why advisory locks: ``SELECT ... FOR UPDATE`` cannot lock a
@@ -39,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -66,6 +68,11 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 _RETRY_STATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock timeout
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 _KEYS = "unnest($1::text[], $2::int8[], $3::bytea[], $4::bytea[])"
+_EXISTING_PARTITIONS = (
+    "SELECT CASE c.relkind WHEN 'p' THEN (SELECT count(*)::int FROM pg_inherits WHERE inhparent = c.oid) ELSE 0 END"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'items'"
+)
+log = logging.getLogger("accelerator.backends.postgres")
 
 
 def _signed64(data: bytes, key: bytes) -> int:
@@ -213,7 +220,7 @@ class PostgresStorage:
                 **options,
             )
         except _DRIVER_ERRORS as exc:
-            raise BackendUnavailable(f"postgres: cannot connect: {exc!r}") from exc
+            raise BackendUnavailable(f"postgres: cannot connect: {type(exc).__name__}: {exc}") from exc
         self._pool = pool
         try:
             await self._create_schema()
@@ -225,7 +232,15 @@ class PostgresStorage:
         async with self._connection() as conn, conn.transaction():
             # Serialise concurrent first opens: CREATE ... IF NOT EXISTS races on the catalogs.
             await conn.execute(f"SELECT pg_advisory_xact_lock({self._lock_space}, 0)")
-            for statement in self._sql.ddl:
+            existing = await conn.fetchval(_EXISTING_PARTITIONS, self.schema)
+            ddl = self._sql.ddl
+            if existing is not None and existing != self.partitions:
+                log.warning(
+                    "postgres: %s.items exists with partitions=%d; using it as it is (partitions=%d ignored)",
+                    self.schema, existing, self.partitions,
+                )
+                ddl = ddl[:2]  # the schema and the tables registry only
+            for statement in ddl:
                 await conn.execute(statement)
 
     async def close(self) -> None:
@@ -251,7 +266,7 @@ class PostgresStorage:
             async with self._pool.acquire(timeout=self.connect_timeout) as conn:
                 yield conn
         except _DRIVER_ERRORS as exc:
-            raise BackendUnavailable(f"postgres: {exc!r}") from exc
+            raise BackendUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
 
     # ----- tables
 

@@ -112,7 +112,7 @@ def _driver_errors() -> Iterator[None]:
     try:
         yield
     except _DRIVER_ERRORS as exc:
-        raise BackendUnavailable(f"redis: {exc!r}") from exc
+        raise BackendUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
 
 def _not_found(name: str) -> ResourceNotFoundException:
@@ -519,7 +519,7 @@ class RedisStorage:
             member = partition_hash(start[0]).to_bytes(4, "big") + start[0]
             cursor, resume = b"[" + member, (member, start[1])
         out: list[tuple[bytes, bytes, bytes]] = []
-        batch = 8
+        batch, partitions_read = 8, 0  # partitions per round: sized by the rows per partition seen so far
         client = self._open_client()
         async with self._connections():
             while len(out) < limit:
@@ -543,7 +543,8 @@ class RedisStorage:
                 if empty and self.clustered:
                     await self._repair(table, empty)
                 cursor = b"(" + members[-1]
-                per_partition = max(1.0, (len(out) or 1) / len(members))
+                partitions_read += len(members)
+                per_partition = max(1.0, len(out) / partitions_read)
                 batch = max(1, min(128, int((limit - len(out)) / per_partition) + 1))
         return out[:limit]
 

@@ -238,3 +238,18 @@ def test_redis_index_follows_partitions(clustered: bool) -> None:
             assert await storage._client.exists(part.zset, part.hash) == 0
 
     asyncio.run(main())
+
+
+def test_postgres_existing_layout_wins_over_a_changed_partitions_option(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with open_postgres(partitions=2) as storage:
+            again = PostgresStorage(storage.dsn, schema=storage.schema, pool_size=1, partitions=0)
+            await again.open()
+            try:
+                await again.create_table(TABLE)
+                assert await again.list_tables() == ["t"]
+            finally:
+                await again.close()
+
+    asyncio.run(main())
+    assert "exists with partitions=2" in caplog.text
