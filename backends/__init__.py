@@ -16,7 +16,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "sqlite": ("backends.sqlite", "SqliteStorage"),
     "postgres": ("backends.postgres", "PostgresStorage"),
     "redis": ("backends.redis", "RedisStorage"),
-    "redis-cluster": ("backends.redis", "RedisStorage"),  # the same class, given cluster_nodes
+    "redis-cluster": ("backends.redis", "RedisClusterStorage"),
 }
 
 STORAGE_KINDS: tuple[str, ...] = tuple(_REGISTRY)

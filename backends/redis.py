@@ -98,7 +98,7 @@ from backends import check_new_values
 from backends import redis_scripts as lua
 from backends.retry import RetryPolicy
 
-__all__ = ["RedisStorage", "DEFAULT_URL"]
+__all__ = ["RedisStorage", "RedisClusterStorage", "DEFAULT_URL"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
@@ -708,3 +708,12 @@ class RedisStorage:
                 )
         if calls:
             await self._eval_many(calls)
+
+
+class RedisClusterStorage(RedisStorage):
+    """The ``redis-cluster`` backend kind: ``RedisStorage`` in cluster mode, ``cluster_nodes`` required."""
+
+    def __init__(self, cluster_nodes: Sequence[str | Sequence[Any]], **options: Any) -> None:
+        if not cluster_nodes:
+            raise ValueError("redis-cluster needs cluster_nodes: a list of 'host:port' startup nodes")
+        super().__init__(cluster_nodes=cluster_nodes, **options)
