@@ -1,7 +1,8 @@
 """The project's end-to-end suite (tests/test_e2e_*.py) again, through the client wrapper instead of boto3.
 
-The same test bodies run with ``ddb`` being the sync client and the async client (behind blocking calls);
-boto3 runs them in their own modules, so all three must give the same results.
+The same test bodies run with ``ddb`` being the sync client and the async client (behind blocking calls),
+against one memory-backend server; boto3 runs them in their own modules, so all three must give the same
+results.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from accelerator.client import AcceleratorClient
 from tests.client_adapters import blocking_async_client
+from tests.e2e_backends import E2E_BACKENDS
 from tests.server_process import ServerProcess
 
 # every tests/test_e2e_*.py module: the suite grows, this follows
@@ -23,6 +25,15 @@ for _path in sorted(Path(__file__).parent.glob("test_e2e_*.py")):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") and callable(_obj):
             globals()[_name] = _obj
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """One memory-backend server: the client does not care which backend answers, and the suite's own
+    modules already run every backend through boto3."""
+    proc = ServerProcess(E2E_BACKENDS["memory"]()).start()
+    yield proc
+    proc.stop()
+
 
 _KEYS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
