@@ -8,13 +8,14 @@ from typing import Any
 
 from accelerator.cache.lru import BoundedTLRU
 from accelerator.cache.sizing import ENTRY_OVERHEAD, deep_size
-from accelerator.core.values import Item
+from accelerator.core.values import Item, item_size
 
 __all__ = ["ItemCache", "ItemKey", "Entry"]
 
 ItemKey = tuple[int, bytes, bytes]
-Entry = tuple[Item | None, float, int]
-"""(item or None for a negative entry, TTL in seconds (0: no time expiry), estimated bytes)."""
+Entry = tuple[Item | None, float, int, int]
+"""(item or None for a negative entry, TTL seconds (0: no time expiry), estimated memory bytes,
+the item's DynamoDB size)."""
 
 
 def _ttu(key: Any, entry: Entry, now: float) -> float:
@@ -40,13 +41,20 @@ class ItemCache:
         except KeyError:
             return None
 
-    def put(self, key: ItemKey, item: Item | None, ttl: float) -> bool:
-        """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit."""
-        size = ENTRY_OVERHEAD + 2 * 33 + len(key[1]) + len(key[2]) + (deep_size(item) if item is not None else 0)
+    def put(self, key: ItemKey, item: Item | None, ttl: float, item_bytes: int | None = None) -> bool:
+        """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit.
+
+        ``item_bytes`` is the item's DynamoDB size if the caller knows it already.
+        """
+        size = ENTRY_OVERHEAD + 2 * 33 + len(key[1]) + len(key[2])
+        if item is not None:
+            size += deep_size(item)
+            if item_bytes is None:
+                item_bytes = item_size(item)
         if size > self.max_bytes:
             self._lru.discard(key)
             return False
-        self._lru[key] = (item, ttl, size)
+        self._lru[key] = (item, ttl, size, item_bytes or 0)
         return True
 
     def discard(self, key: ItemKey) -> None:

@@ -1,8 +1,9 @@
 """Projection of cached whole items on the way out, through the engine's projection planner.
 
 The cache stores whole items so every projection of a key shares one entry. ``projector`` is the one
-switch: it asks ``accelerator.engine.plan`` for the request's projection (checking names exactly as
-the engine does); while the planner cannot do it, it raises and the read bypasses the cache.
+switch: it asks ``accelerator.engine.plan`` for the request's projection, checking the request's
+names and values exactly as the engine does; whenever it raises (a bad expression, an unused name),
+the read bypasses the cache and the store reports the error.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ EXPRESSION_MEMBERS = ("ProjectionExpression", "AttributesToGet", "ExpressionAttr
 """Members of a GetItem / BatchGetItem table entry that shape the answer beyond the key."""
 
 
-def projector(req: Request) -> Projector | None:
+def projector(req: Request, operation: str) -> Projector | None:
     """The projection of a read request (None: whole items); raises if it cannot be served here."""
-    ctx = plan.Context(req)
+    ctx = plan.Context(req, operation)
     project = plan.projection(req, ctx)
     ctx.finish()
     return project

@@ -45,15 +45,7 @@ def partition_of(req: Request, schema: KeySchema) -> bytes | None:
     if "IndexName" in req:
         return None
     try:
-        legacy = req.get("KeyConditions")
-        if legacy is not None:
-            cond = legacy[schema.hash_name]
-            if cond.get("ComparisonOperator") != "EQ":
-                return None
-            value = cond["AttributeValueList"][0]
-        else:
-            value = plan.key_condition(req, plan.Context(req), schema)[0]
-        return schema.encode_hash(dict(value))
+        return plan.key_condition(req, plan.Context(req, "Query"), schema).hash_key
     except Exception:  # noqa: BLE001 - the store will report a bad request; we only lose precision
         return None
 

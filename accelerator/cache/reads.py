@@ -16,7 +16,7 @@ from accelerator.cache.queries import partition_of, query_key
 from accelerator.cache.tables import TableState
 from accelerator.core.context import BYPASS, CACHE_STATUS, HIT, MISS
 from accelerator.core.protocols import Request, Response
-from accelerator.core.values import Item
+from accelerator.core.values import Item, item_size
 
 if TYPE_CHECKING:
     from accelerator.cache.store import CachedStore
@@ -38,20 +38,20 @@ async def _state(cs: CachedStore, name: Any) -> TableState | None:
     return state if state is not None else await cs.tables.resolve(cs.store, name)
 
 
-def _projector(req: Request) -> tuple[bool, projection.Projector | None]:
+def _projector(req: Request, operation: str) -> tuple[bool, projection.Projector | None]:
     """(servable, projection) for a read's expression members."""
     for member in _EXPRESSIONS:
         if member in req:
             try:
-                return True, projection.projector(req)
+                return True, projection.projector(req, operation)
             except Exception:  # noqa: BLE001 - not servable from the cache: the store decides
                 return False, None
     return True, None
 
 
-def _fill_item(cs: CachedStore, state: TableState, key: ItemKey, item: Item | None) -> None:
+def _fill_item(cs: CachedStore, state: TableState, key: ItemKey, item: Item | None, size: int | None = None) -> None:
     if state.alive:
-        cs.items.put(key, item, state.item_ttl if item is not None else state.negative_ttl)
+        cs.items.put(key, item, state.item_ttl if item is not None else state.negative_ttl, size)
 
 
 async def _fetch_item(cs: CachedStore, name: str, wire_key: Any) -> Item | None:
@@ -66,7 +66,7 @@ async def get_item(cs: CachedStore, req: Request) -> Response:
     state = cs.tables.get(name) or await _state(cs, name)
     if state is None or not state.item_enabled:
         return await bypass(cs, "GetItem", req)
-    servable, project = _projector(req)
+    servable, project = _projector(req, "GetItem")
     if not servable:
         return await bypass(cs, "GetItem", req)
     try:
@@ -89,25 +89,34 @@ async def get_item(cs: CachedStore, req: Request) -> Response:
     return {"Item": project(item) if project is not None else item}
 
 
+_PENDING: Any = object()  # a key the cache could not answer (yet)
+_UNPROCESSED: Any = object()  # a key the store left unprocessed
+BATCH_GET_BYTES = 16 * 1024 * 1024
+"""BatchGetItem's response cap: once the items returned reach it, the remaining keys are unprocessed."""
+
+
 class _TablePart:
-    """One table of a BatchGetItem: its keys, projection, and the keys the cache could not answer."""
+    """One table of a BatchGetItem: per key (in request order) the cached or fetched item and its size."""
 
-    __slots__ = ("name", "spec", "state", "project", "out", "missing")
+    __slots__ = ("name", "spec", "state", "project", "wires", "keys", "found", "sizes")
 
-    def __init__(self, name: str, spec: dict[str, Any], state: TableState, project: Any) -> None:
+    def __init__(self, name: str, spec: dict[str, Any], state: TableState, project: Any,
+                 keys: list[ItemKey]) -> None:
         self.name = name
         self.spec = spec
         self.state = state
         self.project = project
-        self.out: list[Item] = []
-        self.missing: list[tuple[Any, ItemKey]] = []  # (wire key, cache key)
+        self.wires: list[Any] = spec["Keys"]
+        self.keys = keys
+        self.found: list[Any] = [_PENDING] * len(keys)  # item, None (not found), _PENDING, _UNPROCESSED
+        self.sizes = [0] * len(keys)
 
-    def add(self, item: Item) -> None:
-        self.out.append(self.project(item) if self.project is not None else item)
+    def pending(self) -> list[int]:
+        return [i for i, v in enumerate(self.found) if v is _PENDING]
 
 
 async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None:
-    """Each table's part, with cache hits answered; None if the request must bypass the cache."""
+    """Each table's part with cache hits filled in; None if the request must bypass the cache."""
     parts = []
     total = 0
     for name, spec in (req.get("RequestItems") or {}).items():
@@ -117,22 +126,20 @@ async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None
         state = await _state(cs, name)
         if state is None or not state.item_enabled:
             return None
-        servable, project = _projector(spec)
+        servable, project = _projector(spec, "BatchGetItem")
         if not servable:
             return None
-        part = _TablePart(name, spec, state, project)
         try:
             cache_keys = [(state.incarnation, *state.schema.key_of_request(k)) for k in keys]
         except Exception:  # noqa: BLE001
             return None
         if len(set(cache_keys)) != len(cache_keys):
             return None  # duplicates: the store's error
-        for wire, key in zip(keys, cache_keys, strict=True):
+        part = _TablePart(name, spec, state, project, cache_keys)
+        for i, key in enumerate(part.keys):
             entry = cs.items.get(key)
-            if entry is None:
-                part.missing.append((wire, key))
-            elif entry[0] is not None:
-                part.add(entry[0])
+            if entry is not None:
+                part.found[i], part.sizes[i] = entry[0], entry[3]
         total += len(keys)
         parts.append(part)
     return parts if 0 < total <= 100 else None
@@ -142,34 +149,35 @@ async def batch_get_item(cs: CachedStore, req: Request) -> Response:
     parts = await _batch_parts(cs, req)
     if parts is None:
         return await bypass(cs, "BatchGetItem", req)
-    stats = cs.stats
-    missing = sum(len(p.missing) for p in parts)
-    stats.item_misses += missing
-    stats.item_hits += sum(len(p.spec["Keys"]) for p in parts) - missing
-    response: Response = {"Responses": {p.name: p.out for p in parts}, "UnprocessedKeys": {}}
-    if not missing:
+    pending = [(p, p.pending()) for p in parts]
+    missing = sum(len(idx) for _, idx in pending)
+    cs.stats.item_misses += missing
+    cs.stats.item_hits += sum(len(p.keys) for p in parts) - missing
+    inner: Response = {}
+    if missing:
+        CACHE_STATUS.set(MISS)
+        held = [(p.keys[i], cs.gens.hold(p.keys[i])) for p, idx in pending for i in idx]
+        try:
+            inner = await cs.store.call("BatchGetItem", _inner_batch(req, pending))
+            _merge_batch(cs, parts, inner, dict(held))
+        finally:
+            for key, _ in held:
+                cs.gens.release(key)
+    else:
         CACHE_STATUS.set(HIT)
-        return response
-    CACHE_STATUS.set(MISS)
-    held = [(key, cs.gens.hold(key)) for p in parts for _, key in p.missing]
-    try:
-        inner = await cs.store.call("BatchGetItem", _inner_batch(req, parts))
-        _merge_batch(cs, parts, inner, held, response)
-    finally:
-        for key, _ in held:
-            cs.gens.release(key)
+    response = _assemble(parts)
     if "ConsumedCapacity" in inner:
         response["ConsumedCapacity"] = inner["ConsumedCapacity"]
     return response
 
 
-def _inner_batch(req: Request, parts: list[_TablePart]) -> Request:
+def _inner_batch(req: Request, pending: list[tuple[_TablePart, list[int]]]) -> Request:
     """One BatchGetItem for every missing key, asking for whole items so they can be cached."""
     items = {}
-    for p in parts:
-        if p.missing:
+    for p, idx in pending:
+        if idx:
             spec = {k: v for k, v in p.spec.items() if k not in _EXPRESSIONS}
-            spec["Keys"] = [wire for wire, _ in p.missing]
+            spec["Keys"] = [p.wires[i] for i in idx]
             items[p.name] = spec
     inner: Request = {"RequestItems": items}
     if "ReturnConsumedCapacity" in req:
@@ -177,36 +185,51 @@ def _inner_batch(req: Request, parts: list[_TablePart]) -> Request:
     return inner
 
 
-def _merge_batch(cs: CachedStore, parts: list[_TablePart], inner: Response, held: list[tuple[ItemKey, int]],
-                 response: Response) -> None:
-    gens = dict(held)
+def _merge_batch(cs: CachedStore, parts: list[_TablePart], inner: Response, gens: dict[ItemKey, int]) -> None:
     by_name = {p.name: p for p in parts}
-    unprocessed_in = inner.get("UnprocessedKeys") or {}
-    skipped: set[Any] = set()
-    for name, spec in unprocessed_in.items():
+    for name, spec in (inner.get("UnprocessedKeys") or {}).items():
         part = by_name[name]
-        skipped.update(_cache_key(part.state, k) for k in spec.get("Keys", ()))
-        response["UnprocessedKeys"][name] = {**part.spec, "Keys": spec.get("Keys", [])}
-    found: dict[Any, Item] = {}
+        index = {k: i for i, k in enumerate(part.keys)}
+        for wire in spec.get("Keys", ()):
+            i = index.get(_cache_key(part.state, wire))  # type: ignore[arg-type]
+            if i is not None:
+                part.found[i] = _UNPROCESSED
     for name, items in (inner.get("Responses") or {}).items():
         part = by_name[name]
+        index = {k: i for i, k in enumerate(part.keys)}
         for item in items:
-            key = _cache_key(part.state, item, whole=True)
-            if key is None:
-                part.add(item)  # cannot tell its key (should not happen): answer, do not cache
-            else:
-                found[key] = item
+            i = index.get(_cache_key(part.state, item, whole=True))  # type: ignore[arg-type]
+            if i is not None and part.found[i] is _PENDING:
+                part.found[i], part.sizes[i] = item, item_size(item)
     for part in parts:
-        for _, key in part.missing:
-            if key in skipped:
+        for i, key in enumerate(part.keys):
+            if key not in gens or part.found[i] is _UNPROCESSED:
                 continue
-            item = found.pop(key, None)
+            if part.found[i] is _PENDING:
+                part.found[i] = None  # asked for and not returned: it does not exist
             if cs.gens.current(key) == gens[key]:
-                _fill_item(cs, part.state, key, item)
+                _fill_item(cs, part.state, key, part.found[i], part.sizes[i])
             else:
                 cs.item_flights.stale_fills += 1
-            if item is not None:
-                part.add(item)
+
+
+def _assemble(parts: list[_TablePart]) -> Response:
+    """The client's response, in request order, cut at the 16 MB cap as the engine cuts it."""
+    responses: dict[str, list[Item]] = {}
+    unprocessed: dict[str, Any] = {}
+    size = 0
+    for part in parts:
+        out = responses[part.name] = []
+        left: list[Any] = []
+        for i, value in enumerate(part.found):
+            if size >= BATCH_GET_BYTES or value is _UNPROCESSED:
+                left.append(part.wires[i])
+            elif value is not None:
+                out.append(part.project(value) if part.project is not None else value)
+                size += part.sizes[i]
+        if left:
+            unprocessed[part.name] = {**part.spec, "Keys": left}
+    return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
 
 def _cache_key(state: TableState, value: Any, whole: bool = False) -> ItemKey | None:

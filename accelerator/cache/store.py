@@ -185,7 +185,7 @@ class CachedStore:
             if outcome != _FAILED:
                 if (outcome == _APPLIED and t.new is not writes.UNKNOWN and gens.current(key) == t.mine
                         and state.alive and state.item_enabled):
-                    items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl)
+                    items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl, t.size)
                     self.stats.write_throughs += 1
                 else:
                     items.discard(key)

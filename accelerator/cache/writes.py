@@ -51,6 +51,7 @@ class Touch:
     key: ItemKey
     new: Any
     mine: int = 0  # the key's generation right after this write's first bump
+    size: int | None = None  # the new item's DynamoDB size, once known
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ def settle(operation: str, plan: WritePlan, response: Response) -> Response:
     for touch in plan.touches:
         if type(touch.new) is dict:
             try:
-                validate_item(touch.new)  # numbers in canonical form, as the store keeps them
+                touch.size = validate_item(touch.new)  # numbers in canonical form, as the store keeps them
             except Exception:  # noqa: BLE001 - the store accepted it; do not trust our copy then
                 touch.new = UNKNOWN
     return response

@@ -1,0 +1,241 @@
+"""CachedStore writes against a counting fake store: write-through, invalidation, failures, flushes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from accelerator.cache import CachedStore, LocalBus
+from accelerator.config import CacheConfig
+from accelerator.core.context import HIT, MISS
+from accelerator.core.errors import ConditionalCheckFailedException, InternalServerError, ServiceUnavailable
+from tests.cache_fakes import FakeStore, make_cached, run
+from tests.test_cache_reads import S, call, get, key
+
+
+@pytest.fixture
+def setup() -> tuple[Any, FakeStore]:
+    cs, store, _ = make_cached()
+    store.data["t"][(b"a", b"")] = {"pk": S("a"), "v": S("old")}
+    get(cs, "a")  # cached
+    return cs, store
+
+
+def put(cs: Any, pk: str, v: str, **extra: Any) -> dict[str, Any]:
+    return run(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S(pk), "v": S(v)}, **extra}))  # type: ignore[no-any-return]
+
+
+def test_put_writes_through_after_the_store_acknowledged(setup: Any) -> None:
+    cs, store = setup
+    put(cs, "a", "new")
+    put(cs, "b", "fresh")
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("new")}}, HIT)
+    assert get(cs, "b") == ({"Item": {"pk": S("b"), "v": S("fresh")}}, HIT)
+    assert store.calls["GetItem"] == 1 and cs.stats.write_throughs == 2
+
+
+def test_put_caches_numbers_in_their_canonical_form() -> None:
+    cs, store, _ = make_cached()
+    run(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("n"), "v": {"N": "001.50"}}}))
+    assert get(cs, "n")[0]["Item"]["v"] == {"N": "1.5"}
+
+
+def test_put_honours_return_values(setup: Any) -> None:
+    cs, store = setup
+    assert put(cs, "a", "new", ReturnValues="ALL_OLD") == {"Attributes": {"pk": S("a"), "v": S("old")}}
+    assert get(cs, "a")[0]["Item"]["v"] == S("new")
+
+
+def test_delete_leaves_a_negative_entry(setup: Any) -> None:
+    cs, store = setup
+    run(cs.call("DeleteItem", {"TableName": "t", "Key": key("a")}))
+    assert get(cs, "a") == ({}, HIT)
+    assert store.calls["GetItem"] == 1
+
+
+def _update(cs: Any, mode: str | None) -> dict[str, Any]:
+    req: dict[str, Any] = {"TableName": "t", "Key": key("a"), "AttributeUpdates": {"v": {"Value": S("upd")}}}
+    if mode is not None:
+        req["ReturnValues"] = mode
+    return run(cs.call("UpdateItem", req))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode, expected, cached", [
+    (None, {}, True),
+    ("NONE", {}, True),
+    ("ALL_NEW", {"Attributes": {"pk": S("a"), "v": S("upd")}}, True),
+    ("ALL_OLD", {"Attributes": {"pk": S("a"), "v": S("old")}}, False),
+    ("UPDATED_NEW", {"Attributes": {"v": S("upd")}}, False),
+    ("UPDATED_OLD", {"Attributes": {"v": S("old")}}, False),
+])
+def test_update_honours_return_values_exactly_and_caches_the_new_item_when_it_can(
+        setup: Any, mode: str | None, expected: dict[str, Any], cached: bool) -> None:
+    cs, store = setup
+    reference = FakeStore()
+    reference.add_table("t")
+    reference.data["t"][(b"a", b"")] = {"pk": S("a"), "v": S("old")}
+    req: dict[str, Any] = {"TableName": "t", "Key": key("a"), "AttributeUpdates": {"v": {"Value": S("upd")}}}
+    if mode is not None:
+        req["ReturnValues"] = mode
+    assert run(reference.call("UpdateItem", req)) == expected  # what the store alone answers
+    assert _update(cs, mode) == expected
+    response, status = get(cs, "a")
+    assert response["Item"] == {"pk": S("a"), "v": S("upd")}
+    assert status == (HIT if cached else MISS)
+
+
+def test_a_failed_write_changes_nothing(setup: Any) -> None:
+    cs, store = setup
+    call(cs, "Scan", {"TableName": "t"})
+    store.failures["PutItem"] = ConditionalCheckFailedException()
+    with pytest.raises(ConditionalCheckFailedException):
+        put(cs, "a", "never")
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("old")}}, HIT)
+    assert call(cs, "Scan", {"TableName": "t"})[1] == HIT
+
+
+def test_a_cancelled_transaction_changes_nothing(setup: Any) -> None:
+    cs, store = setup
+    req = {"TransactItems": [
+        {"Put": {"TableName": "t", "Item": {"pk": S("a"), "v": S("never")}}},
+        {"ConditionCheck": {"TableName": "t", "Key": key("z"), "Fail": True}}]}
+    with pytest.raises(Exception, match="Transaction cancelled"):
+        run(cs.call("TransactWriteItems", req))
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("old")}}, HIT)
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailable("down"), InternalServerError("?"), RuntimeError("bug")])
+def test_a_write_with_unknown_outcome_drops_the_key(setup: Any, error: Exception) -> None:
+    cs, store = setup
+    store.failures["PutItem"] = error
+    with pytest.raises(type(error)):
+        put(cs, "a", "maybe")
+    assert get(cs, "a")[1] == MISS
+
+
+def test_a_cancelled_write_drops_the_key(setup: Any) -> None:
+    cs, store = setup
+    store.gates["PutItem"] = asyncio.Event()
+
+    async def go() -> None:
+        task = asyncio.ensure_future(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("x")}}))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    run(go())
+    assert get(cs, "a")[1] == MISS
+
+
+def test_batch_write_writes_through_and_drops_unprocessed_keys(setup: Any) -> None:
+    cs, store = setup
+    store.data["t"][(b"b", b"")] = {"pk": S("b"), "v": S("old")}
+    get(cs, "b")
+    store.unprocessed = {"b"}
+    response = run(cs.call("BatchWriteItem", {"RequestItems": {"t": [
+        {"PutRequest": {"Item": {"pk": S("c"), "v": S("new")}}},
+        {"PutRequest": {"Item": {"pk": S("b"), "v": S("unapplied")}}},
+        {"DeleteRequest": {"Key": key("a")}}]}}))
+    assert list(response["UnprocessedItems"]["t"]) == [{"PutRequest": {"Item": {"pk": S("b"), "v": S("unapplied")}}}]
+    store.unprocessed = set()
+    assert get(cs, "c") == ({"Item": {"pk": S("c"), "v": S("new")}}, HIT)
+    assert get(cs, "a") == ({}, HIT)
+    assert get(cs, "b") == ({"Item": {"pk": S("b"), "v": S("old")}}, MISS)
+
+
+def test_transact_write_puts_and_deletes_through_updates_invalidate(setup: Any) -> None:
+    cs, store = setup
+    for pk in ("u", "d"):
+        store.data["t"][(pk.encode(), b"")] = {"pk": S(pk), "v": S("old")}
+        get(cs, pk)
+    run(cs.call("TransactWriteItems", {"TransactItems": [
+        {"Put": {"TableName": "t", "Item": {"pk": S("a"), "v": S("tx")}}},
+        {"Delete": {"TableName": "t", "Key": key("d")}},
+        {"Update": {"TableName": "t", "Key": key("u"), "AttributeUpdates": {"v": {"Value": S("tx")}}}},
+        {"ConditionCheck": {"TableName": "t", "Key": key("z")}}]}))
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("tx")}}, HIT)
+    assert get(cs, "d") == ({}, HIT)
+    assert get(cs, "u") == ({"Item": {"pk": S("u"), "v": S("tx")}}, MISS)
+
+
+def test_transact_write_with_a_token_invalidates_instead_of_writing_through(setup: Any) -> None:
+    cs, store = setup
+    run(cs.call("TransactWriteItems", {"ClientRequestToken": "tok", "TransactItems": [
+        {"Put": {"TableName": "t", "Item": {"pk": S("a"), "v": S("tx")}}}]}))
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("tx")}}, MISS)
+
+
+def test_a_write_whose_keys_cannot_be_worked_out_flushes_its_table(setup: Any) -> None:
+    cs, store = setup
+
+    async def lenient(req: dict[str, Any]) -> Any:
+        return {}
+    store.op_PutItem = lenient  # type: ignore[method-assign]
+    # a key the cache cannot encode (wrong type) but this store accepts: the whole table is flushed
+    run(cs.call("PutItem", {"TableName": "t", "Item": {"pk": {"N": "1"}}}))
+    assert cs.items.entries == 0 and get(cs, "a")[1] == MISS
+
+
+def test_two_overlapping_writes_to_one_key_never_leave_the_older(setup: Any) -> None:
+    cs, store = setup
+    gate = store.gates["PutItem"] = asyncio.Event()
+
+    async def go() -> None:
+        first = asyncio.ensure_future(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("1")}}))
+        second = asyncio.ensure_future(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("2")}}))
+        await asyncio.sleep(0)
+        gate.set()  # both apply; the store keeps the last one applied
+        await asyncio.gather(first, second)
+    run(go())
+    stored = store.get("t", key("a"))
+    response, _ = get(cs, "a")
+    assert response["Item"] == stored
+
+
+def test_writes_are_broadcast_to_other_nodes() -> None:
+    store = FakeStore()
+    store.add_table("t")
+    store.data["t"][(b"a", b"")] = {"pk": S("a"), "v": S("old")}
+    bus = LocalBus()
+    a = CachedStore(store, CacheConfig(), invalidator=bus.node())
+    b = CachedStore(store, CacheConfig(), invalidator=bus.node())
+
+    async def go() -> None:
+        await a.open()
+        await b.open()
+        await b.call("GetItem", {"TableName": "t", "Key": key("a")})
+        await b.call("Scan", {"TableName": "t"})
+        await a.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("new")}})
+        assert (await b.call("GetItem", {"TableName": "t", "Key": key("a")}))["Item"]["v"] == S("new")
+        assert (await b.call("Scan", {"TableName": "t"}))["Items"][0]["v"] == S("new")
+        await a.call("DeleteTable", {"TableName": "t"})
+        assert b.tables.get("t") is None
+        await a.close()
+        await b.close()
+    run(go())
+    assert b.stats.remote_invalidations == 2
+
+
+def test_metrics_and_admin_routes() -> None:
+    from accelerator.metrics import Metrics
+    metrics = Metrics()
+    store = FakeStore()
+    store.add_table("t")
+    cs = CachedStore(store, CacheConfig(), metrics=metrics)
+    for _ in range(3):
+        run(cs.call("GetItem", {"TableName": "t", "Key": key("a")}))
+    text = metrics.render().decode()
+    for name, value in [("ItemCacheHits", 2), ("ItemCacheMisses", 1), ("QueryCacheHits", 0),
+                        ("ScanCacheMisses", 0), ("EvictedSize", 0), ("ItemCacheEntries", 1)]:
+        assert f"\n{name} {value}\n" in text
+    assert f"\nEstimatedDbSize {cs.items.bytes}\n" in text and cs.items.bytes > 0
+    routes = cs.admin_routes()
+    status, ctype, _, body = run(routes[b"/admin/cache"]())
+    assert status == 200 and b'"item_hits": 2' in body
+    status, _, _, body = run(routes[b"/admin/cache/flush/"](b"t"))
+    assert b'"entries":1' in body and cs.items.entries == 0
+    status, _, _, body = run(routes[b"/admin/cache/flush"]())
+    assert status == 200 and cs.tables.names() == []
+
