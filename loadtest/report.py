@@ -13,6 +13,7 @@ __all__ = ["SLO_US", "summarize", "slo_verdict", "format_table", "plot_over_time
            "progress_line"]
 
 SLO_US = 1000.0  # cache-hit latency: p50 and p99 under 1 ms
+_LABELS = {"none": "no cache header (writes)", "condfail": "condition failed (expected)"}
 _COLOURS = {"hit": "tab:green", "miss": "tab:red", "bypass": "tab:orange", "none": "tab:blue",
             "condfail": "tab:purple", "error": "black"}
 
@@ -129,8 +130,9 @@ def plot_over_time(recorder: Recorder, path: Path, title: str) -> None:
             m = recorder.mask(sid, status=status)
             p50, p99 = _binned_percentiles(t[m], lat[m], edges)
             colour = _COLOURS.get(status)
-            ax.plot(centers, p50, color=colour, lw=1, ls="--", label=f"{status} p50")
-            ax.plot(centers, p99, color=colour, lw=1.5, label=f"{status} p99")
+            label = _LABELS.get(status, status)
+            ax.plot(centers, p50, color=colour, lw=1, ls="--", label=f"{label} p50")
+            ax.plot(centers, p99, color=colour, lw=1.5, label=f"{label} p99")
         counts, _ = np.histogram(t, edges)
         ax_rate.plot(centers, counts / width, color="tab:gray")
     ax.axhline(SLO_US, color="black", lw=0.8, ls=":", label="1 ms SLO")
@@ -160,9 +162,10 @@ def plot_distributions(recorder: Recorder, path: Path, title: str) -> None:
             if not sel.size:
                 continue
             colour = _COLOURS.get(status)
-            ax_h.hist(sel, bins=bins, histtype="step", lw=1.5, color=colour, label=f"{status} (n={sel.size})")
+            label = _LABELS.get(status, status)
+            ax_h.hist(sel, bins=bins, histtype="step", lw=1.5, color=colour, label=f"{label} (n={sel.size})")
             q = (np.arange(1, sel.size + 1) - 0.5) / sel.size
-            ax_p.plot(1.0 / (1.0 - q), sel, color=colour, lw=1.5, label=status)
+            ax_p.plot(1.0 / (1.0 - q), sel, color=colour, lw=1.5, label=label)
     for ax in (ax_h, ax_p):
         ax.set_xscale("log")
         ax.grid(True, which="both", alpha=0.3)
