@@ -130,12 +130,8 @@ def dynamodb_upstream_backend() -> dict[str, Any]:
 # moto's answer through unchanged, so it cannot match DynamoDB there. Each was checked against moto directly.
 # (test name, a fragment of the parametrized id or "" for all, what moto does)
 MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
-    *[("test_numbers_normalised", f"-{given}-", "stores numbers as sent, without DynamoDB's normalisation "
-       "('1.0' comes back as '1.0', not '1')")
-      for given in ("1.0", "0.10", "-0", "1e3", "00012", "-1.50E-3", "1E-130", "9.9999999999999999999999999999999999999E+125",
-                    "-9.9999999999999999999999999999999999999E+125")],
-    ("test_bad_numbers", "", "accepts numbers over 38 significant digits or beyond DynamoDB's range (1E+126)"),
-    ("test_numeric_key_normalised", "", "does not normalise numeric keys: '1.50' and '1.5' are different keys"),
+    *[("test_bad_numbers", fragment, "accepts numbers over 38 significant digits or beyond DynamoDB's range")
+      for fragment in ("-1E+126-", "-123456789012345678901234567890123456789-")],
     *[("test_bad_sets_and_values", f"-{case}-", "accepts an empty BS and duplicate members in SS, NS and BS")
       for case in ("attr2", "attr3", "attr4", "attr5")],
     ("test_key_errors", "", "GetItem with a key lacking the sort key fails with the message 'Validation Exception', "
@@ -149,11 +145,21 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
     ("test_list_tables_pagination", "", "ListTables returns table names in creation order, not sorted"),
     ("test_batch_write_limits_and_duplicates", "", "accepts 26 requests in one BatchWriteItem and a Put and a Delete "
      "of one key, and writes a batch's good items before failing on a bad one"),
-    ("test_batch_get_large_items_unprocessed", "", "has no 16 MB response limit, so never returns UnprocessedKeys"),
     ("test_transact_write_all_kinds", "", "TransactGetItems ignores ProjectionExpression"),
     ("test_two_actions_on_one_item_rejected", "", "TransactGetItems accepts two Gets of one item"),
     ("test_idempotency_token", "", "ignores ClientRequestToken: a repeated TransactWriteItems is applied twice"),
+    ("test_update_errors", "-kwargs6-", "an undefined #name in an UpdateExpression crashes moto (HTTP 500, KeyError)"),
+    ("test_update_errors", "-kwargs9-", "ADD with a string operand: 'An operand in the update expression has an "
+     "incorrect data type', without the operator DynamoDB names"),
+    ("test_query_errors", "-kwargs1-", "accepts a key condition value of the wrong type (and finds nothing)"),
+    ("test_query_errors", "-kwargs2-", "a FilterExpression on a key attribute crashes moto (HTTP 500)"),
+    ("test_query_errors", "-kwargs5-", "an unknown IndexName is ResourceNotFoundException 'Invalid index: ...', "
+     "not a ValidationException"),
+    ("test_legacy_parameters", "", "Query ignores AttributesToGet"),
 ]
+# Also moto's, but hidden by the cache, so not marked: moto stores numbers as sent ('1.0' stays '1.0', '1.50'
+# and '1.5' are different keys) while the cache writes items through in DynamoDB's canonical form and answers
+# the suite's reads; moto has no 16 MB BatchGetItem response limit, which the cache applies to what it serves.
 
 # Cases where the suite expects something DynamoDB does not do, and moto does what DynamoDB does (not moto's fault;
 # reported to the suite's owners). (test name, id fragment, what DynamoDB does)
