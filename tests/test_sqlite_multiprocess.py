@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ def test_processes_increment_one_counter(tmp_path: Path) -> None:
         proc.start()
     for proc in procs:
         proc.join(timeout=60)
-        assert proc.exitcode == 0
+    # A child's traceback, if any, is in this test's captured stderr.
+    assert [proc.exitcode for proc in procs] == [0] * processes
     assert asyncio.run(_read_counter(path)) == str(processes * tasks * each).encode()
 
 
@@ -177,11 +179,15 @@ def test_get_many_snapshot_against_another_writer(tmp_path: Path) -> None:
         a, b = int(old[0] or b"0"), int(old[1] or b"0")
         return [str(a - 1).encode(), str(b + 1).encode()]
 
+    moved = 0
+
     async def transfers() -> None:
+        nonlocal moved
         storage = SqliteStorage(path)
         await storage.open()
         while not stop.is_set():
             await storage.transact(keys, move)
+            moved += 1
         await storage.close()
 
     async def main() -> None:
@@ -193,13 +199,14 @@ def test_get_many_snapshot_against_another_writer(tmp_path: Path) -> None:
         writer.start()
         try:
             sums = set()
-            for _ in range(3000):
+            deadline = time.monotonic() + 30
+            while moved < 300 and time.monotonic() < deadline:  # audit while the other writer works
                 sums.add(sum(int(v or b"0") for v in await storage.get_many(keys)))
         finally:
             stop.set()
             writer.join()
+        assert moved >= 300
         assert sums == {100}
-        assert await storage.get("t", b"b", b"") != b"0"  # the writer did run
         await storage.close()
 
     asyncio.run(main())
