@@ -64,6 +64,7 @@ class FakeStore:
         self.calls: Counter[str] = Counter()
         self.gates: dict[str, asyncio.Event] = {}  # op -> released before a read returns / a write applies
         self.failures: dict[str, BaseException] = {}  # op -> raised (once) instead of running
+        self.fail_after: dict[str, BaseException] = {}  # op -> raised (once) after it was applied
         self.unprocessed: set[str] = set()  # partition key strings left unprocessed by batch operations
         self.rng = rng
         self.max_yields = max_yields
@@ -96,6 +97,9 @@ class FakeStore:
         handler = getattr(self, "op_" + operation)
         response: Response = await handler(copy.deepcopy(request))
         await self._pause()
+        failure = self.fail_after.pop(operation, None)
+        if failure is not None:
+            raise failure
         return response
 
     async def _gate(self, operation: str) -> None:
