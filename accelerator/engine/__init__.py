@@ -16,6 +16,7 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, items, query, transact
+from accelerator.engine.indexes import IndexedStorage
 from accelerator.engine.tables import TableRegistry, describe, table_from_request
 
 __all__ = ["TableEngine"]
@@ -27,7 +28,7 @@ class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
     def __init__(self, storage: Storage) -> None:
-        self.storage = storage
+        self.storage = IndexedStorage(storage)
         self.tables = TableRegistry(storage)
         self.ttl_settings: dict[str, dict[str, Any]] = {}
         self.handlers: dict[str, Handler] = {

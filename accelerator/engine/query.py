@@ -7,10 +7,11 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import ValidationException
-from accelerator.core.protocols import Bound, Request, Response
+from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
 from accelerator.engine import plan
+from accelerator.engine.indexes import IndexDef, indexes_of, lower_bound, upper_bound
 
 __all__ = ["query", "scan"]
 
@@ -18,10 +19,12 @@ _PAGE_BYTES = 1024 * 1024
 _CHUNK = 256
 
 
-def _select(req: Request, projection: Any) -> str:
+def _select(req: Request, projection: Any, index: IndexDef | None) -> str:
     select = req.get("Select")
     if select is None:
-        return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
+        if projection is not None:
+            return "SPECIFIC_ATTRIBUTES"
+        return "ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES"
     if select == "SPECIFIC_ATTRIBUTES" and projection is None:
         raise ValidationException(
             "One or more parameter values were invalid: Select type SPECIFIC_ATTRIBUTES requires "
@@ -32,23 +35,62 @@ def _select(req: Request, projection: Any) -> str:
             "ProjectionExpression when choosing to get ALL_ATTRIBUTES or COUNT"
             if "AttributesToGet" in req else
             "Can only specify ProjectionExpression when Select is SPECIFIC_ATTRIBUTES")
-    if select == "ALL_PROJECTED_ATTRIBUTES":
+    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
         raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "ALL_ATTRIBUTES" and index is not None and index.projection != "ALL" and index.is_global:
+        raise ValidationException(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global "
+            f"secondary index {index.name} because its projection type is not ALL")
     return str(select)
 
 
-def _no_index(req: Request, table: TableDef) -> None:
-    if "IndexName" in req:
-        raise ValidationException(f"The table does not have the specified index: {req['IndexName']}")
+class _Source:
+    """Where a Query or Scan reads: the table itself, or one of its indexes."""
 
+    __slots__ = ("table", "index", "storage_name", "key", "fetch_table")
 
-def _start_key(req: Request, table: TableDef) -> tuple[bytes, bytes] | None:
-    start = req.get("ExclusiveStartKey")
-    if start is None:
-        return None
-    if set(start) != set(table.key.names):
-        raise ValidationException("The provided starting key is invalid: The provided key element does not match the schema")
-    return table.key.key_of_request(start)
+    def __init__(self, table: TableDef, req: Request) -> None:
+        self.table = table
+        self.fetch_table = False  # a local index with a partial projection asked for ALL_ATTRIBUTES
+        self.index: IndexDef | None = None
+        name = req.get("IndexName")
+        if name is not None:
+            for index in indexes_of(table):
+                if index.name == name:
+                    self.index = index
+            if self.index is None:
+                raise ValidationException(f"The table does not have the specified index: {name}")
+            if self.index.is_global and req.get("ConsistentRead"):
+                raise ValidationException("Consistent reads are not supported on global secondary indexes")
+        self.storage_name = self.index.storage_name if self.index is not None else table.name
+        self.key = self.index.key if self.index is not None else table.key
+
+    def start(self, req: Request) -> tuple[bytes, bytes] | None:
+        start = req.get("ExclusiveStartKey")
+        if start is None:
+            return None
+        if self.index is not None:
+            return self.index.start_key(start)
+        if set(start) != set(self.table.key.names):
+            raise ValidationException(
+                "The provided starting key is invalid: The provided key element does not match the schema")
+        return self.table.key.key_of_request(start)
+
+    def bounds(self, cond: Any) -> tuple[Bound | None, Bound | None]:
+        if self.index is None or self.index.key.range_name is None:
+            if self.index is not None:
+                return None, None
+            lo = None if cond.lower is None else Bound(cond.lower, cond.lower_inclusive)
+            hi = None if cond.upper is None else Bound(cond.upper, cond.upper_inclusive)
+            return lo, hi
+        lo = None if cond.lower is None else lower_bound(cond.lower, cond.lower_inclusive)
+        hi = None if cond.upper is None else upper_bound(cond.upper, cond.upper_inclusive)
+        return lo, hi
+
+    def last_key(self, item: Item) -> Item:
+        if self.index is not None:
+            return self.index.last_key(item)
+        return self.table.key.key_item(item)
 
 
 class _Page:
@@ -70,8 +112,7 @@ class _Page:
     def full(self) -> bool:
         return self.scanned >= self.limit or self.size >= _PAGE_BYTES
 
-    def add(self, data: bytes) -> None:
-        item = orjson.loads(data)
+    def add(self, item: Item) -> None:
         self.scanned += 1
         self.size += item_size(item)
         self.last = item
@@ -81,63 +122,83 @@ class _Page:
         if not self.count_only:
             self.items.append(self.projection(item) if self.projection is not None else item)
 
-    def response(self, table: TableDef, more: bool) -> Response:
+    def response(self, source: _Source, more: bool) -> Response:
         out: Response = {"Count": self.count, "ScannedCount": self.scanned}
         if not self.count_only:
             out["Items"] = self.items
         if more and self.last is not None:
-            out["LastEvaluatedKey"] = table.key.key_item(self.last)
+            out["LastEvaluatedKey"] = source.last_key(self.last)
         return out
+
+
+async def _full_items(engine: Any, source: _Source, rows: list[bytes]) -> list[Item]:
+    """Index entries as items; a local index with a partial projection reads the table for ALL_ATTRIBUTES."""
+    entries = [orjson.loads(data) for data in rows]
+    if source.index is None or source.index.projection == "ALL" or not source.fetch_table:
+        return entries
+    table = source.table
+    refs = [KeyRef(table.name, *table.key.key_of_item(e)) for e in entries]
+    values = await engine.storage.get_many(refs)
+    return [orjson.loads(v) if v is not None else e for v, e in zip(values, entries, strict=True)]
+
+
+async def _run(engine: Any, source: _Source, page: _Page, fetch: Any) -> Response:
+    while True:
+        want = min(_CHUNK, page.limit - page.scanned)
+        rows, cursor_of = await fetch(want)
+        items = await _full_items(engine, source, rows)
+        for item in items:
+            page.add(item)
+            if page.full():
+                return page.response(source, True)
+        if len(rows) < want:
+            return page.response(source, False)
+        cursor_of()
 
 
 async def query(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
-    _no_index(req, table)
+    source = _Source(table, req)
     ctx = plan.Context(req, "Query")
-    cond = plan.key_condition(req, ctx, table.key)
-    filt = plan.filter(req, ctx, "QueryFilter", table.key.names)
+    cond = plan.key_condition(req, ctx, source.key)
+    filt = plan.filter(req, ctx, "QueryFilter", source.key.names)
     projection = plan.projection(req, ctx)
     ctx.finish()
-    select = _select(req, projection)
+    select = _select(req, projection, source.index)
+    source.fetch_table = select == "ALL_ATTRIBUTES"
     pk = cond.hash_key
-    lo = None if cond.lower is None else Bound(cond.lower, cond.lower_inclusive)
-    hi = None if cond.upper is None else Bound(cond.upper, cond.upper_inclusive)
-    start = _start_key(req, table)
+    lo, hi = source.bounds(cond)
+    start = source.start(req)
     if start is not None and start[0] != pk:
         raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
     forward = req.get("ScanIndexForward", True)
     page = _Page(req, filt, projection, select == "COUNT")
-    cursor = start[1] if start is not None else None
-    while True:
-        want = min(_CHUNK, page.limit - page.scanned)
-        rows = await engine.storage.query(table.name, pk, lo=lo, hi=hi, forward=forward, start=cursor, limit=want)
-        for _, data in rows:
-            page.add(data)
-            if page.full():
-                return page.response(table, True)
-        if len(rows) < want:
-            return page.response(table, False)
-        cursor = rows[-1][0]
+    cursor: list[bytes | None] = [start[1] if start is not None else None]
+
+    async def fetch(want: int) -> tuple[list[bytes], Any]:
+        rows = await engine.storage.query(source.storage_name, pk, lo=lo, hi=hi, forward=forward, start=cursor[0],
+                                          limit=want)
+        return [v for _, v in rows], lambda: cursor.__setitem__(0, rows[-1][0])
+
+    return await _run(engine, source, page, fetch)
 
 
 async def scan(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
-    _no_index(req, table)
+    source = _Source(table, req)
     ctx = plan.Context(req, "Scan")
     filt = plan.filter(req, ctx, "ScanFilter")
     projection = plan.projection(req, ctx)
     ctx.finish()
-    select = _select(req, projection)
+    select = _select(req, projection, source.index)
+    source.fetch_table = select == "ALL_ATTRIBUTES"
     segment, total = req.get("Segment", 0), req.get("TotalSegments", 1)
-    cursor = _start_key(req, table)
+    cursor: list[tuple[bytes, bytes] | None] = [source.start(req)]
     page = _Page(req, filt, projection, select == "COUNT")
-    while True:
-        want = min(_CHUNK, page.limit - page.scanned)
-        rows = await engine.storage.scan(table.name, segment=segment, total_segments=total, start=cursor, limit=want)
-        for _, _, data in rows:
-            page.add(data)
-            if page.full():
-                return page.response(table, True)
-        if len(rows) < want:
-            return page.response(table, False)
-        cursor = rows[-1][0], rows[-1][1]
+
+    async def fetch(want: int) -> tuple[list[bytes], Any]:
+        rows = await engine.storage.scan(source.storage_name, segment=segment, total_segments=total,
+                                         start=cursor[0], limit=want)
+        return [v for _, _, v in rows], lambda: cursor.__setitem__(0, (rows[-1][0], rows[-1][1]))
+
+    return await _run(engine, source, page, fetch)

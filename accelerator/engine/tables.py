@@ -9,6 +9,7 @@ from accelerator.core.errors import ResourceNotFoundException, ValidationExcepti
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import Storage
 from accelerator.core.tables import TableDef
+from accelerator.engine.indexes import describe_indexes, parse_indexes
 
 __all__ = ["TableRegistry", "table_from_request", "describe"]
 
@@ -45,14 +46,13 @@ def table_from_request(req: dict[str, Any]) -> TableDef:
             raise ValidationException("Cannot have two attributes with the same name")
         types[name] = definition["AttributeType"]
     key = _key_schema(req["KeySchema"], types, "")
-    used = set(key.names)
-    if req.get("LocalSecondaryIndexes") or req.get("GlobalSecondaryIndexes"):
-        raise ValidationException("Secondary indexes are not supported by this accelerator yet")
+    billing = req.get("BillingMode", "PROVISIONED")
+    indexes, index_keys, gsi_throughput = parse_indexes(req, types, key, billing)
+    used = set(key.names) | index_keys
     if set(types) - used:
         raise ValidationException(
             "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly "
             "match number of attributes defined in AttributeDefinitions")
-    billing = req.get("BillingMode", "PROVISIONED")
     throughput = req.get("ProvisionedThroughput")
     if billing == "PROVISIONED" and throughput is None:
         raise ValidationException(
@@ -63,6 +63,10 @@ def table_from_request(req: dict[str, Any]) -> TableDef:
             "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
             "specified when BillingMode is PAY_PER_REQUEST")
     extra: dict[str, Any] = {}
+    if indexes:
+        extra["indexes"] = indexes
+    if gsi_throughput:
+        extra["gsi_throughput"] = gsi_throughput
     for member in ("StreamSpecification", "SSESpecification", "TableClass", "DeletionProtectionEnabled"):
         if member in req:
             extra[member] = req[member]
@@ -97,6 +101,7 @@ def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
     for member in ("StreamSpecification", "SSESpecification"):
         if member in table.extra:
             desc[member] = table.extra[member]
+    desc.update(describe_indexes(table))
     if "TableClass" in table.extra:
         desc["TableClassSummary"] = {"TableClass": table.extra["TableClass"]}
     return desc

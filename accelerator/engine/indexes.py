@@ -1,0 +1,380 @@
+"""Secondary indexes (local and global): definitions, entry layout, and upkeep inside the write's atomic unit.
+
+An index is a storage table of its own, named ``<table>!<index>`` (``!`` cannot appear in a DynamoDB
+name, so it never collides). An entry's partition key is the item's index partition key; its sort key
+is the composite ``esc(index sort value) + esc(table pk) + table sk``, where ``esc`` escapes 0x00 and
+ends with a terminator, so the composite sorts by the index sort key first, keeps one entry per item,
+and a range over the index sort key is a byte range over the composite. Its value is the projected item.
+
+``IndexedStorage`` wraps a ``Storage`` so every write to an indexed table also writes its index
+entries in the SAME atomic unit: the entry keys depend on the old and new item, so it reads the old
+values, runs ``apply`` once to learn the new ones, then runs the unit over item + entry keys and
+checks, inside it, that the items are still what it read (else it starts over). ``apply`` is pure, so
+the second run computes the same values. Tables without indexes pass straight through.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from accelerator.core.errors import TransactionConflictException, ValidationException
+from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
+from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
+from accelerator.core.tables import TableDef
+
+__all__ = ["IndexDef", "IndexedStorage", "indexes_of", "parse_indexes", "describe_indexes", "escape",
+           "lower_bound", "upper_bound", "SEPARATOR"]
+
+SEPARATOR = "!"
+_NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
+_INVALID = "One or more parameter values were invalid: "
+_TTL = 1.0
+_ATTEMPTS = 20
+
+
+def escape(data: bytes) -> bytes:
+    """Self-delimiting, order-preserving form of one key component."""
+    return data.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+
+
+def lower_bound(raw: bytes, inclusive: bool) -> Bound:
+    """A bound on the index sort key, as a bound on the composite entry sort key."""
+    esc = escape(raw)
+    if inclusive:
+        return Bound(esc, True)
+    succ = prefix_successor(esc)
+    assert succ is not None
+    return Bound(succ, True)
+
+
+def upper_bound(raw: bytes, inclusive: bool) -> Bound:
+    esc = escape(raw)
+    if inclusive:
+        succ = prefix_successor(esc)
+        assert succ is not None
+        return Bound(succ, False)
+    return Bound(esc, False)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDef:
+    """One secondary index of a table."""
+
+    name: str
+    is_global: bool
+    key: KeySchema
+    projection: str
+    non_key: tuple[str, ...]
+    table_key: KeySchema
+    storage_name: str
+
+    def composite(self, item: dict[str, Any]) -> tuple[bytes, bytes] | None:
+        """(entry pk, entry sk) of an item, or None when the item lacks an index key (sparse index)."""
+        key = self.key
+        hash_value = item.get(key.hash_name)
+        if hash_value is None:
+            return None
+        pk = self._component(key.hash_name, key.hash_type, hash_value)
+        parts = []
+        if key.range_name is not None:
+            range_value = item.get(key.range_name)
+            if range_value is None:
+                return None
+            assert key.range_type is not None
+            parts.append(escape(self._component(key.range_name, key.range_type, range_value)))
+        table_pk, table_sk = self.table_key.key_of_item(item)
+        parts.append(escape(table_pk))
+        parts.append(table_sk)
+        return pk, b"".join(parts)
+
+    def _component(self, name: str, key_type: str, value: Any) -> bytes:
+        (tag, raw), = value.items()
+        if tag != key_type:
+            raise ValidationException(
+                f"{_INVALID}Type mismatch for Index Key {name} Expected: {key_type} Actual: {tag} IndexName: {self.name}")
+        encoded = encode_key_value(key_type, raw)
+        if not encoded:
+            raise ValidationException(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not "
+                "supported. The AttributeValue for a key attribute cannot contain an empty string value. "
+                f"IndexName: {self.name}, IndexKey: {name}")
+        return encoded
+
+    def project(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self.projection == "ALL":
+            return item
+        keep = set(self.key.names) | set(self.table_key.names) | set(self.non_key)
+        return {k: v for k, v in item.items() if k in keep}
+
+    def start_key(self, start: dict[str, Any]) -> tuple[bytes, bytes]:
+        """(entry pk, entry sk) of an ExclusiveStartKey given for this index."""
+        names = set(self.key.names) | set(self.table_key.names)
+        if set(start) != names:
+            raise ValidationException("The provided starting key is invalid: The provided key element does not "
+                                      "match the schema")
+        for name in self.table_key.names:
+            self.table_key.key_of_item({**start, name: start[name]})
+        entry = self.composite(start)
+        if entry is None:
+            raise ValidationException("The provided starting key is invalid")
+        return entry
+
+    def last_key(self, item: dict[str, Any]) -> dict[str, Any]:
+        names = dict.fromkeys((*self.table_key.names, *self.key.names))
+        return {name: item[name] for name in names}
+
+    def describe(self, table: TableDef) -> dict[str, Any]:
+        key = [{"AttributeName": self.key.hash_name, "KeyType": "HASH"}]
+        if self.key.range_name is not None:
+            key.append({"AttributeName": self.key.range_name, "KeyType": "RANGE"})
+        projection: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.non_key:
+            projection["NonKeyAttributes"] = list(self.non_key)
+        desc: dict[str, Any] = {
+            "IndexName": self.name, "KeySchema": key, "Projection": projection, "IndexSizeBytes": 0, "ItemCount": 0,
+            "IndexArn": f"arn:aws:dynamodb:ddblocal:000000000000:table/{table.name}/index/{self.name}",
+        }
+        if self.is_global:
+            desc["IndexStatus"] = "ACTIVE"
+            throughput = table.extra.get("gsi_throughput", {}).get(self.name) or {"ReadCapacityUnits": 0,
+                                                                                  "WriteCapacityUnits": 0}
+            desc["ProvisionedThroughput"] = {"NumberOfDecreasesToday": 0, **throughput}
+        return desc
+
+
+def _index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySchema:
+    elements = spec.get("KeySchema") or []
+    hashes = [e["AttributeName"] for e in elements if e.get("KeyType") == "HASH"]
+    ranges = [e["AttributeName"] for e in elements if e.get("KeyType") == "RANGE"]
+    if len(hashes) != 1 or len(ranges) > 1 or elements[0].get("KeyType") != "HASH":
+        raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}")
+    for attr in hashes + ranges:
+        if attr not in types:
+            raise ValidationException(
+                f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. Keys: "
+                f"[{', '.join(hashes + ranges)}], AttributeDefinitions: [{', '.join(types)}]")
+    return KeySchema(hashes[0], types[hashes[0]], ranges[0] if ranges else None,
+                     types[ranges[0]] if ranges else None)
+
+
+def _projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, ...]]:
+    projection = spec.get("Projection") or {}
+    kind = projection.get("ProjectionType", "ALL") if isinstance(projection, dict) else None
+    if kind not in ("ALL", "KEYS_ONLY", "INCLUDE"):
+        raise ValidationException(f"{_INVALID}Unknown ProjectionType for index: {name}")
+    non_key = projection.get("NonKeyAttributes")
+    if kind == "INCLUDE" and not non_key:
+        raise ValidationException(f"{_INVALID}NonKeyAttributes must be specified for ProjectionType INCLUDE: {name}")
+    if kind != "INCLUDE" and non_key:
+        raise ValidationException(
+            f"{_INVALID}ProjectionType is {kind}, but NonKeyAttributes is specified")
+    return kind, tuple(non_key or ())
+
+
+def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySchema,
+                  billing: str) -> tuple[list[dict[str, Any]], set[str], dict[str, Any]]:
+    """Validate a CreateTable's indexes; returns their stored form, the key attributes they use, and GSI
+    throughput."""
+    stored: list[dict[str, Any]] = []
+    used: set[str] = set()
+    throughput: dict[str, Any] = {}
+    seen: set[str] = set()
+    local, global_ = req.get("LocalSecondaryIndexes") or [], req.get("GlobalSecondaryIndexes") or []
+    if len(local) > 5:
+        raise ValidationException(f"{_INVALID}Cannot have more than 5 local secondary indexes per table")
+    if len(global_) > 20:
+        raise ValidationException(f"{_INVALID}GlobalSecondaryIndexes: number of indexes exceeds the limit of 20")
+    for is_global, specs in ((False, local), (True, global_)):
+        for spec in specs:
+            if not isinstance(spec, dict) or not isinstance(spec.get("IndexName"), str):
+                raise ValidationException(f"{_INVALID}IndexName must be specified for every index")
+            name = spec["IndexName"]
+            if not 3 <= len(name) <= 255 or not _NAME.match(name):
+                raise ValidationException(
+                    f"1 validation error detected: Value '{name}' at 'indexName' failed to satisfy constraint: "
+                    "Member must have length between 3 and 255 and match [a-zA-Z0-9_.-]+")
+            if name in seen:
+                raise ValidationException(f"{_INVALID}Duplicate index name: {name}")
+            seen.add(name)
+            key = _index_key(spec, types, name)
+            if not is_global:
+                if table_key.range_name is None:
+                    raise ValidationException(
+                        f"{_INVALID}Table KeySchema does not have a range key, which is required when specifying a "
+                        "LocalSecondaryIndex")
+                if key.hash_name != table_key.hash_name:
+                    raise ValidationException(
+                        f"{_INVALID}Index KeySchema does not have the same leading hash key as table KeySchema for "
+                        f"index: {name}. index hash key: {key.hash_name}, table hash key: {table_key.hash_name}")
+                if key.range_name is None:
+                    raise ValidationException(f"{_INVALID}Index KeySchema must have a range key for index: {name}")
+            else:
+                provisioned = spec.get("ProvisionedThroughput")
+                if billing == "PROVISIONED" and provisioned is None:
+                    raise ValidationException(f"{_INVALID}ProvisionedThroughput must be specified for index: {name}")
+                if billing == "PAY_PER_REQUEST" and provisioned is not None:
+                    raise ValidationException(
+                        f"{_INVALID}ProvisionedThroughput should not be specified for index: {name} when "
+                        "BillingMode is PAY_PER_REQUEST")
+                if provisioned is not None:
+                    throughput[name] = provisioned
+            kind, non_key = _projection(spec, name)
+            used.update(key.names)
+            stored.append({"name": name, "global": is_global, "key": [key.hash_name, key.hash_type, key.range_name,
+                                                                      key.range_type],
+                           "projection": kind, "non_key": list(non_key)})
+    return stored, used, throughput
+
+
+_CACHE: dict[tuple[str, float], tuple[IndexDef, ...]] = {}
+
+
+def indexes_of(table: TableDef) -> tuple[IndexDef, ...]:
+    """The table's indexes (parsed once per table definition)."""
+    found = _CACHE.get((table.name, table.created))
+    if found is not None:
+        return found
+    defs = tuple(
+        IndexDef(spec["name"], spec["global"], KeySchema(*spec["key"]), spec["projection"], tuple(spec["non_key"]),
+                 table.key, f"{table.name}{SEPARATOR}{spec['name']}")
+        for spec in table.extra.get("indexes", ()))
+    _CACHE[(table.name, table.created)] = defs
+    return defs
+
+
+def describe_indexes(table: TableDef) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for index in indexes_of(table):
+        member = "GlobalSecondaryIndexes" if index.is_global else "LocalSecondaryIndexes"
+        out.setdefault(member, []).append(index.describe(table))
+    return out
+
+
+class _Stale(Exception):
+    """The items changed between the read that planned the index entries and the atomic unit."""
+
+
+def _storage_def(index: IndexDef, created: float) -> TableDef:
+    key = KeySchema(index.key.hash_name, index.key.hash_type, "__entry", "B")
+    return TableDef(name=index.storage_name, key=key, attribute_definitions=(), created=created)
+
+
+class IndexedStorage:
+    """A ``Storage`` that keeps secondary-index entries in step with every item write."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self._defs: dict[str, tuple[float, tuple[IndexDef, ...]]] = {}
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def create_table(self, table: TableDef) -> None:
+        await self.inner.create_table(table)
+        for index in indexes_of(table):
+            await self.inner.create_table(_storage_def(index, table.created))
+        self._defs.pop(table.name, None)
+
+    async def delete_table(self, name: str) -> None:
+        table = await self.inner.get_table(name)
+        await self.inner.delete_table(name)
+        self._defs.pop(name, None)
+        for index in indexes_of(table) if table is not None else ():
+            await self.inner.delete_table(index.storage_name)
+
+    async def get_table(self, name: str) -> TableDef | None:
+        return await self.inner.get_table(name)
+
+    async def list_tables(self) -> list[str]:
+        return [n for n in await self.inner.list_tables() if SEPARATOR not in n]
+
+    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
+        return await self.inner.get(table, pk, sk)
+
+    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
+        return await self.inner.get_many(keys)
+
+    async def query(self, table: str, pk: bytes, *, lo: Bound | None, hi: Bound | None, forward: bool,
+                    start: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+        return await self.inner.query(table, pk, lo=lo, hi=hi, forward=forward, start=start, limit=limit)
+
+    async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
+                   limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
+
+    async def _indexes(self, name: str) -> tuple[IndexDef, ...]:
+        now = time.monotonic()
+        entry = self._defs.get(name)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        table = await self.inner.get_table(name)
+        defs = indexes_of(table) if table is not None else ()
+        self._defs[name] = (now + _TTL, defs)
+        return defs
+
+    async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
+        refs = list(keys)
+        indexes = [await self._indexes(ref.table) for ref in refs]
+        if not any(indexes):
+            return await self.inner.transact(refs, apply)
+        count = len(refs)
+        for _ in range(_ATTEMPTS):
+            olds = await self.inner.get_many(refs)
+            try:
+                news: Sequence[Any] | None = apply(olds)
+            except Exception:
+                news = None  # the unit below runs apply again on current values and raises the real outcome
+            entry_refs, entry_values = _entry_changes(refs, indexes, olds, news)
+
+            def unit(current: list[bytes | None], olds: list[bytes | None] = olds,
+                     values: list[Any] = entry_values) -> list[Any]:
+                if current[:count] != olds:
+                    raise _Stale
+                return [*apply(current[:count]), *values]
+
+            try:
+                result = await self.inner.transact(refs + entry_refs, unit)
+            except _Stale:
+                continue
+            return result[:count]
+        raise TransactionConflictException("Transaction is ongoing for the item")
+
+
+def _entries(indexes: tuple[IndexDef, ...], data: bytes | None) -> dict[KeyRef, bytes]:
+    if data is None or not indexes:
+        return {}
+    item = orjson.loads(data)
+    out: dict[KeyRef, bytes] = {}
+    for index in indexes:
+        entry = index.composite(item)
+        if entry is not None:
+            out[KeyRef(index.storage_name, *entry)] = orjson.dumps(index.project(item))
+    return out
+
+
+def _entry_changes(refs: list[KeyRef], indexes: list[tuple[IndexDef, ...]], olds: list[bytes | None],
+                   news: Sequence[Any] | None) -> tuple[list[KeyRef], list[Any]]:
+    if news is None:
+        return [], []
+    changes: dict[KeyRef, Any] = {}
+    for defs, old, new in zip(indexes, olds, news, strict=True):
+        if not defs or new is KEEP:
+            continue
+        before = _entries(defs, old)
+        after = _entries(defs, new)
+        for ref in before:
+            if ref not in after:
+                changes[ref] = None
+        for ref, value in after.items():
+            if before.get(ref) != value:
+                changes[ref] = value
+    return list(changes), list(changes.values())
