@@ -34,7 +34,7 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
 
         if backend.kind == "sqlite" and "path" not in options:
             options["path"] = os.path.join(backend.data_dir, "accelerator.db")
-        store = TableEngine(open_storage(backend.kind, **options))
+        store = TableEngine(open_storage(backend.kind, **options), ttl_sweep_interval=backend.ttl_sweep_interval)
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore

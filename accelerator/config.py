@@ -27,6 +27,7 @@ class BackendConfig:
 
     kind: str = "sqlite"
     data_dir: str = "data"
+    ttl_sweep_interval: float = 30.0
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,7 +94,8 @@ def load_config(path: str | Path | None) -> Config:
     backend_raw = dict(raw.get("backend", {}))
     kind = backend_raw.pop("kind", "sqlite")
     data_dir = backend_raw.pop("data_dir", "data")
-    backend = BackendConfig(kind=kind, data_dir=data_dir, options=backend_raw)
+    sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
+    backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, options=backend_raw)
     cache_raw = dict(raw.get("cache", {}))
     tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")
               for name, spec in cache_raw.pop("tables", {}).items()}

@@ -79,6 +79,9 @@ class CachedStore:
     # -- Store -----------------------------------------------------------------------------------
     async def open(self) -> None:
         await self.store.open()
+        subscribe = getattr(self.store, "subscribe", None)
+        if subscribe is not None:  # deletions the store makes on its own (TTL expiry) reach the cache too
+            subscribe(lambda table, pk, sk: self.apply_invalidation(Invalidation(table, ((pk, sk),))))
         if self.invalidator is not None:
             await self.invalidator.start(self.apply_invalidation)
 

@@ -7,7 +7,6 @@ only owns the storage, the table registry and the dispatch table.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from accelerator.core.errors import (
     ResourceInUseException,
@@ -18,6 +17,7 @@ from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, items, query, transact
 from accelerator.engine.indexes import IndexedStorage
 from accelerator.engine.tables import TableRegistry, describe, table_from_request
+from accelerator.engine.ttl import TtlSettings, TtlSweeper
 
 __all__ = ["TableEngine"]
 
@@ -27,10 +27,11 @@ Handler = Callable[["TableEngine", Request], Awaitable[Response]]
 class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0) -> None:
         self.storage = IndexedStorage(storage)
         self.tables = TableRegistry(storage)
-        self.ttl_settings: dict[str, dict[str, Any]] = {}
+        self.ttl = TtlSettings(self.storage)
+        self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
         self.handlers: dict[str, Handler] = {
             "CreateTable": TableEngine.create_table,
             "DescribeTable": TableEngine.describe_table,
@@ -53,9 +54,16 @@ class TableEngine:
 
     async def open(self) -> None:
         await self.storage.open()
+        await self.ttl.open()
+        self.sweeper.start()
 
     async def close(self) -> None:
+        await self.sweeper.stop()
         await self.storage.close()
+
+    def subscribe(self, listener: Callable[[str, bytes, bytes], None]) -> None:
+        """Call ``listener(table, pk, sk)`` for items the engine deletes on its own (TTL expiry)."""
+        self.sweeper.listeners.append(listener)
 
     async def call(self, operation: str, request: Request) -> Response:
         handler = self.handlers.get(operation)
@@ -84,6 +92,7 @@ class TableEngine:
         except ResourceNotFoundException:
             raise ResourceNotFoundException("Requested resource not found") from None
         self.tables.forget(table.name)
+        await self.ttl.forget(table.name)
         return {"TableDescription": describe(table, "DELETING")}
 
     async def list_tables(self, req: Request) -> Response:
@@ -101,12 +110,12 @@ class TableEngine:
     async def update_ttl(self, req: Request) -> Response:
         table = await self.tables.get(req["TableName"])
         spec = req["TimeToLiveSpecification"]
-        self.ttl_settings[table.name] = spec
+        await self.ttl.set(table.name, spec)
         return {"TimeToLiveSpecification": spec}
 
     async def describe_ttl(self, req: Request) -> Response:
         table = await self.tables.get(req["TableName"])
-        spec = self.ttl_settings.get(table.name)
+        spec = await self.ttl.get(table.name)
         if spec is None or not spec["Enabled"]:
             return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
         return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": spec["AttributeName"]}}

@@ -1,0 +1,166 @@
+"""Time to Live: per-table settings kept durably in the store, and a sweeper that deletes expired items.
+
+As in DynamoDB, an item expires when its TTL attribute is a Number of epoch seconds in the past; items
+whose value is more than five years in the past, or not a Number, are never deleted. Expired items stay
+readable until the sweeper deletes them (DynamoDB takes up to a few days; the sweeper runs every
+``interval`` seconds). Each deletion re-checks the expiry inside the atomic unit, so an update that
+extends the TTL concurrently wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from accelerator.core.errors import DynamoError, ResourceInUseException, ValidationException
+from accelerator.core.keys import KeySchema
+from accelerator.core.protocols import KEEP, KeyRef, Storage
+from accelerator.core.tables import TableDef
+
+__all__ = ["TtlSettings", "TtlSweeper", "expired", "META_TABLE"]
+
+log = logging.getLogger("accelerator.ttl")
+
+META_TABLE = "!meta"
+_FIVE_YEARS = 5 * 365 * 24 * 3600
+_PAGE = 256
+
+
+def expired(item: dict[str, Any] | None, attribute: str, now: float) -> bool:
+    """Whether DynamoDB's TTL process would delete ``item`` at time ``now``."""
+    if item is None:
+        return False
+    value = item.get(attribute)
+    if not isinstance(value, dict) or "N" not in value:
+        return False
+    try:
+        at = Decimal(value["N"])
+    except InvalidOperation:
+        return False
+    return now - _FIVE_YEARS <= at < Decimal(now)
+
+
+class TtlSettings:
+    """UpdateTimeToLive / DescribeTimeToLive state, one record per table in a hidden system table."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._cache: dict[str, dict[str, Any] | None] = {}
+
+    async def open(self) -> None:
+        definition = TableDef(name=META_TABLE, key=KeySchema("k", "S"), attribute_definitions=(), created=0.0)
+        with contextlib.suppress(ResourceInUseException):
+            await self.storage.create_table(definition)
+
+    @staticmethod
+    def _key(table: str) -> KeyRef:
+        return KeyRef(META_TABLE, b"ttl:" + table.encode(), b"")
+
+    async def get(self, table: str) -> dict[str, Any] | None:
+        """{"Enabled": bool, "AttributeName": str} or None when never set."""
+        if table in self._cache:
+            return self._cache[table]
+        ref = self._key(table)
+        data = await self.storage.get(ref.table, ref.pk, ref.sk)
+        spec = orjson.loads(data) if data is not None else None
+        self._cache[table] = spec
+        return spec
+
+    async def set(self, table: str, spec: dict[str, Any]) -> None:
+        current = await self.get(table)
+        enabled = bool(spec["Enabled"])
+        if current is not None and current.get("Enabled") == enabled:
+            raise ValidationException(
+                "TimeToLive is already enabled" if enabled else "TimeToLive is already disabled")
+        if not enabled and current is not None and current.get("AttributeName") != spec["AttributeName"]:
+            raise ValidationException("TimeToLive is active on a different AttributeName: current AttributeName "
+                                      f"is {current.get('AttributeName')}")
+        record = {"Enabled": enabled, "AttributeName": spec["AttributeName"]}
+        data = orjson.dumps(record)
+        await self.storage.transact([self._key(table)], lambda olds: [data])
+        self._cache[table] = record
+
+    async def forget(self, table: str) -> None:
+        """Drop a deleted table's settings."""
+        self._cache.pop(table, None)
+        await self.storage.transact([self._key(table)], lambda olds: [None if olds[0] is not None else KEEP])
+
+    def enabled_attribute(self, table: str) -> str | None:
+        spec = self._cache.get(table)
+        return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+
+class TtlSweeper:
+    """Background task: every ``interval`` seconds, delete the expired items of tables with TTL enabled."""
+
+    def __init__(self, storage: Storage, settings: TtlSettings, interval: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.interval = interval
+        self.clock = clock
+        self.listeners: list[Callable[[str, bytes, bytes], None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except DynamoError as exc:  # the store is away: try again next round
+                log.warning("TTL sweep failed: %s", exc.message)
+
+    async def sweep(self) -> int:
+        """One pass over every table with TTL enabled; returns how many items were deleted."""
+        deleted = 0
+        for name in await self.storage.list_tables():
+            spec = await self.settings.get(name)
+            if spec and spec.get("Enabled"):
+                deleted += await self._sweep_table(name, spec["AttributeName"])
+        return deleted
+
+    async def _sweep_table(self, table: str, attribute: str) -> int:
+        deleted = 0
+        start: tuple[bytes, bytes] | None = None
+        while True:
+            rows = await self.storage.scan(table, segment=0, total_segments=1, start=start, limit=_PAGE)
+            now = self.clock()
+            for pk, sk, data in rows:
+                if expired(orjson.loads(data), attribute, now):
+                    deleted += await self._delete(KeyRef(table, pk, sk), attribute, now)
+            if len(rows) < _PAGE:
+                return deleted
+            start = rows[-1][0], rows[-1][1]
+
+    async def _delete(self, ref: KeyRef, attribute: str, now: float) -> int:
+        gone = [0]
+
+        def apply(olds: list[bytes | None]) -> list[Any]:
+            if olds[0] is not None and expired(orjson.loads(olds[0]), attribute, now):
+                gone[0] = 1
+                return [None]
+            gone[0] = 0
+            return [KEEP]
+
+        await self.storage.transact([ref], apply)
+        if gone[0]:
+            for listener in self.listeners:
+                listener(ref.table, ref.pk, ref.sk)
+        return gone[0]
