@@ -15,6 +15,7 @@ Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partitio
     P:{T:H}:v         hash   sort key -> item bytes
     P:{T:H}:l         string lock owner token (cross-slot transactions on a cluster; escalated retries)
     P:{T:H}:n         string partition version, bumped by every write (cluster mode only)
+    P:{T:H}:x         string index report pending since this version (cluster mode only)
     P:{T}:parts       zset   the table's non-empty partitions, member = 4-byte big-endian
                              partition_hash(pk) + pk, scores 0: lex order is the scan order (hash, pk)
     P:{T}:pv          hash   member -> version of the last index update (cluster mode only)
@@ -30,13 +31,15 @@ other processes can conflict; after ``retry.attempts`` conflicts a unit escalate
 below, which makes progress under any contention.
 
 Index consistency. Standalone: the WRITE script updates ``P:{T}:parts`` in the same script whenever a
-partition becomes empty or non-empty, atomically. Cluster: the index lives in another slot, so the
-script returns, for each partition whose emptiness changed, a new partition version, and the writer then
-runs SYNC_INDEX on the index slot before it acknowledges. SYNC_INDEX ignores a report older than the last
-one applied (``P:{T}:pv``), so two writers' reports arriving out of order cannot drop a live partition;
-a stale "non-empty" report can only leave an empty partition in the index, which scans skip and repair
-(TOUCH + SYNC_INDEX). Caveat: a writer that dies between its write and its index update (an
-unacknowledged write) leaves that partition out of scans until its next empty/non-empty change.
+partition becomes empty or non-empty, atomically. Cluster: the index lives in another slot, so when a
+partition's emptiness changes the script bumps its version, marks ``P:{T:H}:x`` pending and returns the
+version; the writer runs SYNC_INDEX on the index slot, then clears the mark (if unchanged), and only then
+acknowledges (two extra round trips, on empty/non-empty changes only). SYNC_INDEX ignores a report older
+than the last one applied (``P:{T}:pv``), so reports arriving out of order cannot drop a live partition; a
+stale "non-empty" report can only leave an empty partition in the index, which scans skip and repair
+(TOUCH + SYNC_INDEX). A report lost with its writer (a crash, or a reply lost after the script ran)
+leaves the mark set, and the partition's next writer reports for it; until then scans miss that
+partition, whose write was never acknowledged.
 
 Transactions whose keys span slots on a cluster are done, not refused: a per-partition lock protocol.
 The unit takes ``P:{T:H}:l`` (SET NX PX ``lock_lease``, a random owner token) for each partition in
@@ -67,6 +70,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import random
 import re
 import secrets
@@ -76,6 +80,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import ExponentialBackoff
@@ -113,6 +118,23 @@ def _driver_errors() -> Iterator[None]:
         yield
     except _DRIVER_ERRORS as exc:
         raise BackendUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+    except (AttributeError, TypeError) as exc:
+        # redis-py's asyncio connections can leak these when the peer closed a socket under them
+        # (redis/redis-py#4287; seen here on a cluster pipeline while a node died): still the driver's
+        # connection failure, so translated -- but only when raised inside redis-py or asyncio.
+        if not _raised_in_driver(exc):
+            raise
+        raise BackendUnavailable(f"redis: connection lost ({type(exc).__name__}: {exc})") from exc
+
+
+_DRIVER_DIRS = (os.path.dirname(redis.__file__), os.path.dirname(asyncio.__file__))
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_DRIVER_DIRS)
 
 
 def _not_found(name: str) -> ResourceNotFoundException:
@@ -129,6 +151,7 @@ class _Part:
     hash: bytes
     lock: bytes
     version: bytes
+    pending: bytes
     index: bytes
     index_versions: bytes
     member: bytes
@@ -358,6 +381,7 @@ class RedisStorage:
             hash=tag + b":v",
             lock=tag + b":l",
             version=tag + b":n",
+            pending=tag + b":x",
             index=index + b"parts",
             index_versions=index + b"pv",
             member=partition_hash(pk).to_bytes(4, "big") + pk,
@@ -405,7 +429,7 @@ class RedisStorage:
                 pipe = client.pipeline(transaction=False)
                 for member in members:
                     part = self._part(name, member[4:])
-                    for key in (part.zset, part.hash, part.version):
+                    for key in (part.zset, part.hash, part.version, part.pending):
                         pipe.execute_command("UNLINK", key)  # one key per command: any slot, any node
                 await pipe.execute()
                 await client.zrem(empty.index, *members)
@@ -654,7 +678,7 @@ class RedisStorage:
 
     async def _unlock(self, locks: list[bytes], token: bytes) -> None:
         with contextlib.suppress(BackendUnavailable):  # unreleased locks expire with their lease
-            await self._eval_many([(lua.UNLOCK, [lock], [token]) for lock in locks])
+            await self._eval_many([(lua.DELETE_IF, [lock], [token]) for lock in locks])
 
     async def _read(self, plan: _Plan) -> list[bytes | None]:
         """Current values of the unit's keys; ResourceNotFoundException for a missing table."""
@@ -681,7 +705,8 @@ class RedisStorage:
             number = {part: j for j, part in enumerate(group, 1)}
             keys: list[bytes] = []
             for part in group:
-                keys += [part.zset, part.hash, part.lock, part.version if self.clustered else part.index]
+                keys += [part.zset, part.hash, part.lock]
+                keys += [part.version, part.pending] if self.clustered else [part.index]
             names = sorted({part.table for part in group})
             if not self.clustered:
                 keys.append(self._tables)
@@ -696,18 +721,20 @@ class RedisStorage:
         return await self._eval_many(calls)
 
     async def _sync_index(self, plan: _Plan, results: list[list[Any]]) -> None:
-        """Cluster: report partitions that became empty or non-empty to their table's index."""
+        """Cluster: report partitions that became empty or non-empty to their table's index, then clear
+        their pending marks."""
         if not self.clustered:
             return
-        calls = []
+        syncs, clears = [], []
         for group, result in zip(plan.groups, results, strict=True):
-            for n in range(1, len(result), 3):
+            for n in range(1, len(result), 4):
                 part = group[int(result[n]) - 1]
-                calls.append(
-                    (lua.SYNC_INDEX, [part.index, part.index_versions], [part.member, result[n + 1], result[n + 2]])
-                )
-        if calls:
-            await self._eval_many(calls)
+                version, nonempty, pending = result[n + 1 : n + 4]
+                syncs.append((lua.SYNC_INDEX, [part.index, part.index_versions], [part.member, version, nonempty]))
+                clears.append((lua.DELETE_IF, [part.pending], [pending]))
+        if syncs:
+            await self._eval_many(syncs)
+            await self._eval_many(clears)
 
 
 class RedisClusterStorage(RedisStorage):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "UNLOCK", "ALL"]
+__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "ALL"]
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,21 @@ return out
 )
 
 # The write half of the atomic unit: compare every key with the value apply saw, then write.
-# KEYS, per partition j (stride 4): zset, hash, lock, extra -- extra is the table's partition index in
-#   standalone mode, the partition's version key in cluster mode; standalone adds the tables hash last.
+# KEYS, per partition j: zset, hash, lock, then in standalone mode the table's partition index (stride 4,
+#   and the tables hash last), in cluster mode the partition's version and index-pending keys (stride 5).
 # ARGV: mode ('s'|'c'), lock token ('' = hold no lock, and none may be held by others),
 #   ntables, table names..., nparts, index members..., nitems, then 6 per item:
 #   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex), expected, op ('k'|'d'|'p'), value.
-# Returns {'ok', [j, version, nonempty] per partition whose emptiness changed (cluster mode)} or
+# Returns {'ok', [j, version, nonempty, pending] per partition the index must hear about (cluster mode:
+#   its emptiness changed now, or an earlier change's report is still pending)} or
 #   {'missing', table} | {'locked'} | {'lost'} | {'conflict'}, having written nothing.
 WRITE = Script(
     "write",
     """
 local mode, token = ARGV[1], ARGV[2]
+local stride = 4
+if mode == 'c' then stride = 5 end
+local function key(j, k) return KEYS[stride * (j - 1) + k] end
 local a = 3
 local nt = tonumber(ARGV[a])
 a = a + 1
@@ -97,7 +101,7 @@ for j = 1, np do
   a = a + 1
 end
 for j = 1, np do
-  local owner = redis.call('GET', KEYS[4 * j - 1])
+  local owner = redis.call('GET', key(j, 3))
   if token == '' then
     if owner then return {'locked'} end
   elseif owner ~= token then
@@ -109,7 +113,7 @@ a = a + 1
 for i = 0, ni - 1 do
   local o = a + 6 * i
   local j = tonumber(ARGV[o])
-  local cur = redis.call('HGET', KEYS[4 * j - 2], ARGV[o + 1])
+  local cur = redis.call('HGET', key(j, 2), ARGV[o + 1])
   local m = ARGV[o + 2]
   local same
   if m == 'n' then
@@ -131,14 +135,14 @@ for i = 0, ni - 1 do
     local j = tonumber(ARGV[o])
     if not touched[j] then
       touched[j] = true
-      before[j] = redis.call('EXISTS', KEYS[4 * j - 3])
+      before[j] = redis.call('EXISTS', key(j, 1))
     end
     if op == 'p' then
-      redis.call('HSET', KEYS[4 * j - 2], ARGV[o + 1], ARGV[o + 5])
-      redis.call('ZADD', KEYS[4 * j - 3], 0, ARGV[o + 1])
+      redis.call('HSET', key(j, 2), ARGV[o + 1], ARGV[o + 5])
+      redis.call('ZADD', key(j, 1), 0, ARGV[o + 1])
     else
-      redis.call('HDEL', KEYS[4 * j - 2], ARGV[o + 1])
-      redis.call('ZREM', KEYS[4 * j - 3], ARGV[o + 1])
+      redis.call('HDEL', key(j, 2), ARGV[o + 1])
+      redis.call('ZREM', key(j, 1), ARGV[o + 1])
     end
   end
 end
@@ -146,13 +150,13 @@ local out = {'ok'}
 local now
 for j = 1, np do
   if touched[j] then
-    local after = redis.call('EXISTS', KEYS[4 * j - 3])
+    local after = redis.call('EXISTS', key(j, 1))
     if mode == 's' then
       if after ~= before[j] then
         if after == 1 then
-          redis.call('ZADD', KEYS[4 * j], 0, members[j])
+          redis.call('ZADD', key(j, 4), 0, members[j])
         else
-          redis.call('ZREM', KEYS[4 * j], members[j])
+          redis.call('ZREM', key(j, 4), members[j])
         end
       end
     else
@@ -160,15 +164,25 @@ for j = 1, np do
         local t = redis.call('TIME')
         now = tonumber(t[1]) * 1000000 + tonumber(t[2])
       end
-      local v = tonumber(redis.call('GET', KEYS[4 * j]) or '0') + 1
+      local v = tonumber(redis.call('GET', key(j, 4)) or '0') + 1
       if now > v then v = now end
       local vs = string.format('%.0f', v)
-      redis.call('SET', KEYS[4 * j], vs)
-      if after == 0 then redis.call('PEXPIRE', KEYS[4 * j], 86400000) end
+      redis.call('SET', key(j, 4), vs)
+      if after == 0 then redis.call('PEXPIRE', key(j, 4), 86400000) end
+      -- The pending mark stays until a writer has reported to the index and cleared it, so a report
+      -- lost with its writer (crash, lost reply) is made by the partition's next writer.
+      local pending
       if after ~= before[j] then
+        pending = vs
+        redis.call('SET', key(j, 5), vs)
+      else
+        pending = redis.call('GET', key(j, 5))
+      end
+      if pending then
         out[#out + 1] = j
         out[#out + 1] = vs
         out[#out + 1] = after
+        out[#out + 1] = pending
       end
     end
   end
@@ -212,13 +226,13 @@ return vs
 """,
 )
 
-# Release a lock only if this owner still holds it: KEYS lock; ARGV token.
-UNLOCK = Script(
-    "unlock",
+# Delete a key only if it still holds a value: a lock by its owner token, a pending mark by its version.
+DELETE_IF = Script(
+    "delete_if",
     """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """,
 )
 
-ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, UNLOCK)
+ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF)

@@ -253,3 +253,29 @@ def test_postgres_existing_layout_wins_over_a_changed_partitions_option(caplog: 
 
     asyncio.run(main())
     assert "exists with partitions=2" in caplog.text
+
+
+def test_redis_cluster_lost_index_report_is_made_by_the_next_writer() -> None:
+    """A writer that dies between its write and its index report: the next writer reports for it."""
+
+    async def main() -> None:
+        async with cluster_storage() as storage:
+            await storage.create_table(TABLE)
+            real_sync = storage._sync_index
+
+            async def lost(*_args: Any) -> None:
+                raise BackendUnavailable("redis: connection lost before the index report")
+
+            storage._sync_index = lost
+            with pytest.raises(BackendUnavailable):
+                await storage.transact([KeyRef("t", b"p", b"1")], lambda _old: [b"unacknowledged"])
+            storage._sync_index = real_sync
+            assert await storage.get("t", b"p", b"1") == b"unacknowledged"
+            assert await storage.scan("t", segment=0, total_segments=1, start=None, limit=10) == []
+            await storage.transact([KeyRef("t", b"p", b"2")], lambda _old: [b"next"])
+            rows = await storage.scan("t", segment=0, total_segments=1, start=None, limit=10)
+            assert rows == [(b"p", b"1", b"unacknowledged"), (b"p", b"2", b"next")]
+            part = storage._part("t", b"p")
+            assert await storage._client.exists(part.pending) == 0
+
+    asyncio.run(main())
