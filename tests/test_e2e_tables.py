@@ -116,3 +116,46 @@ def test_list_tables_pagination(ddb: Any) -> None:
     assert [n for n in seen if n in names] == names
     for n in names:
         ddb.delete_table(TableName=n)
+
+
+def test_update_table_and_deletion_protection(ddb: Any) -> None:
+    name = unique_name()
+    _create(ddb, name)
+    desc = ddb.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")["TableDescription"]
+    assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    desc = ddb.update_table(TableName=name, BillingMode="PROVISIONED",
+                            ProvisionedThroughput={"ReadCapacityUnits": 3, "WriteCapacityUnits": 4})["TableDescription"]
+    assert desc["ProvisionedThroughput"]["WriteCapacityUnits"] == 4
+    assert ddb.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 3
+    with pytest.raises(ddb.exceptions.ClientError) as err:
+        ddb.update_table(TableName=name)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    ddb.update_table(TableName=name, DeletionProtectionEnabled=True)
+    with pytest.raises(ddb.exceptions.ClientError) as err:
+        ddb.delete_table(TableName=name)
+    assert "protected against deletion" in err.value.response["Error"]["Message"]
+    ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
+    ddb.delete_table(TableName=name)
+    with pytest.raises(ddb.exceptions.ResourceNotFoundException):
+        ddb.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")
+
+
+def test_tags(ddb: Any) -> None:
+    name = unique_name()
+    arn = ddb.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": "team", "Value": "a"}])["TableDescription"]["TableArn"]
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "b"}])
+    tags = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
+    assert tags == {"team": "b", "env": "test"}
+    ddb.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "test"}]
+    ddb.delete_table(TableName=name)
+    with pytest.raises(ddb.exceptions.ResourceNotFoundException):
+        ddb.list_tags_of_resource(ResourceArn=arn)
+
+
+def test_describe_limits(ddb: Any) -> None:
+    limits = ddb.describe_limits()
+    assert limits["TableMaxReadCapacityUnits"] > 0 and limits["AccountMaxWriteCapacityUnits"] > 0

@@ -13,6 +13,9 @@ _ATTR_DEF = Field(MAP, shape=Shape({"AttributeName": Field(STR, required=True, m
 _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=True, minimum=1),
                                       "WriteCapacityUnits": Field(INT, required=True, minimum=1)}))
 
+_TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128),
+                               "Value": Field(STR, required=True, max_len=256)}))
+
 CREATE_TABLE = Shape({
     "TableName": table_name(),
     "KeySchema": Field(LIST, required=True, min_len=1, max_len=2, items=_KEY_ELEMENT),
@@ -20,7 +23,7 @@ CREATE_TABLE = Shape({
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"),
     "ProvisionedThroughput": _THROUGHPUT,
     "LocalSecondaryIndexes": Field(LIST), "GlobalSecondaryIndexes": Field(LIST),
-    "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST),
+    "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST, items=_TAG),
     "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
 })
 DESCRIBE_TABLE = Shape({"TableName": table_name()})
@@ -31,5 +34,19 @@ UPDATE_TTL = Shape({"TableName": table_name(), "TimeToLiveSpecification": Field(
     "Enabled": Field(BOOL, required=True), "AttributeName": Field(STR, required=True, min_len=1, max_len=255)}))})
 DESCRIBE_TTL = Shape({"TableName": table_name()})
 
+UPDATE_TABLE = Shape({
+    "TableName": table_name(), "AttributeDefinitions": Field(LIST, items=_ATTR_DEF),
+    "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"), "ProvisionedThroughput": _THROUGHPUT,
+    "GlobalSecondaryIndexUpdates": Field(LIST), "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP),
+    "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
+})
+_ARN = Field(STR, required=True, min_len=1, max_len=1283)
+TAG_RESOURCE = Shape({"ResourceArn": _ARN, "Tags": Field(LIST, required=True, items=_TAG)})
+UNTAG_RESOURCE = Shape({"ResourceArn": _ARN, "TagKeys": Field(LIST, required=True, items=Field(STR))})
+LIST_TAGS = Shape({"ResourceArn": _ARN, "NextToken": Field(STR)})
+DESCRIBE_LIMITS = Shape({})
+
 SHAPES = {"CreateTable": CREATE_TABLE, "DescribeTable": DESCRIBE_TABLE, "DeleteTable": DELETE_TABLE,
-          "ListTables": LIST_TABLES, "UpdateTimeToLive": UPDATE_TTL, "DescribeTimeToLive": DESCRIBE_TTL}
+          "ListTables": LIST_TABLES, "UpdateTimeToLive": UPDATE_TTL, "DescribeTimeToLive": DESCRIBE_TTL,
+          "UpdateTable": UPDATE_TABLE, "TagResource": TAG_RESOURCE, "UntagResource": UNTAG_RESOURCE,
+          "ListTagsOfResource": LIST_TAGS, "DescribeLimits": DESCRIBE_LIMITS}

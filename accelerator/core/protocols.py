@@ -128,6 +128,11 @@ OPERATIONS = (
     "TransactWriteItems",
     "UpdateTimeToLive",
     "DescribeTimeToLive",
+    "UpdateTable",
+    "TagResource",
+    "UntagResource",
+    "ListTagsOfResource",
+    "DescribeLimits",
 )
 
 

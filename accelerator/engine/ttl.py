@@ -19,16 +19,14 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import DynamoError, ResourceInUseException, ValidationException
-from accelerator.core.keys import KeySchema
+from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
-from accelerator.core.tables import TableDef
+from accelerator.engine.meta import MetaStore
 
-__all__ = ["TtlSettings", "TtlSweeper", "expired", "META_TABLE"]
+__all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
 log = logging.getLogger("accelerator.ttl")
 
-META_TABLE = "!meta"
 _FIVE_YEARS = 5 * 365 * 24 * 3600
 _PAGE = 256
 
@@ -48,30 +46,14 @@ def expired(item: dict[str, Any] | None, attribute: str, now: float) -> bool:
 
 
 class TtlSettings:
-    """UpdateTimeToLive / DescribeTimeToLive state, one record per table in a hidden system table."""
+    """UpdateTimeToLive / DescribeTimeToLive state, one durable record per table."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._cache: dict[str, dict[str, Any] | None] = {}
-
-    async def open(self) -> None:
-        definition = TableDef(name=META_TABLE, key=KeySchema("k", "S"), attribute_definitions=(), created=0.0)
-        with contextlib.suppress(ResourceInUseException):
-            await self.storage.create_table(definition)
-
-    @staticmethod
-    def _key(table: str) -> KeyRef:
-        return KeyRef(META_TABLE, b"ttl:" + table.encode(), b"")
+    def __init__(self, meta: MetaStore) -> None:
+        self.meta = meta
 
     async def get(self, table: str) -> dict[str, Any] | None:
         """{"Enabled": bool, "AttributeName": str} or None when never set."""
-        if table in self._cache:
-            return self._cache[table]
-        ref = self._key(table)
-        data = await self.storage.get(ref.table, ref.pk, ref.sk)
-        spec = orjson.loads(data) if data is not None else None
-        self._cache[table] = spec
-        return spec
+        return await self.meta.get("ttl:" + table)
 
     async def set(self, table: str, spec: dict[str, Any]) -> None:
         current = await self.get(table)
@@ -82,19 +64,11 @@ class TtlSettings:
         if not enabled and current is not None and current.get("AttributeName") != spec["AttributeName"]:
             raise ValidationException("TimeToLive is active on a different AttributeName: current AttributeName "
                                       f"is {current.get('AttributeName')}")
-        record = {"Enabled": enabled, "AttributeName": spec["AttributeName"]}
-        data = orjson.dumps(record)
-        await self.storage.transact([self._key(table)], lambda olds: [data])
-        self._cache[table] = record
+        await self.meta.put("ttl:" + table, {"Enabled": enabled, "AttributeName": spec["AttributeName"]})
 
     async def forget(self, table: str) -> None:
         """Drop a deleted table's settings."""
-        self._cache.pop(table, None)
-        await self.storage.transact([self._key(table)], lambda olds: [None if olds[0] is not None else KEEP])
-
-    def enabled_attribute(self, table: str) -> str | None:
-        spec = self._cache.get(table)
-        return spec["AttributeName"] if spec and spec.get("Enabled") else None
+        await self.meta.delete("ttl:" + table)
 
 
 class TtlSweeper:

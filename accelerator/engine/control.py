@@ -1,0 +1,180 @@
+"""Control-plane operations: tables, TTL settings, tags, UpdateTable and account limits.
+
+Table definitions are written once by CreateTable; later changes (UpdateTable, tags) are durable
+records in the meta store and are merged into DescribeTable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accelerator.core.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from accelerator.core.protocols import Request, Response
+from accelerator.core.tables import TableDef
+from accelerator.engine.tables import describe, table_from_request
+
+__all__ = ["create_table", "describe_table", "delete_table", "list_tables", "update_table", "update_ttl",
+           "describe_ttl", "tag_resource", "untag_resource", "list_tags", "describe_limits", "HANDLERS"]
+
+_ARN_TABLE = ":table/"
+
+
+async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
+    desc = describe(table, status)
+    changes = await engine.meta.get("table:" + table.name)
+    if changes:
+        if "BillingMode" in changes:
+            desc.pop("BillingModeSummary", None)
+            if changes["BillingMode"] == "PAY_PER_REQUEST":
+                desc["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST"}
+        if "ProvisionedThroughput" in changes:
+            desc["ProvisionedThroughput"] = {"NumberOfDecreasesToday": 0, **changes["ProvisionedThroughput"]}
+        if "DeletionProtectionEnabled" in changes:
+            desc["DeletionProtectionEnabled"] = changes["DeletionProtectionEnabled"]
+        if "TableClass" in changes:
+            desc["TableClassSummary"] = {"TableClass": changes["TableClass"]}
+    return desc
+
+
+async def create_table(engine: Any, req: Request) -> Response:
+    table = table_from_request(req)
+    try:
+        await engine.storage.create_table(table)
+    except ResourceInUseException:
+        raise ResourceInUseException(f"Table already exists: {table.name}") from None
+    engine.tables.forget(table.name)
+    await engine.meta.delete("table:" + table.name)
+    if req.get("Tags"):
+        await engine.meta.put("tags:" + table.name, {"Tags": _merge_tags([], req["Tags"])})
+    return {"TableDescription": describe(table)}
+
+
+async def describe_table(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    return {"Table": await _description(engine, table)}
+
+
+async def delete_table(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    desc = await _description(engine, table, "DELETING")
+    if desc.get("DeletionProtectionEnabled"):
+        raise ValidationException("Resource cannot be deleted as it is currently protected against deletion. "
+                                  "Disable deletion protection first.")
+    try:
+        await engine.storage.delete_table(table.name)
+    except ResourceNotFoundException:
+        raise ResourceNotFoundException("Requested resource not found") from None
+    engine.tables.forget(table.name)
+    for prefix in ("ttl:", "tags:", "table:"):
+        await engine.meta.delete(prefix + table.name)
+    return {"TableDescription": desc}
+
+
+async def list_tables(engine: Any, req: Request) -> Response:
+    names = await engine.storage.list_tables()
+    start = req.get("ExclusiveStartTableName")
+    if start is not None:
+        names = [n for n in names if n > start]
+    limit = req.get("Limit", 100)
+    page = names[:limit]
+    response: Response = {"TableNames": page}
+    if len(names) > limit:
+        response["LastEvaluatedTableName"] = page[-1]
+    return response
+
+
+async def update_table(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    if req.get("GlobalSecondaryIndexUpdates") or req.get("AttributeDefinitions"):
+        raise ValidationException("Adding or removing global secondary indexes is not supported by this "
+                                  "accelerator: create a new table with the indexes instead")
+    members = ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass")
+    update = {m: req[m] for m in members if m in req}
+    if not update and not any(m in req for m in ("StreamSpecification", "SSESpecification")):
+        raise ValidationException(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates "
+            "or SSESpecification or ReplicaUpdates is required")
+    current = await _description(engine, table)
+    billing = update.get("BillingMode",
+                         current.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"))
+    if billing == "PROVISIONED" and "BillingMode" in update and "ProvisionedThroughput" not in update:
+        raise ValidationException("One or more parameter values were invalid: ProvisionedThroughput must be "
+                                  "specified when BillingMode is PROVISIONED")
+    if billing == "PAY_PER_REQUEST" and "ProvisionedThroughput" in update:
+        raise ValidationException("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                  "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    changes = dict(await engine.meta.get("table:" + table.name) or {})
+    changes.update(update)
+    if billing == "PAY_PER_REQUEST":
+        changes["ProvisionedThroughput"] = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    await engine.meta.put("table:" + table.name, changes)
+    return {"TableDescription": await _description(engine, table)}
+
+
+async def update_ttl(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    spec = req["TimeToLiveSpecification"]
+    await engine.ttl.set(table.name, spec)
+    return {"TimeToLiveSpecification": spec}
+
+
+async def describe_ttl(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    spec = await engine.ttl.get(table.name)
+    if spec is None or not spec["Enabled"]:
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+    return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": spec["AttributeName"]}}
+
+
+async def _table_of_arn(engine: Any, arn: str) -> TableDef:
+    if _ARN_TABLE not in arn or not arn.startswith("arn:"):
+        raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+    name = arn.split(_ARN_TABLE, 1)[1].split("/", 1)[0]
+    try:
+        return await engine.tables.get(name)
+    except ResourceNotFoundException:
+        raise ResourceNotFoundException(f"Requested resource not found: ResourceArn: {arn} not found") from None
+
+
+def _merge_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged = {t["Key"]: t["Value"] for t in current}
+    for tag in new:
+        merged[tag["Key"]] = tag["Value"]
+    if len(merged) > 50:
+        raise ValidationException("One or more parameter values were invalid: The number of tags exceeds the "
+                                  "limit of 50")
+    return [{"Key": k, "Value": v} for k, v in merged.items()]
+
+
+async def tag_resource(engine: Any, req: Request) -> Response:
+    table = await _table_of_arn(engine, req["ResourceArn"])
+    current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
+    await engine.meta.put("tags:" + table.name, {"Tags": _merge_tags(current["Tags"], req["Tags"])})
+    return {}
+
+
+async def untag_resource(engine: Any, req: Request) -> Response:
+    table = await _table_of_arn(engine, req["ResourceArn"])
+    current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
+    drop = set(req["TagKeys"])
+    await engine.meta.put("tags:" + table.name, {"Tags": [t for t in current["Tags"] if t["Key"] not in drop]})
+    return {}
+
+
+async def list_tags(engine: Any, req: Request) -> Response:
+    table = await _table_of_arn(engine, req["ResourceArn"])
+    current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
+    return {"Tags": current["Tags"]}
+
+
+async def describe_limits(engine: Any, req: Request) -> Response:
+    return {"AccountMaxReadCapacityUnits": 80000, "AccountMaxWriteCapacityUnits": 80000,
+            "TableMaxReadCapacityUnits": 40000, "TableMaxWriteCapacityUnits": 40000}
+
+
+HANDLERS = {
+    "CreateTable": create_table, "DescribeTable": describe_table, "DeleteTable": delete_table,
+    "ListTables": list_tables, "UpdateTable": update_table, "UpdateTimeToLive": update_ttl,
+    "DescribeTimeToLive": describe_ttl, "TagResource": tag_resource, "UntagResource": untag_resource,
+    "ListTagsOfResource": list_tags, "DescribeLimits": describe_limits,
+}
