@@ -5,7 +5,8 @@ Options (``configs/redis.toml`` / ``configs/redis-cluster.toml`` ``[backend]`` k
 startup nodes; given, the backend runs in cluster mode and ignores ``url``), ``prefix`` (``"accel"``; every
 key starts with it, so one Redis can hold several deployments), ``pool_size`` (32 connections; per node on a
 cluster), ``socket_timeout`` (5 s), ``connect_timeout`` (2 s), ``lock_lease`` (5 s), ``lock_wait`` (10 s),
-``driver_retries`` (1 reconnect attempt inside redis-py), ``retry`` (a ``RetryPolicy`` or a table of its
+``driver_retries`` (0: redis-py never re-sends a command after a connection error -- a WRITE script whose
+reply was lost would otherwise run twice, and its unit with it), ``retry`` (a ``RetryPolicy`` or a table of its
 fields: write conflicts before a unit escalates to locking).
 
 Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partition share the hash tag
@@ -238,7 +239,7 @@ class RedisStorage:
         connect_timeout: float = 2.0,
         lock_lease: float = 5.0,
         lock_wait: float = 10.0,
-        driver_retries: int = 1,
+        driver_retries: int = 0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if not _PREFIX.match(prefix):
@@ -346,19 +347,17 @@ class RedisStorage:
             return [await self._eval(script, keys, args)]
         client = self._open_client()
         with _driver_errors():
-            for attempt in range(2):
-                pipe = client.pipeline(transaction=False)
-                for script, keys, args in calls:
-                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                results: list[Any] = await pipe.execute(raise_on_error=False)
-                if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
-                    await self._load_scripts()
-                    continue
-                for result in results:
-                    if isinstance(result, Exception):
-                        raise result
-                return results
-        raise AssertionError("unreachable")
+            pipe = client.pipeline(transaction=False)
+            for script, keys, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            for n, result in enumerate(results):
+                if isinstance(result, NoScriptError):  # that node restarted: only this call did not run
+                    script, keys, args = calls[n]
+                    results[n] = await client.eval(script.text, len(keys), *keys, *args)
+                elif isinstance(result, Exception):
+                    raise result
+        return results
 
     @contextlib.asynccontextmanager
     async def _connections(self) -> AsyncIterator[None]:
