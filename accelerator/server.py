@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 import itertools
 import logging
@@ -179,8 +180,11 @@ class Connection(asyncio.Protocol):
         while self.queue and not self.closing:
             method, url, target, body, keep = self.queue.popleft()
             coro = self.server.dispatch(method, url, target, body)
+            # Each request runs in a Context of its own; if it suspends, its Task continues in that same
+            # Context object, so context variables set before the first await stay valid after it.
+            ctx = contextvars.copy_context()
             try:
-                first = coro.send(None)
+                first = ctx.run(coro.send, None)
             except StopIteration as stop:
                 self._write(stop.value, keep)
                 continue
@@ -188,7 +192,7 @@ class Connection(asyncio.Protocol):
                 self._write(self.server.crash_reply(exc), keep)
                 continue
             self.busy = True
-            task = asyncio.ensure_future(_drive(_Resume(coro, first)))
+            task = asyncio.get_running_loop().create_task(_drive(_Resume(coro, first)), context=ctx)
             task.add_done_callback(functools.partial(self._done, keep=keep))
             self.server.in_flight.add(task)
             return

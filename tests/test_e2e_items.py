@@ -157,3 +157,18 @@ def test_binary_keys_order_independent_of_encoding(ddb: Any, make_table: Callabl
     for raw in (b"\x00", b"\xff\x00", b"abc"):
         ddb.put_item(TableName=name, Item={"id": {"B": raw}, "v": {"B": raw}})
         assert ddb.get_item(TableName=name, Key={"id": {"B": raw}})["Item"]["v"] == {"B": raw}
+
+
+def test_consumed_capacity(ddb: Any, table: str) -> None:
+    big = {"pk": {"S": "cap"}, "data": {"S": "x" * 5000}}
+    put = ddb.put_item(TableName=table, Item=big, ReturnConsumedCapacity="TOTAL")
+    assert put["ConsumedCapacity"] == {"TableName": table, "CapacityUnits": 5.0}
+    got = ddb.get_item(TableName=table, Key={"pk": {"S": "cap"}}, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    assert got["ConsumedCapacity"]["CapacityUnits"] == 2.0
+    got = ddb.get_item(TableName=table, Key={"pk": {"S": "cap"}}, ConsistentRead=True,
+                       ReturnConsumedCapacity="INDEXES")
+    assert got["ConsumedCapacity"]["Table"] == {"CapacityUnits": 2.0}
+    assert "ConsumedCapacity" not in ddb.get_item(TableName=table, Key={"pk": {"S": "cap"}}, ConsistentRead=True)
+    batch = ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "b1"}}}}]},
+                                 ReturnConsumedCapacity="TOTAL")
+    assert batch["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 1.0}]

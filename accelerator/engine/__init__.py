@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from accelerator.core.errors import UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
-from accelerator.engine import batch, control, items, query, transact
+from accelerator.engine import batch, capacity, control, items, query, transact
 from accelerator.engine.indexes import IndexedStorage
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.tables import TableRegistry
@@ -62,4 +62,6 @@ class TableEngine:
         handler = self.handlers.get(operation)
         if handler is None:
             raise UnknownOperationException(operation)
+        if request.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
+            return await capacity.metered(operation, request, lambda: handler(self, request))
         return await handler(self, request)

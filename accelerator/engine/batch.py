@@ -10,7 +10,7 @@ import orjson
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
-from accelerator.engine import plan
+from accelerator.engine import capacity, plan
 
 __all__ = ["batch_get_item", "batch_write_item", "MAX_GET_KEYS", "MAX_WRITES"]
 
@@ -55,7 +55,10 @@ async def batch_get_item(engine: Any, req: Request) -> Response:
             if data is None:
                 continue
             item = orjson.loads(data)
-            size += item_size(item)
+            item_bytes = item_size(item)
+            size += item_bytes
+            if capacity.metering():
+                capacity.charge(name, capacity.read_units(item_bytes, bool(request_items[name].get("ConsistentRead"))))
             out.append(projection(item) if projection is not None else item)
     return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
@@ -102,7 +105,10 @@ async def batch_write_item(engine: Any, req: Request) -> Response:
         raise ValidationException(_DUPLICATES)
 
     async def one(ref: KeyRef, data: bytes | None) -> None:
-        await engine.storage.transact([ref], lambda olds: [data])
+        olds = await engine.storage.transact([ref], lambda olds: [data])
+        if capacity.metering():
+            size = max(len(data or b""), len(olds[0] or b""))
+            capacity.charge(ref.table, capacity.write_units(size))
 
     results = await asyncio.gather(*(one(ref, data) for _, _, ref, data in writes), return_exceptions=True)
     failures = [(w, r) for w, r in zip(writes, results, strict=True) if isinstance(r, BaseException)]

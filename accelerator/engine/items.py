@@ -14,11 +14,9 @@ import orjson
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import MAX_ITEM_BYTES, Item, item_size, validate_item
-from accelerator.engine import plan
+from accelerator.engine import capacity, plan
 
 __all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
-
-_EMPTY: Response = {}
 
 
 def load(data: bytes | None) -> Item | None:
@@ -54,9 +52,18 @@ async def get_item(engine: Any, req: Request) -> Response:
     ctx.finish()
     data = await engine.storage.get(table.name, pk, sk)
     if data is None:
-        return _EMPTY
+        if capacity.metering():
+            capacity.charge(table.name, capacity.read_units(0, bool(req.get("ConsistentRead"))))
+        return {}
     item = orjson.loads(data)
+    if capacity.metering():
+        capacity.charge(table.name, capacity.read_units(item_size(item), bool(req.get("ConsistentRead"))))
     return {"Item": projection(item) if projection is not None else item}
+
+
+def _charge_write(table: str, old: Item | None, new: Item | None) -> None:
+    if capacity.metering():
+        capacity.charge(table, capacity.write_units(max(item_size(old or {}), item_size(new or {}))))
 
 
 def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
@@ -83,7 +90,9 @@ async def put_item(engine: Any, req: Request) -> Response:
         olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
     except ConditionFailed as exc:
         raise _failed(exc) from None
-    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), item)
+    old = load(olds[0])
+    _charge_write(table.name, old, item)
+    return return_values(req.get("ReturnValues", "NONE"), old, item)
 
 
 async def delete_item(engine: Any, req: Request) -> Response:
@@ -103,7 +112,9 @@ async def delete_item(engine: Any, req: Request) -> Response:
         olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
     except ConditionFailed as exc:
         raise _failed(exc) from None
-    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), None)
+    old = load(olds[0])
+    _charge_write(table.name, old, None)
+    return return_values(req.get("ReturnValues", "NONE"), old, None)
 
 
 def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | None:
@@ -138,4 +149,6 @@ async def update_item(engine: Any, req: Request) -> Response:
         olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
     except ConditionFailed as exc:
         raise _failed(exc) from None
-    return return_values(req.get("ReturnValues", "NONE"), load(olds[0]), result[0], update.updated)
+    old = load(olds[0])
+    _charge_write(table.name, old, result[0])
+    return return_values(req.get("ReturnValues", "NONE"), old, result[0], update.updated)

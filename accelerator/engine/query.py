@@ -10,7 +10,7 @@ from accelerator.core.errors import ValidationException
 from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
-from accelerator.engine import plan
+from accelerator.engine import capacity, plan
 from accelerator.engine.indexes import IndexDef, indexes_of, lower_bound, upper_bound
 
 __all__ = ["query", "scan"]
@@ -96,7 +96,8 @@ class _Source:
 class _Page:
     """Accumulates one response page: counts, the 1 MB budget, filter and projection."""
 
-    __slots__ = ("items", "count", "scanned", "size", "last", "limit", "filter", "projection", "count_only")
+    __slots__ = ("items", "count", "scanned", "size", "last", "limit", "filter", "projection", "count_only",
+                 "consistent")
 
     def __init__(self, req: Request, filt: Any, projection: Any, count_only: bool) -> None:
         self.items: list[Item] = []
@@ -108,6 +109,7 @@ class _Page:
         self.filter = filt
         self.projection = projection
         self.count_only = count_only
+        self.consistent = bool(req.get("ConsistentRead"))
 
     def full(self) -> bool:
         return self.scanned >= self.limit or self.size >= _PAGE_BYTES
@@ -123,6 +125,8 @@ class _Page:
             self.items.append(self.projection(item) if self.projection is not None else item)
 
     def response(self, source: _Source, more: bool) -> Response:
+        if capacity.metering():
+            capacity.charge(source.table.name, capacity.read_units(self.size, self.consistent))
         out: Response = {"Count": self.count, "ScannedCount": self.scanned}
         if not self.count_only:
             out["Items"] = self.items

@@ -25,7 +25,7 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
-from accelerator.engine import plan
+from accelerator.engine import capacity, plan
 from accelerator.engine.items import load, updated_item
 
 __all__ = ["transact_get_items", "transact_write_items", "TokenLedger"]
@@ -54,6 +54,9 @@ async def transact_get_items(engine: Any, req: Request) -> Response:
         raise ValidationException(_MULTIPLE)
     values = await engine.storage.get_many(refs)
     responses: list[Response] = []
+    if capacity.metering():
+        for ref, data in zip(refs, values, strict=True):
+            capacity.charge(ref.table, 2 * capacity.read_units(len(data or b""), True))
     for data, projection in zip(values, projections, strict=True):
         if data is None:
             responses.append({})
@@ -189,9 +192,13 @@ class TokenLedger:
 async def _write(engine: Any, req: Request) -> Response:
     actions = await _parse(engine, req)
     try:
-        await engine.storage.transact([a.ref for a in actions], lambda olds: _apply(actions, olds))
+        olds = await engine.storage.transact([a.ref for a in actions], lambda olds: _apply(actions, olds))
     except ConditionFailed as exc:
         raise TransactionCanceledException(exc.payload) from None
+    if capacity.metering():
+        for action, old in zip(actions, olds, strict=True):
+            size = max(len(old or b""), item_size(action.item) if action.item is not None else 0)
+            capacity.charge(action.ref.table, 2 * capacity.write_units(size))
     return {}
 
 
