@@ -98,3 +98,28 @@ def ordered(ddb: Any, make_table: Callable[..., str]) -> str:
         for i, v in enumerate(values)]})
     ddb.put_item(TableName=name, Item={"pk": {"S": "other"}, "sk": {"N": "1"}})
     return name
+
+
+@pytest.fixture
+def indexed(ddb: Any) -> Iterator[str]:
+    """A table (user S, ts N) with a KEYS_ONLY LSI by_score, an ALL GSI by_status and an INCLUDE GSI."""
+    name = unique_name("ix")
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "user", "AttributeType": "S"},
+                              {"AttributeName": "ts", "AttributeType": "N"},
+                              {"AttributeName": "status", "AttributeType": "S"},
+                              {"AttributeName": "score", "AttributeType": "N"}],
+        LocalSecondaryIndexes=[{"IndexName": "by_score", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"},
+                                              {"AttributeName": "score", "KeyType": "RANGE"}]}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                           {"AttributeName": "score", "KeyType": "RANGE"}]},
+            {"IndexName": "status_only", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]},
+             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}]},
+        ])
+    yield name
+    ddb.delete_table(TableName=name)

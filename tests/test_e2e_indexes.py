@@ -9,30 +9,6 @@ import pytest
 from tests.conftest import unique_name
 
 
-@pytest.fixture
-def indexed(ddb: Any) -> Any:
-    name = unique_name("ix")
-    ddb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "user", "AttributeType": "S"},
-                              {"AttributeName": "ts", "AttributeType": "N"},
-                              {"AttributeName": "status", "AttributeType": "S"},
-                              {"AttributeName": "score", "AttributeType": "N"}],
-        LocalSecondaryIndexes=[{"IndexName": "by_score", "Projection": {"ProjectionType": "KEYS_ONLY"},
-                                "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"},
-                                              {"AttributeName": "score", "KeyType": "RANGE"}]}],
-        GlobalSecondaryIndexes=[
-            {"IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
-             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                           {"AttributeName": "score", "KeyType": "RANGE"}]},
-            {"IndexName": "status_only", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]},
-             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}]},
-        ])
-    yield name
-    ddb.delete_table(TableName=name)
-
-
 def _put(ddb: Any, table: str, user: str, ts: int, status: str | None, score: int | None, **extra: Any) -> None:
     item: dict[str, Any] = {"user": {"S": user}, "ts": {"N": str(ts)}, **extra}
     if status is not None:
