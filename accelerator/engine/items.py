@@ -70,16 +70,15 @@ def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
     return ConditionalCheckFailedException(item=exc.payload)
 
 
-async def put_item(engine: Any, req: Request) -> Response:
+async def _replace(engine: Any, req: Request, operation: str, key: tuple[bytes, bytes],
+                   new: Item | None) -> Response:
+    """PutItem (``new`` is the item) or DeleteItem (``new`` is None): conditional replace of one key."""
     table = await engine.tables.get(req["TableName"])
-    item = req["Item"]
-    validate_item(item)
-    pk, sk = table.key.key_of_item(item)
-    ctx = plan.Context(req, "PutItem")
+    ctx = plan.Context(req, operation)
     cond = plan.condition(req, ctx)
     ctx.finish()
     on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-    data = orjson.dumps(item)
+    data = None if new is None else orjson.dumps(new)
 
     def apply(olds: list[bytes | None]) -> list[Any]:
         if cond is not None:
@@ -87,34 +86,24 @@ async def put_item(engine: Any, req: Request) -> Response:
         return [data]
 
     try:
-        olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
+        olds = await engine.storage.transact([KeyRef(table.name, *key)], apply)
     except ConditionFailed as exc:
         raise _failed(exc) from None
     old = load(olds[0])
-    _charge_write(table.name, old, item)
-    return return_values(req.get("ReturnValues", "NONE"), old, item)
+    _charge_write(table.name, old, new)
+    return return_values(req.get("ReturnValues", "NONE"), old, new)
+
+
+async def put_item(engine: Any, req: Request) -> Response:
+    table = await engine.tables.get(req["TableName"])
+    item = req["Item"]
+    validate_item(item)
+    return await _replace(engine, req, "PutItem", table.key.key_of_item(item), item)
 
 
 async def delete_item(engine: Any, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
-    pk, sk = table.key.key_of_request(req["Key"])
-    ctx = plan.Context(req, "DeleteItem")
-    cond = plan.condition(req, ctx)
-    ctx.finish()
-    on_fail_old = req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-
-    def apply(olds: list[bytes | None]) -> list[Any]:
-        if cond is not None:
-            check_condition(cond, load(olds[0]), on_fail_old)
-        return [None]
-
-    try:
-        olds = await engine.storage.transact([KeyRef(table.name, pk, sk)], apply)
-    except ConditionFailed as exc:
-        raise _failed(exc) from None
-    old = load(olds[0])
-    _charge_write(table.name, old, None)
-    return return_values(req.get("ReturnValues", "NONE"), old, None)
+    return await _replace(engine, req, "DeleteItem", table.key.key_of_request(req["Key"]), None)
 
 
 def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | None:
