@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from accelerator.core.errors import ResourceNotFoundException, ValidationException
@@ -92,7 +93,7 @@ def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
         "TableSizeBytes": 0,
         "ItemCount": 0,
         "TableArn": f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{table.name}",
-        "TableId": f"{abs(hash((table.name, table.created))):032x}"[:32],
+        "TableId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{table.name}@{table.created!r}")),
         "DeletionProtectionEnabled": bool(table.extra.get("DeletionProtectionEnabled", False)),
     }
     if table.billing_mode == "PAY_PER_REQUEST":
