@@ -60,7 +60,8 @@ def make_table(ddb: Any) -> Callable[..., str]:
         if range_key is not None:
             schema.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
             attrs.append({"AttributeName": range_key[0], "AttributeType": range_key[1]})
-        ddb.create_table(TableName=name, KeySchema=schema, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+        ddb.create_table(TableName=name, KeySchema=schema, AttributeDefinitions=attrs,
+                         BillingMode="PAY_PER_REQUEST")
         return name
     return make
 
@@ -103,7 +104,8 @@ def test_crud(ddb: Any, direct: Any, make_table: Callable[..., str]) -> None:
 def test_binary_round_trip(ddb: Any, direct: Any, moto: MotoServer, make_table: Callable[..., str]) -> None:
     table = make_table(hash_key=("id", "B"), range_key=("sk", "B"))
     blobs = [bytes(range(256)), b"", b"\x00", b"\xff\xfe", os.urandom(1000)]
-    item = {"id": {"B": b"\x00\x01\xff"}, "sk": {"B": b"\xfe"}, "b": {"B": blobs[0]}, "empty": {"B": blobs[1]},
+    item = {"id": {"B": b"\x00\x01\xff"}, "sk": {"B": b"\xfe"}, "b": {"B": blobs[0]},
+            "empty": {"B": blobs[1]},
             "bs": {"BS": blobs[2:]}, "m": {"M": {"deep": {"L": [{"B": blobs[4]}]}}}}
     key = {"id": item["id"], "sk": item["sk"]}
     ddb.put_item(TableName=table, Item=item)
@@ -122,7 +124,8 @@ def test_query_and_scan(ddb: Any, direct: Any, make_table: Callable[..., str]) -
     table = make_table(range_key=("sk", "N"))
     for p in ("a", "b"):
         for i in range(12):
-            ddb.put_item(TableName=table, Item={"pk": {"S": p}, "sk": {"N": str(i)}, "odd": {"BOOL": i % 2 == 1}})
+            ddb.put_item(TableName=table,
+                         Item={"pk": {"S": p}, "sk": {"N": str(i)}, "odd": {"BOOL": i % 2 == 1}})
     requests: list[dict[str, Any]] = [
         {"KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
          "ExpressionAttributeValues": {":p": {"S": "a"}, ":lo": {"N": "3"}, ":hi": {"N": "9"}}},
@@ -130,11 +133,13 @@ def test_query_and_scan(ddb: Any, direct: Any, make_table: Callable[..., str]) -
          "ExpressionAttributeValues": {":p": {"S": "b"}, ":t": {"BOOL": True}}},
         {"KeyConditionExpression": "pk = :p", "Limit": 5, "ProjectionExpression": "sk",
          "ExpressionAttributeValues": {":p": {"S": "a"}}},
-        {"KeyConditionExpression": "pk = :p", "Select": "COUNT", "ExpressionAttributeValues": {":p": {"S": "a"}}},
+        {"KeyConditionExpression": "pk = :p", "Select": "COUNT",
+         "ExpressionAttributeValues": {":p": {"S": "a"}}},
     ]
     for request in requests:
         for _ in range(2):  # a miss, then (query cache) a hit
-            assert _clean(ddb.query(TableName=table, **request)) == _clean(direct.query(TableName=table, **request))
+            mine = ddb.query(TableName=table, **request)
+            assert _clean(mine) == _clean(direct.query(TableName=table, **request))
     page = ddb.query(TableName=table, **requests[2])
     follow = {**requests[2], "ExclusiveStartKey": page["LastEvaluatedKey"]}
     assert _clean(ddb.query(TableName=table, **follow)) == _clean(direct.query(TableName=table, **follow))
@@ -154,11 +159,13 @@ def test_batches(ddb: Any, direct: Any, make_table: Callable[..., str]) -> None:
         a: [{"DeleteRequest": {"Key": {"pk": {"S": f"k{i}"}}}} for i in range(5)],
     })
     request = {a: {"Keys": [{"pk": {"S": f"k{i}"}} for i in range(30)]},
-               b: {"Keys": [{"pk": {"S": "p"}, "sk": {"N": str(i)}} for i in range(6)], "ConsistentRead": True}}
+               b: {"Keys": [{"pk": {"S": "p"}, "sk": {"N": str(i)}} for i in range(6)],
+                   "ConsistentRead": True}}
     for _ in range(2):
         mine, theirs = ddb.batch_get_item(RequestItems=request), direct.batch_get_item(RequestItems=request)
         for name in (a, b):
-            assert sorted(map(json.dumps, mine["Responses"][name])) == sorted(map(json.dumps, theirs["Responses"][name]))
+            assert sorted(map(json.dumps, mine["Responses"][name])) == sorted(
+                map(json.dumps, theirs["Responses"][name]))
         assert mine["UnprocessedKeys"] == {}
     assert len(mine["Responses"][a]) == 20 and len(mine["Responses"][b]) == 5
 
@@ -168,16 +175,16 @@ def test_transactions(ddb: Any, direct: Any, make_table: Callable[..., str]) -> 
     ddb.put_item(TableName=table, Item={"pk": {"S": "acct"}, "balance": {"N": "10"}})
     ddb.get_item(TableName=table, Key={"pk": {"S": "acct"}})  # cached
     ddb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": table, "Key": {"pk": {"S": "acct"}}, "UpdateExpression": "SET balance = balance - :x",
+        {"Update": {"TableName": table, "Key": {"pk": {"S": "acct"}},
+                    "UpdateExpression": "SET balance = balance - :x",
                     "ConditionExpression": "balance >= :x", "ExpressionAttributeValues": {":x": {"N": "4"}}}},
         {"Put": {"TableName": table, "Item": {"pk": {"S": "log1"}, "amount": {"N": "4"}}}},
     ])
     # the cache never answers with the old balance: the update's key was invalidated and refilled from moto
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "acct"}})["Item"]["balance"] == {"N": "6"}
-    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": {"pk": {"S": k}}}}
-                                                for k in ("acct", "log1", "none")])["Responses"]
-    assert got == direct.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": {"pk": {"S": k}}}}
-                                                           for k in ("acct", "log1", "none")])["Responses"]
+    gets = [{"Get": {"TableName": table, "Key": {"pk": {"S": k}}}} for k in ("acct", "log1", "none")]
+    got = ddb.transact_get_items(TransactItems=gets)["Responses"]
+    assert got == direct.transact_get_items(TransactItems=gets)["Responses"]
     request = {"TransactItems": [
         {"Put": {"TableName": table, "Item": {"pk": {"S": "log2"}}}},
         {"Update": {"TableName": table, "Key": {"pk": {"S": "acct"}}, "UpdateExpression": "SET balance = :z",
@@ -198,7 +205,8 @@ def _error_cases(table: str) -> list[tuple[str, dict[str, Any]]]:
     key = {"pk": {"S": "e"}}
     return [
         ("GetItem", {"TableName": "no_such_table_here", "Key": key}),
-        ("PutItem", {"TableName": table, "Item": {"pk": {"S": "e"}}, "ConditionExpression": "attribute_not_exists(pk)",
+        ("PutItem", {"TableName": table, "Item": {"pk": {"S": "e"}},
+                     "ConditionExpression": "attribute_not_exists(pk)",
                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
         ("PutItem", {"TableName": table, "Item": {"pk": {"N": "1"}}}),
         ("GetItem", {"TableName": table, "Key": {"nope": {"S": "x"}}}),
@@ -235,14 +243,16 @@ def test_errors_through_boto3(ddb: Any, direct: Any, make_table: Callable[..., s
     ddb.put_item(TableName=table, Item={"pk": {"S": "e"}})
     for client in (ddb, direct):
         with pytest.raises(client.exceptions.ConditionalCheckFailedException) as exc:
-            client.put_item(TableName=table, Item={"pk": {"S": "e"}}, ConditionExpression="attribute_not_exists(pk)",
+            client.put_item(TableName=table, Item={"pk": {"S": "e"}},
+                            ConditionExpression="attribute_not_exists(pk)",
                             ReturnValuesOnConditionCheckFailure="ALL_OLD")
         assert exc.value.response["Item"] == {"pk": {"S": "e"}}
         assert exc.value.response["Error"]["Message"] == "The conditional request failed"
 
 
 # -- the cache over the upstream ---------------------------------------------------------------------
-def test_hit_is_answered_without_upstream_call(ddb: Any, moto: MotoServer, make_table: Callable[..., str]) -> None:
+def test_hit_is_answered_without_upstream_call(ddb: Any, moto: MotoServer,
+                                               make_table: Callable[..., str]) -> None:
     table = make_table()
     ddb.put_item(TableName=table, Item={"pk": {"S": "h"}, "v": {"S": "1"}})
     gets = moto.count("GetItem")
@@ -263,11 +273,13 @@ def test_write_reaches_upstream_before_ack(ddb: Any, direct: Any, make_table: Ca
         ddb.update_item(TableName=table, Key={"pk": {"S": f"w{i}"}}, UpdateExpression="SET v = v + :one",
                         ExpressionAttributeValues={":one": {"N": "1"}})
         assert direct.get_item(TableName=table, Key={"pk": {"S": f"w{i}"}})["Item"]["v"] == {"N": str(i + 1)}
-    ddb.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": {"pk": {"S": f"w{i}"}}}} for i in range(20)]})
+    ddb.batch_write_item(RequestItems={
+        table: [{"DeleteRequest": {"Key": {"pk": {"S": f"w{i}"}}}} for i in range(20)]})
     assert direct.scan(TableName=table)["Count"] == 0
 
 
-def test_reads_after_a_write_go_consistent(ddb: Any, moto: MotoServer, make_table: Callable[..., str]) -> None:
+def test_reads_after_a_write_go_consistent(ddb: Any, moto: MotoServer,
+                                           make_table: Callable[..., str]) -> None:
     """A key the cache had to drop is refilled by a strongly consistent read while the window lasts."""
     table = make_table()
     ddb.put_item(TableName=table, Item={"pk": {"S": "c"}, "n": {"N": "1"}})
@@ -275,7 +287,8 @@ def test_reads_after_a_write_go_consistent(ddb: Any, moto: MotoServer, make_tabl
         "TableName": table, "Key": {"pk": {"S": "c"}}, "UpdateExpression": "SET n = :two",
         "ExpressionAttributeValues": {":two": {"N": "2"}}}}])
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "c"}})["Item"]["n"] == {"N": "2"}
-    assert moto.bodies("GetItem")[-1] == {"TableName": table, "Key": {"pk": {"S": "c"}}, "ConsistentRead": True}
+    sent = moto.bodies("GetItem")[-1]
+    assert sent == {"TableName": table, "Key": {"pk": {"S": "c"}}, "ConsistentRead": True}
     ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "c"}})
     assert moto.bodies("Query")[-1]["ConsistentRead"] is True
     time.sleep(WINDOW + 0.2)
