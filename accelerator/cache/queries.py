@@ -8,6 +8,7 @@ scope of its partition and the table scope.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -35,9 +36,13 @@ Page = tuple[Response, float, int, Hashable]
 
 
 def query_key(operation: str, req: Request) -> bytes:
-    """The normalized request: the members that shape a page, keys sorted at every depth."""
+    """A 128-bit digest of the normalized request: the members that shape a page, keys sorted at every depth.
+
+    A digest, not the JSON itself: it is short, and ``orjson.dumps`` hands back a bytes object whose
+    allocation stays about 4 KB however short its content is.
+    """
     members = {name: req[name] for name in KEY_MEMBERS if name in req}
-    return orjson.dumps([operation, members], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(orjson.dumps([operation, members], option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 def partition_of(req: Request, schema: KeySchema) -> bytes | None:
@@ -81,7 +86,7 @@ class QueryCache:
 
     def put(self, key: tuple[int, bytes], scope: Hashable, response: Response, ttl: float) -> bool:
         """Cache one page under ``scope``; False if it cannot fit."""
-        size = QUERY_ENTRY_OVERHEAD + len(key[1]) + deep_size(response)
+        size = QUERY_ENTRY_OVERHEAD + deep_size(response)
         if size > self.max_bytes:
             self.discard(key)
             return False

@@ -1,8 +1,9 @@
 """Estimates of the Python memory a cache entry really holds, for the caches' byte bounds.
 
-``deep_size`` walks an item in wire form (dicts, lists, strings, booleans) with ``sys.getsizeof``; it
-skips one-character strings (CPython shares them: the type tags "S", "N", "M", ...) and counts every
-other string once per occurrence, so it over-estimates when attribute names are shared between items.
+``deep_size`` walks an item in wire form (dicts, lists, strings, booleans) with ``sys.getsizeof``. It
+skips one-character dict keys (the type tags "S", "N", "M", ...: orjson and CPython share them) and
+counts every other string once per occurrence, so it over-estimates when attribute names are shared
+between items (orjson caches short keys). One-character *values* are counted: orjson creates them anew.
 ``ENTRY_OVERHEAD`` is the bookkeeping a ``TLRUCache`` entry costs beyond the key and the value: its
 slots in the cache's four maps, the heap node, the entry tuple. It was measured with tracemalloc
 (``tests/test_cache_memory.py`` checks the estimate stays at or above the measured figure).
@@ -20,8 +21,9 @@ _getsizeof = sys.getsizeof
 ENTRY_OVERHEAD = 480
 """Bytes per item-cache entry besides key bytes and item (measured ~400 on CPython 3.11-3.13, 64-bit)."""
 
-QUERY_ENTRY_OVERHEAD = 640
-"""Bytes per query-cache entry besides its key and response: the item-cache overhead plus its scope index."""
+QUERY_ENTRY_OVERHEAD = 800
+"""Bytes per query-cache entry besides its response: bookkeeping as above, the 16-byte key digest and its
+tuple, the scope tuple and its slot in the scope index (measured ~770)."""
 
 
 def bytes_size(data: bytes) -> int:
@@ -41,7 +43,7 @@ def deep_size(value: Any) -> int:
     if kind is list:
         return _getsizeof(value) + sum(deep_size(child) for child in value)
     if kind is str:
-        return _getsizeof(value) if len(value) > 1 else 0
+        return _getsizeof(value)
     if kind is bool or value is None:
         return 0  # singletons
     return int(_getsizeof(value))
