@@ -320,8 +320,8 @@ class DynamoDBStore:
             "context": {**self._context},
         }
         try:
-            # A task of its own: botocore keeps state in ContextVars, and a caller that began outside a task
-            # (the server steps requests inline first) must not set it in one context and reset it in another.
+            # A task of its own, so whatever botocore keeps in ContextVars (its client call sets and resets
+            # some) stays in one context: the server steps a request inline before it gives it a Task.
             http, parsed = await asyncio.ensure_future(client._endpoint.make_request(model, request_dict))
         except (TimeoutError, HTTPClientError, BotoConnectionError, OSError) as exc:
             log.warning("upstream %s failed: %s", operation, exc)

@@ -20,6 +20,13 @@ from typing import Any
 
 import pytest
 
+from accelerator.core.errors import (
+    ConditionalCheckFailedException,
+    DynamoError,
+    InternalServerError,
+    TransactionCanceledException,
+)
+from backends.dynamodb import RecentWrites, UpstreamError, upstream_error
 from tests.conftest import boto_client
 from tests.moto_upstream import KEYS, MotoServer
 from tests.server_process import ROOT, ServerProcess, free_port
@@ -82,6 +89,51 @@ def raw_post(url: str, operation: str, body: dict[str, Any]) -> tuple[int, dict[
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+# -- units: errors and the window, no processes --------------------------------------------------------
+def test_upstream_error_keeps_the_body_and_the_project_class() -> None:
+    raw = (b'{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",'
+           b'"message":"The conditional request failed","Item":{"pk":{"S":"a"}},"Extra":1}')
+    exc = upstream_error(raw, 400)
+    assert isinstance(exc, UpstreamError) and isinstance(exc, ConditionalCheckFailedException)
+    assert exc.to_wire() == json.loads(raw)  # every member, the unknown one too
+    assert (exc.type_name, exc.prefix, exc.status, exc.item) == (
+        "ConditionalCheckFailedException", "com.amazonaws.dynamodb.v20120810#", 400, {"pk": {"S": "a"}})
+    reasons = [{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}, {"Code": "None"}]
+    cancelled = upstream_error(json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                                           "Message": "Transaction cancelled", "CancellationReasons": reasons})
+                               .encode(), 400)
+    assert isinstance(cancelled, TransactionCanceledException)
+    assert cancelled.message == "Transaction cancelled" and cancelled.reasons == reasons
+    throttled = upstream_error(b'{"__type":"com.amazon.coral.availability#ThrottlingException","message":"slow"}',
+                               400)
+    assert throttled.to_wire()["__type"] == "com.amazon.coral.availability#ThrottlingException"
+    assert throttled.retryable  # the project's ThrottlingException says so
+    odd = upstream_error(b'{"__type":"com.amazonaws.dynamodb.v20120810#BrandNewException","message":"m"}', 400)
+    assert type(odd) is UpstreamError and odd.type_name == "BrandNewException" and not odd.retryable
+
+
+def test_upstream_error_that_is_not_dynamodb_json() -> None:
+    exc = upstream_error(b"<html>502 Bad Gateway</html>", 502)
+    assert isinstance(exc, InternalServerError) and exc.status == 502 and exc.retryable
+    assert exc.to_wire()["message"] == "upstream answered HTTP 502: <html>502 Bad Gateway</html>"
+    assert upstream_error(b"", 413).to_wire() == {"__type": "com.amazon.coral.service#UnknownError",
+                                                  "message": "upstream answered HTTP 413"}
+    assert isinstance(upstream_error(b"", 413), DynamoError)
+
+
+def test_recent_writes_expire_lazily() -> None:
+    now = [100.0]
+    recent = RecentWrites(2.0, clock=lambda: now[0], limit=3)
+    recent.mark(["a", ("t", "k")])
+    assert "a" in recent and ("t", "k") in recent and "b" not in recent
+    now[0] = 101.5
+    recent.mark(["b"])
+    now[0] = 102.0
+    assert "a" not in recent and "b" in recent  # a's two seconds are over
+    recent.mark(["c", "d", "e"])  # over the limit: the oldest go first
+    assert "b" not in recent and all(k in recent for k in "cde")
 
 
 # -- data plane, compared with moto ------------------------------------------------------------------
@@ -291,6 +343,12 @@ def test_reads_after_a_write_go_consistent(ddb: Any, moto: MotoServer,
     assert sent == {"TableName": table, "Key": {"pk": {"S": "c"}}, "ConsistentRead": True}
     ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "c"}})
     assert moto.bodies("Query")[-1]["ConsistentRead"] is True
+    ddb.transact_write_items(TransactItems=[{"Update": {
+        "TableName": table, "Key": {"pk": {"S": "c"}}, "UpdateExpression": "SET n = :three",
+        "ExpressionAttributeValues": {":three": {"N": "3"}}}}])
+    got = ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "c"}}, {"pk": {"S": "other"}}]}})
+    assert got["Responses"][table] == [{"pk": {"S": "c"}, "n": {"N": "3"}}]
+    assert moto.bodies("BatchGetItem")[-1]["RequestItems"][table]["ConsistentRead"] is True
     time.sleep(WINDOW + 0.2)
     ddb.scan(TableName=table)
     assert "ConsistentRead" not in moto.bodies("Scan")[-1]  # the window is over: sent as the client sent it
