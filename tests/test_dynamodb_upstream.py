@@ -32,6 +32,7 @@ from tests.moto_upstream import KEYS, MotoServer
 from tests.server_process import ROOT, ServerProcess, free_port
 
 WINDOW = 1.0  # consistent_window of the accelerators under test
+AWS = "com.amazonaws.dynamodb.v20120810#"
 
 
 @pytest.fixture(scope="module")
@@ -100,17 +101,18 @@ def test_upstream_error_keeps_the_body_and_the_project_class() -> None:
     assert exc.to_wire() == json.loads(raw)  # every member, the unknown one too
     assert (exc.type_name, exc.prefix, exc.status, exc.item) == (
         "ConditionalCheckFailedException", "com.amazonaws.dynamodb.v20120810#", 400, {"pk": {"S": "a"}})
-    reasons = [{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}, {"Code": "None"}]
-    cancelled = upstream_error(json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                                           "Message": "Transaction cancelled", "CancellationReasons": reasons})
-                               .encode(), 400)
+    reasons = [{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"},
+               {"Code": "None"}]
+    body = {"__type": AWS + "TransactionCanceledException", "Message": "Transaction cancelled",
+            "CancellationReasons": reasons}
+    cancelled = upstream_error(json.dumps(body).encode(), 400)
     assert isinstance(cancelled, TransactionCanceledException)
     assert cancelled.message == "Transaction cancelled" and cancelled.reasons == reasons
-    throttled = upstream_error(b'{"__type":"com.amazon.coral.availability#ThrottlingException","message":"slow"}',
-                               400)
-    assert throttled.to_wire()["__type"] == "com.amazon.coral.availability#ThrottlingException"
+    throttling = "com.amazon.coral.availability#ThrottlingException"
+    throttled = upstream_error(json.dumps({"__type": throttling, "message": "slow"}).encode(), 400)
+    assert throttled.to_wire()["__type"] == throttling
     assert throttled.retryable  # the project's ThrottlingException says so
-    odd = upstream_error(b'{"__type":"com.amazonaws.dynamodb.v20120810#BrandNewException","message":"m"}', 400)
+    odd = upstream_error(json.dumps({"__type": AWS + "BrandNewException", "message": "m"}).encode(), 400)
     assert type(odd) is UpstreamError and odd.type_name == "BrandNewException" and not odd.retryable
 
 
