@@ -60,6 +60,7 @@ from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
 from backends import check_new_values
 from backends.retry import RetryPolicy
+from backends.tasks import enter_task
 
 __all__ = ["PostgresStorage", "DEFAULT_DSN"]
 
@@ -203,6 +204,7 @@ class PostgresStorage:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        await enter_task()
         options: dict[str, Any] = {}
         settings = {"application_name": self.application_name, "lock_timeout": str(int(self.lock_timeout * 1000))}
         if self.synchronous_commit is not None:
@@ -262,6 +264,7 @@ class PostgresStorage:
         """A pooled connection; driver errors raised inside become BackendUnavailable."""
         if self._pool is None:
             raise BackendUnavailable("postgres: storage is not open")
+        await enter_task()
         try:
             async with self._pool.acquire(timeout=self.connect_timeout) as conn:
                 yield conn

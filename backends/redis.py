@@ -103,12 +103,13 @@ from accelerator.core.tables import TableDef
 from backends import check_new_values
 from backends import redis_scripts as lua
 from backends.retry import RetryPolicy
+from backends.tasks import enter_task
 
 __all__ = ["RedisStorage", "RedisClusterStorage", "DEFAULT_URL"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
-_TABLE = re.compile(r"[A-Za-z0-9_.-]{1,255}\Z")  # DynamoDB's table name characters: no braces
+_TABLE = re.compile(r"[^{}]{1,1024}\Z")  # no braces: a table name sits inside the keys' hash tags
 _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 _INLINE_VALUE = 64  # the WRITE script compares values up to this size directly, longer ones by SHA1
 
@@ -273,6 +274,7 @@ class RedisStorage:
     async def open(self) -> None:
         if self._client is not None:
             return
+        await enter_task()
         retry = Retry(ExponentialBackoff(cap=0.1, base=0.01), self.driver_retries)
         common: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
@@ -311,6 +313,7 @@ class RedisStorage:
     async def drop(self) -> None:
         """Delete every key under this prefix (tests and teardown; not part of ``Storage``)."""
         client = self._open_client()
+        await enter_task()
         with _driver_errors():
             batch: list[bytes] = []
             async for key in client.scan_iter(match=self._p + b":*", count=1000):
@@ -360,8 +363,10 @@ class RedisStorage:
         return results
 
     @contextlib.asynccontextmanager
-    async def _connections(self) -> AsyncIterator[None]:
-        """On a cluster, bound concurrent operations by the per-node connection limit."""
+    async def _session(self) -> AsyncIterator[None]:
+        """Every public call: inside a Task (see ``enter_task``) and, on a cluster, within the per-node
+        connection limit."""
+        await enter_task()
         if self.clustered:
             async with self._slots:
                 yield
@@ -403,18 +408,20 @@ class RedisStorage:
         if not _TABLE.match(table.name):
             raise ValidationException(f"Invalid table name for the Redis backend: {table.name!r}")
         client = self._open_client()
-        with _driver_errors():
-            created = await client.hsetnx(self._tables, table.name, table.to_bytes())
+        async with self._session():
+            with _driver_errors():
+                created = await client.hsetnx(self._tables, table.name, table.to_bytes())
         if not created:
             raise ResourceInUseException(f"Table already exists: {table.name}")
 
     async def delete_table(self, name: str) -> None:
         client = self._open_client()
-        with _driver_errors():
-            removed = await client.hdel(self._tables, name)
-        if not removed:
-            raise _not_found(name)
-        await self._purge(name)
+        async with self._session():
+            with _driver_errors():
+                removed = await client.hdel(self._tables, name)
+            if not removed:
+                raise _not_found(name)
+            await self._purge(name)
 
     async def _purge(self, name: str) -> None:
         """Delete a table's partitions, walking its index in batches (no long-running script)."""
@@ -436,21 +443,23 @@ class RedisStorage:
 
     async def get_table(self, name: str) -> TableDef | None:
         client = self._open_client()
-        with _driver_errors():
-            data = await client.hget(self._tables, name)
+        async with self._session():
+            with _driver_errors():
+                data = await client.hget(self._tables, name)
         return None if data is None else TableDef.from_bytes(data)
 
     async def list_tables(self) -> list[str]:
         client = self._open_client()
-        with _driver_errors():
-            names = await client.hkeys(self._tables)
+        async with self._session():
+            with _driver_errors():
+                names = await client.hkeys(self._tables)
         return sorted(name.decode() for name in names)
 
     # ----- reads
 
     async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
         client = self._open_client()
-        async with self._connections():
+        async with self._session():
             with _driver_errors():
                 value: bytes | None = await client.hget(self._part(table, pk).hash, sk)
         return value
@@ -459,7 +468,7 @@ class RedisStorage:
         if not keys:
             return []
         plan = self._plan(list(keys))
-        async with self._connections():
+        async with self._session():
             if len(plan.groups) == 1:  # one slot (always, standalone): one script is a snapshot
                 values: list[bytes | None] = await self._eval(
                     lua.GET_MANY, [p.hash for p in plan.ref_parts], [ref.sk for ref in plan.refs]
@@ -518,7 +527,7 @@ class RedisStorage:
             return []
         part = self._part(table, pk)
         low, high = _range(lo, hi, forward, start)
-        async with self._connections():
+        async with self._session():
             flat = await self._eval(lua.QUERY, [part.zset, part.hash], [low, high, b"0" if forward else b"1", limit])
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2) if flat[i + 1] is not None]
 
@@ -544,7 +553,7 @@ class RedisStorage:
         out: list[tuple[bytes, bytes, bytes]] = []
         batch, partitions_read = 8, 0  # partitions per round: sized by the rows per partition seen so far
         client = self._open_client()
-        async with self._connections():
+        async with self._session():
             while len(out) < limit:
                 with _driver_errors():
                     members = await client.zrangebylex(index, cursor, stop, start=0, num=batch)
@@ -592,7 +601,7 @@ class RedisStorage:
             check_new_values(refs, apply([]))
             return []
         plan = self._plan(refs)
-        async with self._local.hold(refs), self._connections():
+        async with self._local.hold(refs), self._session():
             if len(plan.groups) == 1:
                 old = await self._optimistic(plan, apply)
                 if old is not None:

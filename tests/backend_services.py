@@ -11,12 +11,16 @@ Environment: ``ACCEL_PG_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/te
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -34,6 +38,9 @@ __all__ = [
     "redis_cluster_storage",
     "open_postgres",
     "open_redis",
+    "postgres_e2e_backend",
+    "redis_e2e_backend",
+    "redis_cluster_e2e_backend",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -118,3 +125,65 @@ def redis_cluster_storage(tmp_path: Path) -> AbstractAsyncContextManager[Storage
     from tests.redis_cluster import shared_cluster
 
     return open_redis(cluster_nodes=shared_cluster().nodes)
+
+
+# ----- end-to-end: [backend] config sections for accelerator server processes (tests/e2e_backends.py)
+
+_made: list[tuple[str, dict[str, Any]]] = []  # (kind, options) to drop at interpreter exit
+
+
+def _drop_made() -> None:
+    from backends import open_storage
+
+    async def drop(kind: str, options: dict[str, Any]) -> None:
+        storage = open_storage(kind, **options)
+        try:
+            await storage.open()
+            await storage.drop()  # type: ignore[attr-defined]
+        except BackendUnavailable:
+            pass  # the service went away: nothing left to clean from here
+        finally:
+            await storage.close()
+
+    while _made:
+        kind, options = _made.pop()
+        asyncio.run(drop(kind, options))
+
+
+def _remember(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    if not _made:
+        atexit.register(_drop_made)
+    _made.append((kind, options))
+    return {"kind": kind, **options}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def postgres_e2e_backend() -> dict[str, Any]:
+    """A fresh schema on the shared PostgreSQL (dropped at exit); servers started with it share it."""
+    url = urlsplit(pg_dsn())
+    if not _reachable(url.hostname or "127.0.0.1", url.port or 5432):
+        unavailable(f"PostgreSQL unreachable at {pg_dsn()}")
+    name = unique_name("accel_e2e")
+    return _remember("postgres", {"dsn": pg_dsn(), "schema": name, "application_name": name, "pool_size": 8})
+
+
+def redis_e2e_backend() -> dict[str, Any]:
+    """A fresh key prefix on the shared Redis (its keys deleted at exit)."""
+    url = urlsplit(redis_url())
+    if not _reachable(url.hostname or "127.0.0.1", url.port or 6379):
+        unavailable(f"Redis unreachable at {redis_url()}")
+    return _remember("redis", {"url": redis_url(), "prefix": unique_name("accel-e2e")})
+
+
+def redis_cluster_e2e_backend() -> dict[str, Any]:
+    """A fresh key prefix on this test process's throwaway cluster (killed at exit)."""
+    from tests.redis_cluster import shared_cluster
+
+    return {"kind": "redis-cluster", "cluster_nodes": shared_cluster().nodes, "prefix": unique_name("accel-e2e")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tests.backend_services import postgres_e2e_backend, redis_cluster_e2e_backend, redis_e2e_backend
 from tests.moto_upstream import dynamodb_upstream_backend
 
 __all__ = ["E2E_BACKENDS", "SHARED_BACKENDS"]
@@ -17,7 +18,10 @@ E2E_BACKENDS: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": lambda: {"kind": "memory"},
     "sqlite": lambda: {"kind": "sqlite"},
     "dynamodb-upstream": dynamodb_upstream_backend,  # the dynamodb backend over a moto server (one per session)
+    "postgres": postgres_e2e_backend,  # a schema per call on the shared PostgreSQL
+    "redis": redis_e2e_backend,  # a key prefix per call on the shared Redis
+    "redis-cluster": redis_cluster_e2e_backend,  # a key prefix per call on a throwaway 3-node cluster
 }
 
 # Backends on which several accelerator processes can share one store (multi-process tests).
-SHARED_BACKENDS: list[str] = ["sqlite"]
+SHARED_BACKENDS: list[str] = ["sqlite", "postgres", "redis", "redis-cluster"]
