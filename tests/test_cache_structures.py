@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accelerator.cache.generations import Generations
-from accelerator.cache.items import ItemCache
+from accelerator.cache.items import ItemCache, item_bytes
 from accelerator.cache.queries import QueryCache, partition_of, query_key
 from accelerator.cache.sizing import ENTRY_OVERHEAD, deep_size
 from accelerator.core.keys import KeySchema
@@ -68,7 +68,9 @@ def test_item_too_large_for_the_bound_is_not_cached(clock: FakeClock) -> None:
 def test_entry_keeps_dynamodb_item_size(clock: FakeClock) -> None:
     cache = ItemCache(1 << 20, clock)
     cache.put(K1, ITEM, 0)
-    assert cache.get(K1)[3] == len("pk") + 1 + len("v") + 2
+    assert item_bytes(cache.get(K1)) == len("pk") + 1 + len("v") + 2
+    cache.put(K2, ITEM, 0, item_bytes=99)
+    assert item_bytes(cache.get(K2)) == 99
 
 
 def test_purge_drops_only_one_incarnation(clock: FakeClock) -> None:

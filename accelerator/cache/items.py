@@ -10,12 +10,12 @@ from accelerator.cache.lru import BoundedTLRU
 from accelerator.cache.sizing import ENTRY_OVERHEAD, deep_size
 from accelerator.core.values import Item, item_size
 
-__all__ = ["ItemCache", "ItemKey", "Entry"]
+__all__ = ["ItemCache", "ItemKey", "Entry", "item_bytes"]
 
 ItemKey = tuple[int, bytes, bytes]
 Entry = tuple[Item | None, float, int, int]
 """(item or None for a negative entry, TTL seconds (0: no time expiry), estimated memory bytes,
-the item's DynamoDB size)."""
+the item's DynamoDB size or -1 if not worked out yet: see ``item_bytes``)."""
 
 
 def _ttu(key: Any, entry: Entry, now: float) -> float:
@@ -25,6 +25,13 @@ def _ttu(key: Any, entry: Entry, now: float) -> float:
 
 def _size(entry: Entry) -> int:
     return entry[2]
+
+
+def item_bytes(entry: Entry) -> int:
+    """The DynamoDB size of an entry's item (0 for a negative entry)."""
+    if entry[0] is None:
+        return 0
+    return entry[3] if entry[3] >= 0 else item_size(entry[0])
 
 
 class ItemCache:
@@ -44,17 +51,15 @@ class ItemCache:
     def put(self, key: ItemKey, item: Item | None, ttl: float, item_bytes: int | None = None) -> bool:
         """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit.
 
-        ``item_bytes`` is the item's DynamoDB size if the caller knows it already.
+        ``item_bytes`` is the item's DynamoDB size if the caller knows it already (else worked out on demand).
         """
         size = ENTRY_OVERHEAD + 2 * 33 + len(key[1]) + len(key[2])
         if item is not None:
             size += deep_size(item)
-            if item_bytes is None:
-                item_bytes = item_size(item)
         if size > self.max_bytes:
             self._lru.discard(key)
             return False
-        self._lru[key] = (item, ttl, size, item_bytes or 0)
+        self._lru[key] = (item, ttl, size, -1 if item_bytes is None else item_bytes)
         return True
 
     def discard(self, key: ItemKey) -> None:

@@ -11,7 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from accelerator.cache import projection
-from accelerator.cache.items import ItemKey
+from accelerator.cache.items import ItemKey, item_bytes
 from accelerator.cache.queries import partition_of, query_key
 from accelerator.cache.tables import TableState
 from accelerator.core.context import BYPASS, CACHE_STATUS, HIT, MISS
@@ -139,7 +139,7 @@ async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None
         for i, key in enumerate(part.keys):
             entry = cs.items.get(key)
             if entry is not None:
-                part.found[i], part.sizes[i] = entry[0], entry[3]
+                part.found[i], part.sizes[i] = entry[0], item_bytes(entry)
         total += len(keys)
         parts.append(part)
     return parts if 0 < total <= 100 else None

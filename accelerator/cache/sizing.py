@@ -38,7 +38,12 @@ def deep_size(value: Any) -> int:
         for name, child in value.items():
             if len(name) > 1:
                 size += _getsizeof(name)
-            size += deep_size(child)
+            if type(child) is dict and len(child) == 1:  # an attribute value: {"S": "..."}, {"M": {...}}, ...
+                for tag, inner in child.items():
+                    size += _getsizeof(child) + (_getsizeof(tag) if len(tag) > 1 else 0)
+                    size += _getsizeof(inner) if type(inner) is str else deep_size(inner)
+            else:
+                size += deep_size(child)
         return size
     if kind is list:
         return _getsizeof(value) + sum(deep_size(child) for child in value)
