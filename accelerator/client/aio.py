@@ -330,6 +330,18 @@ class AsyncAcceleratorClient:
     async def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
         return await self._call(_OPS["describe_time_to_live"], kwargs)
 
+    async def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._call(_OPS["tag_resource"], kwargs)
+
+    async def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._call(_OPS["untag_resource"], kwargs)
+
+    async def list_tags_of_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._call(_OPS["list_tags_of_resource"], kwargs)
+
+    async def describe_limits(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._call(_OPS["describe_limits"], kwargs)
+
     def get_paginator(self, operation_name: str) -> AsyncPaginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``: ``async for page in p.paginate(...)``."""
         return AsyncPaginator(self, operation_name)

@@ -57,6 +57,10 @@ OPERATIONS: dict[str, Operation] = {
         ("update_table", "UpdateTable", False, True),
         ("update_time_to_live", "UpdateTimeToLive", False, True),
         ("describe_time_to_live", "DescribeTimeToLive", True, True),
+        ("tag_resource", "TagResource", False, True),
+        ("untag_resource", "UntagResource", False, True),
+        ("list_tags_of_resource", "ListTagsOfResource", True, True),
+        ("describe_limits", "DescribeLimits", True, True),
     ]
 }
 _BY_NAME = {op.name: op for op in OPERATIONS.values()}

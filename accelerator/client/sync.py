@@ -354,6 +354,18 @@ class AcceleratorClient:
     def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
         return self._call(_OPS["describe_time_to_live"], kwargs)
 
+    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["tag_resource"], kwargs)
+
+    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["untag_resource"], kwargs)
+
+    def list_tags_of_resource(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["list_tags_of_resource"], kwargs)
+
+    def describe_limits(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call(_OPS["describe_limits"], kwargs)
+
     def get_paginator(self, operation_name: str) -> Paginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``, as boto3's."""
         return Paginator(self, operation_name)
