@@ -67,6 +67,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     addresses = await server.start(s.host, s.port)
+    host, port = addresses[0][0], addresses[0][1]
+    router.address = f"{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
     log.info("accelerator listening on %s (backend %s, cache %s)",
              ", ".join(f"{h}:{p}" for h, p in addresses), config.backend.kind,
              "on" if config.cache.enabled else "off")

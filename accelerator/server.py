@@ -98,7 +98,7 @@ class Connection(asyncio.Protocol):
         self.body_size = 0
         self.header_bytes = 0
         self.headers: dict[bytes, bytes] = {}
-        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool]] = collections.deque()
+        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, bytes]] = collections.deque()
         self.busy = False
         self.closing = False
         self.in_request = False
@@ -169,7 +169,7 @@ class Connection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
-        self.queue.append((method, self.url, self.target, body, keep))
+        self.queue.append((method, self.url, self.target, body, keep, self.headers.get(b"host", b"")))
         if len(self.queue) > self.server.limits.max_pipeline and self.transport is not None:
             self.transport.pause_reading()
         if not self.busy:
@@ -178,8 +178,8 @@ class Connection(asyncio.Protocol):
     # -- dispatch --------------------------------------------------------------------------------
     def _next(self) -> None:
         while self.queue and not self.closing:
-            method, url, target, body, keep = self.queue.popleft()
-            coro = self.server.dispatch(method, url, target, body)
+            method, url, target, body, keep, host = self.queue.popleft()
+            coro = self.server.dispatch(method, url, target, body, host)
             # Each request runs in a Context of its own; if it suspends, its Task continues in that same
             # Context object, so context variables set before the first await stay valid after it.
             ctx = contextvars.copy_context()
@@ -280,11 +280,13 @@ class Server:
         log.exception("unhandled error in request handler", exc_info=exc)
         return self.router.error_reply(InternalServerError("Internal server error"))
 
-    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes) -> Reply:
+    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes, host: bytes = b"") -> Reply:
         if method == b"POST":
             return await self.router.handle(target, body)
         if method == b"GET":
             path = url.split(b"?", 1)[0]
+            if path == b"/":  # DynamoDB's health check: the address the client used
+                return 200, _TEXT, b"", b"healthy: " + host
             if path == b"/health":
                 if self.ready:
                     return 200, _TEXT, b"", b"ok\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from accelerator.core.errors import (
 from accelerator.core.protocols import Store
 from accelerator.metrics import Metrics
 
-__all__ = ["Router", "TARGET_PREFIX", "SHAPES"]
+__all__ = ["Router", "TARGET_PREFIX", "SHAPES", "LOCAL_SHAPES"]
 
 TARGET_PREFIX = b"DynamoDB_20120810."
 _JSON = b"application/x-amz-json-1.0"
@@ -26,19 +27,30 @@ _CACHE_HEADERS = {b"hit": b"x-accelerator-cache: hit\r\n", b"miss": b"x-accelera
                   b"bypass": b"x-accelerator-cache: bypass\r\n", NONE: b""}
 
 SHAPES: dict[str, Shape] = {**tables.SHAPES, **items.SHAPES, **query.SHAPES, **batch.SHAPES, **transact.SHAPES}
+LOCAL_SHAPES: dict[str, Shape] = {"DescribeEndpoints": Shape({})}
+"""Operations the router answers itself: they describe this server, not the store."""
 
 Reply = tuple[int, bytes, bytes, bytes]
+Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+_ENDPOINT_CACHE_MINUTES = 1440
 
 
 class Router:
     """Routes a target to its operation: shape check, then the store, then the reply."""
 
-    def __init__(self, store: Store, metrics: Metrics | None = None) -> None:
+    def __init__(self, store: Store, metrics: Metrics | None = None, address: str = "localhost:8000") -> None:
         self.store = store
         self.metrics = metrics or Metrics()
-        self.routes: dict[bytes, tuple[str, Shape]] = {
-            TARGET_PREFIX + name.encode(): (name, shape) for name, shape in SHAPES.items()
+        self.address = address
+        """host:port clients reach this server at, as DescribeEndpoints reports it."""
+        self.routes: dict[bytes, tuple[str, Shape, Call]] = {
+            TARGET_PREFIX + name.encode(): (name, shape, store.call) for name, shape in SHAPES.items()
         }
+        self.routes[TARGET_PREFIX + b"DescribeEndpoints"] = ("DescribeEndpoints", LOCAL_SHAPES["DescribeEndpoints"],
+                                                            self._describe_endpoints)
+
+    async def _describe_endpoints(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return {"Endpoints": [{"Address": self.address, "CachePeriodInMinutes": _ENDPOINT_CACHE_MINUTES}]}
 
     def error_reply(self, exc: DynamoError) -> Reply:
         return exc.status, _JSON, b"", orjson.dumps(exc.to_wire())
@@ -49,7 +61,7 @@ class Router:
         if route is None:
             self.metrics.error("Unknown", "UnknownOperationException")
             return self.error_reply(UnknownOperationException(""))
-        name, shape = route
+        name, shape, call = route
         CACHE_STATUS.set(NONE)
         try:
             try:
@@ -59,7 +71,7 @@ class Router:
             if not isinstance(request, dict):
                 raise SerializationException("Start of structure or map found where not expected.")
             validate(shape, request)
-            response = await self.store.call(name, request)
+            response = await call(name, request)
             reply = (200, _JSON, _CACHE_HEADERS[CACHE_STATUS.get()], orjson.dumps(response))
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)

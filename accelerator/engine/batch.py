@@ -11,6 +11,7 @@ from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity, plan
+from accelerator.engine.indexes import indexes_of
 
 __all__ = ["batch_get_item", "batch_write_item", "MAX_GET_KEYS", "MAX_WRITES"]
 
@@ -75,6 +76,8 @@ def _parse_write(table: Any, request: Any) -> tuple[KeyRef, bytes | None]:
         item = body["Item"]
         validate_item(item)
         pk, sk = table.key.key_of_item(item)
+        for index in indexes_of(table):  # a bad index key rejects the whole batch before anything is written
+            index.composite(item)
         return KeyRef(table.name, pk, sk), orjson.dumps(item)
     if kind == "DeleteRequest" and isinstance(body, dict) and isinstance(body.get("Key"), dict):
         pk, sk = table.key.key_of_request(body["Key"])
@@ -116,7 +119,7 @@ async def batch_write_item(engine: Any, req: Request) -> Response:
         raise failures[0][1]
     unprocessed: dict[str, list[Any]] = {}
     for (name, request, _, _), exc in failures:
-        if not isinstance(exc, DynamoError):
-            raise exc
+        if not isinstance(exc, DynamoError) or not exc.retryable:
+            raise exc  # only a retryable failure leaves the request for the client to send again
         unprocessed.setdefault(name, []).append(request)
     return {"UnprocessedItems": unprocessed}

@@ -17,6 +17,8 @@ __all__ = ["create_table", "describe_table", "delete_table", "list_tables", "upd
            "describe_ttl", "tag_resource", "untag_resource", "list_tags", "describe_limits", "HANDLERS"]
 
 _ARN_TABLE = ":table/"
+_NOT_IN_DELETE = ("KeySchema", "AttributeDefinitions", "CreationDateTime", "GlobalSecondaryIndexes",
+                  "LocalSecondaryIndexes")
 
 
 async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
@@ -49,13 +51,21 @@ async def create_table(engine: Any, req: Request) -> Response:
     return {"TableDescription": describe(table)}
 
 
+async def _table(engine: Any, name: str) -> TableDef:
+    """The named table, or the ResourceNotFoundException the control plane words with the table's name."""
+    try:
+        return await engine.tables.get(name)
+    except ResourceNotFoundException:
+        raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found") from None
+
+
 async def describe_table(engine: Any, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await _table(engine, req["TableName"])
     return {"Table": await _description(engine, table)}
 
 
 async def delete_table(engine: Any, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await _table(engine, req["TableName"])
     desc = await _description(engine, table, "DELETING")
     if desc.get("DeletionProtectionEnabled"):
         raise ValidationException("Resource cannot be deleted as it is currently protected against deletion. "
@@ -63,10 +73,12 @@ async def delete_table(engine: Any, req: Request) -> Response:
     try:
         await engine.storage.delete_table(table.name)
     except ResourceNotFoundException:
-        raise ResourceNotFoundException("Requested resource not found") from None
+        raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
     for prefix in ("ttl:", "tags:", "table:"):
         await engine.meta.delete(prefix + table.name)
+    for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
+        desc.pop(member, None)
     return {"TableDescription": desc}
 
 
@@ -84,7 +96,7 @@ async def list_tables(engine: Any, req: Request) -> Response:
 
 
 async def update_table(engine: Any, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await _table(engine, req["TableName"])
     if req.get("GlobalSecondaryIndexUpdates") or req.get("AttributeDefinitions"):
         raise ValidationException("Adding or removing global secondary indexes is not supported by this "
                                   "accelerator: create a new table with the indexes instead")
@@ -112,14 +124,14 @@ async def update_table(engine: Any, req: Request) -> Response:
 
 
 async def update_ttl(engine: Any, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await _table(engine, req["TableName"])
     spec = req["TimeToLiveSpecification"]
     await engine.ttl.set(table.name, spec)
     return {"TimeToLiveSpecification": spec}
 
 
 async def describe_ttl(engine: Any, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await _table(engine, req["TableName"])
     spec = await engine.ttl.get(table.name)
     if spec is None or not spec["Enabled"]:
         return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}

@@ -164,10 +164,12 @@ def _index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySch
 
 
 def _projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, ...]]:
-    projection = spec.get("Projection") or {}
-    kind = projection.get("ProjectionType", "ALL") if isinstance(projection, dict) else None
+    projection = spec.get("Projection")
+    if not isinstance(projection, dict):
+        raise ValidationException(f"{_INVALID}Projection must be specified for index: {name}")
+    kind = projection.get("ProjectionType")
     if kind not in ("ALL", "KEYS_ONLY", "INCLUDE"):
-        raise ValidationException(f"{_INVALID}Unknown ProjectionType for index: {name}")
+        raise ValidationException(f"{_INVALID}Unknown ProjectionType: {'null' if kind is None else kind}")
     non_key = projection.get("NonKeyAttributes")
     if kind == "INCLUDE" and not non_key:
         raise ValidationException(f"{_INVALID}NonKeyAttributes must be specified for ProjectionType INCLUDE: {name}")
@@ -185,6 +187,9 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
     used: set[str] = set()
     throughput: dict[str, Any] = {}
     seen: set[str] = set()
+    for member in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        if member in req and not req[member]:
+            raise ValidationException(f"{_INVALID}List of {member} is empty")
     local, global_ = req.get("LocalSecondaryIndexes") or [], req.get("GlobalSecondaryIndexes") or []
     if len(local) > 5:
         raise ValidationException(f"{_INVALID}Cannot have more than 5 local secondary indexes per table")

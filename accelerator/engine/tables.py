@@ -44,7 +44,8 @@ def table_from_request(req: dict[str, Any]) -> TableDef:
     for definition in req["AttributeDefinitions"]:
         name = definition["AttributeName"]
         if name in types:
-            raise ValidationException("Cannot have two attributes with the same name")
+            raise ValidationException("Cannot have two attributes with the same name. Duplicate AttributeName in "
+                                      f"AttributeDefinitions: {name}")
         types[name] = definition["AttributeType"]
     key = _key_schema(req["KeySchema"], types, "")
     billing = req.get("BillingMode", "PROVISIONED")

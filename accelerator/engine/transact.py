@@ -70,12 +70,23 @@ async def transact_get_items(engine: Any, req: Request) -> Response:
 class _Action:
     kind: str
     table: Any
-    ref: KeyRef
+    ref: KeyRef | None  # None: the item or key is invalid (see ``invalid``)
     key: dict[str, Any]
     condition: Any
     on_fail_old: bool
     item: dict[str, Any] | None = None
     update: Any = None
+    invalid: str | None = None
+
+
+def _target(kind: str, body: dict[str, Any], table: Any) -> tuple[KeyRef, dict[str, Any]]:
+    """The action's item reference and key; a ValidationException if the item or key is not valid."""
+    if kind == "Put":
+        item = body.get("Item")
+        validate_item(item)
+        return KeyRef(table.name, *table.key.key_of_item(item)), table.key.key_item(item)
+    key: dict[str, Any] = body["Key"]  # the request shape requires it
+    return KeyRef(table.name, *table.key.key_of_request(key)), key
 
 
 def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
@@ -83,15 +94,15 @@ def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
     ctx = plan.Context(body)
     cond = plan.condition(body, ctx)
     on_fail_old = body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
-    if kind == "Put":
-        item = body.get("Item")
-        validate_item(item)
-        pk, sk = table.key.key_of_item(item)
-        ctx.finish()
-        return _Action(kind, table, KeyRef(table.name, pk, sk), table.key.key_item(item), cond, on_fail_old, item)
-    key = body.get("Key")
-    pk, sk = table.key.key_of_request(key)
-    ref = KeyRef(table.name, pk, sk)
+    # An invalid item or key (a key of the wrong type, an item too large) is this action's ValidationError
+    # cancellation reason; expression errors below fail the whole request instead, as in DynamoDB.
+    ref: KeyRef | None = None
+    key: dict[str, Any] = {}
+    invalid = None
+    try:
+        ref, key = _target(kind, body, table)
+    except ValidationException as exc:
+        invalid = exc.message
     if kind == "ConditionCheck" and body.get("ConditionExpression") is None:
         raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
                                   "conditionCheck.conditionExpression' failed to satisfy constraint: "
@@ -101,7 +112,8 @@ def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
         raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member."
                                   "update.updateExpression' failed to satisfy constraint: Member must not be null")
     ctx.finish()
-    return _Action(kind, table, ref, key, cond, on_fail_old, update=update)
+    item = body.get("Item") if kind == "Put" and invalid is None else None
+    return _Action(kind, table, ref, key, cond, on_fail_old, item, update, invalid)
 
 
 async def _parse(engine: Any, req: Request) -> list[_Action]:
@@ -115,10 +127,15 @@ async def _parse(engine: Any, req: Request) -> list[_Action]:
             raise ValidationException("TransactItems can only contain one of Check, Put, Update or Delete")
         table = await engine.tables.get(body.get("TableName"))
         actions.append(_parse_action(engine, entry, table))
+    first_invalid = next((i for i, a in enumerate(actions) if a.invalid is not None), None)
+    if first_invalid is not None:  # only the first invalid action is reported, the rest say None
+        raise TransactionCanceledException([
+            {"Code": "ValidationError", "Message": a.invalid} if i == first_invalid else {"Code": "None"}
+            for i, a in enumerate(actions)])
     if len({a.ref for a in actions}) != len(actions):
         raise ValidationException(_MULTIPLE)
     if sum(item_size(a.item) for a in actions if a.item is not None) > _MAX_BYTES:
-        raise ValidationException("Transaction request size exceeds the limit of 4 MB")
+        raise ValidationException("Transaction request payload size cannot exceed the limit of 4 MB")
     return actions
 
 
@@ -192,13 +209,14 @@ class TokenLedger:
 async def _write(engine: Any, req: Request) -> Response:
     actions = await _parse(engine, req)
     try:
-        olds = await engine.storage.transact([a.ref for a in actions], lambda olds: _apply(actions, olds))
+        refs = [a.ref for a in actions if a.ref is not None]  # all of them: _parse rejected invalid actions
+        olds = await engine.storage.transact(refs, lambda olds: _apply(actions, olds))
     except ConditionFailed as exc:
         raise TransactionCanceledException(exc.payload) from None
     if capacity.metering():
         for action, old in zip(actions, olds, strict=True):
             size = max(len(old or b""), item_size(action.item) if action.item is not None else 0)
-            capacity.charge(action.ref.table, 2 * capacity.write_units(size))
+            capacity.charge(action.table.name, 2 * capacity.write_units(size))
     return {}
 
 

@@ -209,6 +209,8 @@ def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: KeySchema
             raise _fail(_INVALID + f"Invalid number of argument(s) for the {operator} ComparisonOperator")
         if operator not in _LEGACY_OPS:
             raise _fail("Attempted conditional constraint is not an indexable operation")
+        if operator == "BEGINS_WITH" and "N" in values[0]:
+            raise _fail(_INVALID + "ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type")
         gathered[name] = (_LEGACY_OPS[operator], tuple(values))
     if len(gathered) > 2:
         raise _fail("Conditions can be of length 1 or 2 only")
