@@ -201,11 +201,18 @@ def test_misused_functions(text, function):
 
 @pytest.mark.parametrize(
     ("text", "function"),
-    [("a=a and whatever((:things)) > a", "whatever"), ("attRIbute_exIsts((views), #a)", "attRIbute_exIsts"),
-     ("if_not_exists(a, :v) = :v", "if_not_exists"), ("list_append(a, :v) = :v", "list_append")],
+    [("a=a and whatever((:things)) > a", "whatever"), ("attRIbute_exIsts((views), #a)", "attRIbute_exIsts")],
 )
 def test_unknown_functions_in_conditions(text, function):
     assert message(parse_filter, text) == f"Invalid FilterExpression: Invalid function name; function: {function}"
+
+
+@pytest.mark.parametrize(("text", "function"), [("if_not_exists(a, :v) = :v", "if_not_exists"),
+                                                ("list_append(a, :v) = :v", "list_append")])
+def test_update_functions_in_conditions(text, function):
+    assert message(parse_filter, text) == (
+        f"Invalid FilterExpression: The function is not allowed in a condition expression; function: {function}"
+    )
 
 
 def test_error_ranking_parens_before_functions_before_reserved():
@@ -293,10 +300,17 @@ def test_update_section_only_once(text, section):
 
 
 @pytest.mark.parametrize(("text", "function"), [("SET a = f(b,c,d)", "f"), ("SET a = f123_hi(b)", "f123_hi"),
-                                                ("SET a = LIST_APPEND(:a, :b)", "LIST_APPEND"), ("SET a = size(b)", "size"),
-                                                ("SET a = attribute_exists(b)", "attribute_exists")])
+                                                ("SET a = LIST_APPEND(:a, :b)", "LIST_APPEND")])
 def test_update_unknown_functions(text, function):
     assert message(parse_update, text) == f"Invalid UpdateExpression: Invalid function name; function: {function}"
+
+
+@pytest.mark.parametrize(("text", "function"), [("SET a = size(b)", "size"),
+                                                ("SET a = attribute_exists(b)", "attribute_exists")])
+def test_condition_functions_in_updates(text, function):
+    assert message(parse_update, text) == (
+        f"Invalid UpdateExpression: The function is not allowed in an update expression; function: {function}"
+    )
 
 
 def test_update_operator_limit():

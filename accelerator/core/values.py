@@ -13,7 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from accelerator.core.errors import ValidationException
+from accelerator.core.errors import SerializationException, ValidationException
 
 __all__ = [
     "Item",
@@ -44,7 +44,7 @@ _INVALID = "One or more parameter values were invalid: "
 def normalize_number(text: Any) -> str:
     """Return DynamoDB's canonical text for a number, or raise ValidationException."""
     if not isinstance(text, str):
-        raise ValidationException("NUMBER_VALUE cannot be converted to String")
+        raise SerializationException("NUMBER_VALUE cannot be converted to String")
     if not _NUMBER_RE.match(text):
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
     try:
@@ -124,39 +124,46 @@ def _check_set(tag: str, items: Any) -> None:
 
 
 def validate_value(value: Any, depth: int = 1) -> None:
-    """Validate one attribute value in place (numbers are rewritten to canonical text)."""
+    """Validate one attribute value in place (numbers are rewritten to canonical text).
+
+    A member of the wrong JSON type (``{"N": 5}``) is a SerializationException, as in DynamoDB: the body
+    does not deserialize; everything else is a ValidationException.
+    """
     if depth > MAX_DEPTH:
-        raise ValidationException("Nesting Levels have exceeded supported limits")
+        raise ValidationException(
+            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+            "supported limit"
+        )
     tag = value_type(value)
     inner = value[tag]
     if tag == "S":
         if not isinstance(inner, str):
-            raise ValidationException("STRING_VALUE cannot be converted to String")
+            raise SerializationException("STRING_VALUE cannot be converted to String")
     elif tag == "N":
         value["N"] = normalize_number(inner)
     elif tag == "B":
         decode_binary(inner)
     elif tag == "BOOL":
         if not isinstance(inner, bool):
-            raise ValidationException("BOOLEAN_VALUE cannot be converted to Boolean")
+            raise SerializationException("BOOLEAN_VALUE cannot be converted to Boolean")
     elif tag == "NULL":
         if inner is not True:
             raise ValidationException(_INVALID + "Null attribute value types must have the value of true")
     elif tag == "M":
         if not isinstance(inner, dict):
-            raise ValidationException("MAP_VALUE cannot be converted to Map")
+            raise SerializationException("MAP_VALUE cannot be converted to Map")
         for child in inner.values():
             validate_value(child, depth + 1)
     elif tag == "L":
         if not isinstance(inner, list):
-            raise ValidationException("LIST_VALUE cannot be converted to List")
+            raise SerializationException("LIST_VALUE cannot be converted to List")
         for child in inner:
             validate_value(child, depth + 1)
     else:
         _check_set(tag, inner)
         if tag == "SS":
             if not all(isinstance(s, str) for s in inner):
-                raise ValidationException("STRING_SET_VALUE cannot be converted to String")
+                raise SerializationException("STRING_SET_VALUE cannot be converted to String")
             seen: Any = inner
         elif tag == "NS":
             seen = [normalize_number(n) for n in inner]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from accelerator.core.errors import DynamoError, ValidationException
+from accelerator.core.errors import DynamoError, SerializationException, ValidationException
 from accelerator.core.values import validate_value
 from accelerator.expressions.conditions import BoundCondition, bind_condition
 from accelerator.expressions.errors import MSG_NAME_UNDEFINED, MSG_VALUE_UNDEFINED
@@ -83,6 +83,8 @@ class ExpressionContext:
             for key, value in values.items():
                 try:
                     validate_value(value)
+                except SerializationException:
+                    raise
                 except DynamoError as exc:
                     raise ValidationException(
                         f"ExpressionAttributeValues contains invalid value: {exc.message} for key {key}"

@@ -280,7 +280,9 @@ class _ConditionParser(_Parser):
             nxt = self.tokens[self.pos + 1]
             if nxt[0] == PUNCT and nxt[1] == "(":
                 self.pos += 1
-                if text not in CONDITION_FUNCTIONS and text not in OPERAND_FUNCTIONS:
+                if text in UPDATE_FUNCTIONS and text not in OPERAND_FUNCTIONS:
+                    self.note("unknown", "The function is not allowed in a condition expression; function: " + text)
+                elif text not in CONDITION_FUNCTIONS and text not in OPERAND_FUNCTIONS:
                     self.note("unknown", "Invalid function name; function: " + text)
                 args = self.call_args(lambda: self.operand(self.unit()[0]))
                 return Call(text, args)
@@ -371,7 +373,9 @@ class _UpdateParser(_Parser):
             nxt = self.tokens[self.pos + 1]
             if nxt[0] == PUNCT and nxt[1] == "(":
                 self.pos += 1
-                if text not in UPDATE_FUNCTIONS:
+                if text in CONDITION_FUNCTIONS or text in OPERAND_FUNCTIONS:
+                    self.note("unknown", "The function is not allowed in an update expression; function: " + text)
+                elif text not in UPDATE_FUNCTIONS:
                     self.note("unknown", "Invalid function name; function: " + text)
                 return Call(text, self.call_args(self.unit))
         return self.path()

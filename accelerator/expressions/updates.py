@@ -65,6 +65,7 @@ _LEGACY_MISMATCH = "Type mismatch for attribute to update"
 # Exact arithmetic over DynamoDB's whole range (exponents -130..125); normalize_number then enforces the
 # 38-digit limit, so a sum that would need rounding is an error, not a silently different number.
 _ARITH = Context(prec=400, Emax=999, Emin=-999)
+_OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
 
 
 
@@ -75,7 +76,11 @@ def _number_sum(a: str, b: str, subtract: bool = False) -> str:
     if len(a) < 30 and len(b) < 30 and a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
         return str(int(a) - int(b) if subtract else int(a) + int(b))
     x, y = Decimal(a), Decimal(b)
-    return normalize_number(str(_ARITH.subtract(x, y) if subtract else _ARITH.add(x, y)))
+    result = _ARITH.subtract(x, y) if subtract else _ARITH.add(x, y)
+    if len(result.normalize(_ARITH).as_tuple().digits) > 38:
+        # DynamoDB reports a sum that needs more than 38 digits as an overflow, whatever its magnitude.
+        raise ValidationException(_OVERFLOW)
+    return normalize_number(str(result))
 
 
 # Compiled actions: (kind, path, payload, legacy).
