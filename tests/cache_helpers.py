@@ -32,10 +32,10 @@ class CacheServer:
     """One server on a free port (``--port 0``; the real port is read from its first stdout line)."""
 
     def __init__(self, backend: str = "memory", cache: dict[str, Any] | None = None,
-                 extra_args: tuple[str, ...] = (), cpu: int | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), cpu: int | None = None, data_dir: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="accel-cache-"))
         config = self.dir / "config.toml"
-        config.write_text(_toml({"backend": {"kind": backend, "data_dir": str(self.dir / "data")},
+        config.write_text(_toml({"backend": {"kind": backend, "data_dir": data_dir or str(self.dir / "data")},
                                  "cache": cache or {"enabled": True}}))
         command = [sys.executable, "-m", "accelerator.cli", "serve", "--config", str(config), "--port", "0",
                    "--log-level", "warning", *extra_args]

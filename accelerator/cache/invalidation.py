@@ -11,12 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Invalidation", "Invalidator", "LocalBus"]
+__all__ = ["Invalidation", "Invalidator", "LocalBus", "EVERYTHING"]
+
+EVERYTHING = ""
+"""The table name of a message that drops every entry (e.g. after a broadcast connection was lost)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """Keys of one table that changed (encoded pk, sk); ``keys=None``: the whole table."""
+    """Keys of one table that changed (encoded pk, sk); ``keys=None``: the whole table (or, with table
+    EVERYTHING, every table)."""
 
     table: str
     keys: tuple[tuple[bytes, bytes], ...] | None

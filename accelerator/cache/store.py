@@ -19,13 +19,14 @@ write is acknowledged: read-your-writes through one node always holds.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from accelerator.cache import reads, writes
 from accelerator.cache.flight import Flights
 from accelerator.cache.generations import Generations
-from accelerator.cache.invalidation import Invalidation, Invalidator
+from accelerator.cache.invalidation import EVERYTHING, Invalidation, Invalidator
 from accelerator.cache.items import ItemCache, ItemKey
 from accelerator.cache.queries import QueryCache
 from accelerator.cache.stats import Stats, register
@@ -44,6 +45,14 @@ _APPLIED, _FAILED, _UNKNOWN = "applied", "failed", "unknown"
 _WRITES = ("PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
 
 
+def _broadcast(url: str, channel: str) -> Invalidator:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from accelerator.cache.broadcast import RedisInvalidator
+
+        return RedisInvalidator(url, channel)
+    raise ValueError(f"unsupported cache broadcast URL {url!r} (expected redis://...)")
+
+
 class CachedStore:
     """Wraps any ``Store`` and is one."""
 
@@ -59,8 +68,10 @@ class CachedStore:
         self.item_flights: Flights[Item | None] = Flights(self.gens)
         self.query_flights: Flights[Response] = Flights(self.gens)
         self.stats = Stats()
+        if invalidator is None and self.config.broadcast:
+            invalidator = _broadcast(self.config.broadcast, self.config.broadcast_channel)
         self.invalidator = invalidator
-        self.node_id = id(self)
+        self.node_id = getattr(invalidator, "node_id", None) or secrets.randbits(62)
         handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "GetItem": self._get_item,
             "BatchGetItem": self._batch_get_item,
@@ -217,6 +228,9 @@ class CachedStore:
         if message.origin == self.node_id:
             return
         self.stats.remote_invalidations += 1
+        if message.table == EVERYTHING:
+            self.flush()
+            return
         state = self.tables.get(message.table)
         if state is None:
             return
