@@ -113,3 +113,60 @@ def test_exact_big_sum(ddb: Any, table: str) -> None:
     _update(ddb, table, "SET z = :a + :b", a={"N": "1"}, b={"N": "10000000000000000000000"})
     item = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
     assert item["z"] == {"N": "10000000000000000000001"}
+
+
+_LONG_NAME = "n" * 65536
+_NAME_TOO_LARGE = "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"
+
+
+@pytest.mark.parametrize("request_kwargs", [
+    {"UpdateExpression": "SET #n = :v", "ExpressionAttributeNames": {"#n": _LONG_NAME},
+     "ExpressionAttributeValues": {":v": {"N": "1"}}},
+    {"UpdateExpression": "SET a = :v", "ConditionExpression": "#n = :v", "ExpressionAttributeNames": {"#n": _LONG_NAME},
+     "ExpressionAttributeValues": {":v": {"N": "1"}}},
+    {"AttributeUpdates": {_LONG_NAME: {"Action": "PUT", "Value": {"N": "1"}}}},
+])
+def test_attribute_name_limit_in_updates(ddb: Any, table: str, request_kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.update_item(TableName=table, Key={"pk": {"S": "k"}}, **request_kwargs)
+    assert _err(exc) == ("ValidationException", _NAME_TOO_LARGE)
+
+
+def test_attribute_name_limit_in_items_and_reads(ddb: Any, table: str) -> None:
+    longest = _LONG_NAME[:-1]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, longest: {"N": "1"}, "m": {"M": {longest: {"N": "2"}}}})
+    got = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, AttributesToGet=[longest])["Item"]
+    assert got == {longest: {"N": "1"}}
+    for item in ({"pk": {"S": "k"}, _LONG_NAME: {"N": "1"}}, {"pk": {"S": "k"}, "m": {"M": {_LONG_NAME: {"N": "1"}}}}):
+        with pytest.raises(ddb.exceptions.ClientError) as exc:
+            ddb.put_item(TableName=table, Item=item)
+        assert _err(exc) == ("ValidationException", _NAME_TOO_LARGE)
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, AttributesToGet=[_LONG_NAME])
+    assert _err(exc) == ("ValidationException", _NAME_TOO_LARGE)
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, ProjectionExpression="#n",
+                     ExpressionAttributeNames={"#n": _LONG_NAME})
+    assert _err(exc) == ("ValidationException", _NAME_TOO_LARGE)
+
+
+@pytest.mark.parametrize("cond, message", [
+    ("(" * 2046 + "a<b" + ")" * 2046, "The expression has redundant parentheses;"),
+    ("(" * 4096, "The expression has redundant parentheses;"),
+    ("a < " + "f(" * 1355 + "b" + ")" * 1355, "Invalid function name; function: f"),
+    ("not " * 1000 + "a<b", "The expression contains too many operators; operator count: 1001"),
+    ("a<b " + "or (a<b " * 454 + ")" * 454, "The expression contains too many operators; operator count: 909"),
+])
+def test_deep_conditions_within_4kb_are_validation_errors(ddb: Any, table: str, cond: str, message: str) -> None:
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        _update(ddb, table, "SET z = :n", cond, n={"N": "1"})
+    assert _err(exc) == ("ValidationException", "Invalid ConditionExpression: " + message)
+
+
+def test_three_hundred_operators_allowed(ddb: Any, table: str) -> None:
+    _update(ddb, table, "SET a = :one, b = :two", one={"N": "1"}, two={"N": "2"})
+    _update(ddb, table, "SET z = :n", "a<b " + "or (a<b " * 149 + ")" * 149, n={"N": "1"})
+    _update(ddb, table, "SET z = :n", "not " * 298 + "a<b", n={"N": "2"})
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.scan(TableName=table, FilterExpression="not " * 300 + "a<b")
+    assert _err(exc)[1] == "Invalid FilterExpression: The expression contains too many operators; operator count: 301"

@@ -28,6 +28,8 @@ __all__ = [
     "value_size",
     "decode_binary",
     "value_type",
+    "MAX_NAME_BYTES",
+    "check_attribute_name",
 ]
 
 Item = dict[str, Any]
@@ -35,6 +37,7 @@ AttributeValue = dict[str, Any]
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_DEPTH = 32
+MAX_NAME_BYTES = 65535
 TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
 
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
@@ -81,6 +84,15 @@ def normalize_number(text: Any) -> str:
     else:
         out = "0." + "0" * (-exponent - len(body)) + body
     return "-" + out if sign else out
+
+
+def check_attribute_name(name: str) -> None:
+    """Raise DynamoDB's error for an attribute name over 65535 UTF-8 bytes."""
+    # Only a name of more than a quarter of the limit in characters can be over it in bytes.
+    if len(name) > MAX_NAME_BYTES // 4 and len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise ValidationException(
+            f"1 validation error detected: Attribute name is too large, must be less than {MAX_NAME_BYTES + 1} bytes"
+        )
 
 
 def decode_binary(text: Any) -> bytes:
@@ -152,7 +164,8 @@ def validate_value(value: Any, depth: int = 1) -> None:
     elif tag == "M":
         if not isinstance(inner, dict):
             raise SerializationException("MAP_VALUE cannot be converted to Map")
-        for child in inner.values():
+        for name, child in inner.items():
+            check_attribute_name(name)
             validate_value(child, depth + 1)
     elif tag == "L":
         if not isinstance(inner, list):
@@ -187,6 +200,7 @@ def validate_item(item: Any) -> int:
     for name, value in item.items():
         if not name:
             raise ValidationException(_INVALID + "An AttributeName cannot be empty")
+        check_attribute_name(name)
         validate_value(value)
     size = item_size(item)
     if size > MAX_ITEM_BYTES:

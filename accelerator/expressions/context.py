@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from accelerator.core.errors import DynamoError, SerializationException, ValidationException
-from accelerator.core.values import validate_value
+from accelerator.core.values import check_attribute_name, validate_value
 from accelerator.expressions.conditions import BoundCondition, bind_condition
 from accelerator.expressions.errors import MSG_NAME_UNDEFINED, MSG_VALUE_UNDEFINED
 from accelerator.expressions.projection import BoundProjection, bind_projection
@@ -75,6 +75,7 @@ class ExpressionContext:
                 _check_key("ExpressionAttributeNames", _NAME_KEY, _VALID_NAME_KEYS, key)
                 if not isinstance(name, str):
                     raise ValidationException(f"ExpressionAttributeNames contains invalid value for key {key}")
+                check_attribute_name(name)
         if values is not None:
             if not values:
                 raise ValidationException("ExpressionAttributeValues must not be empty")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from accelerator.core.errors import ValidationException
-from accelerator.core.values import validate_value
+from accelerator.core.values import check_attribute_name, validate_value
 from accelerator.expressions.tree import (
     AddAction,
     And,
@@ -78,6 +78,7 @@ OPERATION_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _path(name: str) -> Path:
+    check_attribute_name(name)
     return Path((name,))
 
 

@@ -53,10 +53,12 @@ from accelerator.expressions.tree import (
     ValueRef,
 )
 
-__all__ = ["parse_condition_text", "parse_projection_text", "parse_update_text", "MAX_IN_OPERANDS", "MAX_UPDATE_OPERATORS"]
+__all__ = ["parse_condition_text", "parse_projection_text", "parse_update_text", "MAX_IN_OPERANDS", "MAX_UPDATE_OPERATORS",
+           "MAX_CONDITION_OPERATORS"]
 
 MAX_IN_OPERANDS = 100
 MAX_UPDATE_OPERATORS = 300
+MAX_CONDITION_OPERATORS = 300
 
 _COMPARATORS = frozenset(("=", "<>", "<", "<=", ">", ">="))
 _CONDITION_KEYWORDS = frozenset(("AND", "OR", "NOT", "BETWEEN", "IN"))
@@ -389,9 +391,43 @@ def _count_operators(node: Node) -> int:
     return 0
 
 
+def _condition_operators(tokens: list[Token]) -> int:
+    """Operators of a condition, counted from its tokens alone (BETWEEN's AND is part of BETWEEN)."""
+    count = 0
+    for kind, text, _, _ in tokens:
+        if kind == PUNCT:
+            count += text in _COMPARATORS
+        elif kind == IDENT:
+            word = text.upper()
+            if word in _CONDITION_KEYWORDS:
+                count += word != "BETWEEN"
+    return count
+
+
+def _too_deep(text: str, tokens: list[Token], known: frozenset[str]) -> ExpressionError:
+    """The error DynamoDB gives for a nesting deeper than this parser recurses (within 4 KB of text)."""
+    for i, (kind, name, _, _) in enumerate(tokens[:-1]):
+        nxt = tokens[i + 1]
+        if kind == IDENT and nxt[0] == PUNCT and nxt[1] == "(" and name not in known:
+            return ExpressionError("Invalid function name; function: " + name)
+    if "((" in text.replace(" ", ""):
+        return ExpressionError("The expression has redundant parentheses;")
+    return ExpressionError("The expression is nested too deeply;")
+
+
+_KNOWN_FUNCTIONS = CONDITION_FUNCTIONS | OPERAND_FUNCTIONS | UPDATE_FUNCTIONS
+
+
 def parse_condition_text(text: str) -> Condition:
     """Parse a condition, filter or key-condition expression (raises ExpressionError)."""
-    return Condition(_ConditionParser(text, _CONDITION_KEYWORDS).parse(), text)
+    parser = _ConditionParser(text, _CONDITION_KEYWORDS)
+    operators = _condition_operators(parser.tokens)
+    if operators > MAX_CONDITION_OPERATORS:
+        raise ExpressionError(f"The expression contains too many operators; operator count: {operators}")
+    try:
+        return Condition(parser.parse(), text)
+    except RecursionError:
+        raise _too_deep(text, parser.tokens, _KNOWN_FUNCTIONS) from None
 
 
 def parse_projection_text(text: str) -> Projection:
@@ -409,4 +445,8 @@ def parse_projection_text(text: str) -> Projection:
 
 def parse_update_text(text: str) -> Update:
     """Parse an update expression."""
-    return Update(_UpdateParser(text, _UPDATE_KEYWORDS).parse(), text)
+    parser = _UpdateParser(text, _UPDATE_KEYWORDS)
+    try:
+        return Update(parser.parse(), text)
+    except RecursionError:
+        raise _too_deep(text, parser.tokens, _KNOWN_FUNCTIONS) from None
