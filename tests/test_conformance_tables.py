@@ -196,3 +196,75 @@ def test_index_projection_type_is_required(raw: Any) -> None:
     _raises(lambda: raw.create_table(
         TableName=unique_name(), BillingMode="PAY_PER_REQUEST", KeySchema=_HASH, AttributeDefinitions=_HASH_S,
         GlobalSecondaryIndexes=[]), "ValidationException", "GlobalSecondaryIndexes")
+
+
+def test_local_index_fetches_attributes_it_does_not_project(ddb: Any, tables: Callable[..., str]) -> None:
+    key = [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}]
+    name = tables(KeySchema=key, AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in "pcb"],
+                  LocalSecondaryIndexes=[{"IndexName": "hello", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                          "KeySchema": [key[0], {"AttributeName": "b", "KeyType": "RANGE"}]}])
+    ddb.put_item(TableName=name, Item={"p": {"S": "x"}, "c": {"S": "1"}, "b": {"S": "b"}, "d": {"S": "d"}})
+    condition = {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "x"}}}
+    got = ddb.query(TableName=name, IndexName="hello", Select="SPECIFIC_ATTRIBUTES", ProjectionExpression="d",
+                    **condition)
+    assert got["Items"] == [{"d": {"S": "d"}}]
+    got = ddb.query(TableName=name, IndexName="hello", QueryFilter={
+        "d": {"AttributeValueList": [{"S": "d"}], "ComparisonOperator": "EQ"}},
+        KeyConditions={"p": {"AttributeValueList": [{"S": "x"}], "ComparisonOperator": "EQ"}})
+    assert got["Items"] == [{"p": {"S": "x"}, "c": {"S": "1"}, "b": {"S": "b"}}]
+
+
+# -- tags ----------------------------------------------------------------------------------------------
+
+
+def test_tag_errors(raw: Any, tables: Callable[..., str]) -> None:
+    name = tables(KeySchema=_HASH, AttributeDefinitions=_HASH_S)
+    arn = raw.describe_table(TableName=name)["Table"]["TableArn"]
+    tag = [{"Key": "k", "Value": "v"}]
+    _raises(lambda: raw.tag_resource(ResourceArn="I_do_not_exist", Tags=tag), "AccessDeniedException")
+    _raises(lambda: raw.tag_resource(ResourceArn=arn, Tags=[]), "ValidationException")
+    _raises(lambda: raw.untag_resource(ResourceArn=arn, TagKeys=[]), "ValidationException")
+    for key, value in (("ok", "#!%%^$$&"), ("->>;-)])", "ok"), ("!!!\\|", "<><")):
+        _raises(lambda key=key, value=value: raw.tag_resource(ResourceArn=arn, Tags=[{"Key": key, "Value": value}]),
+                "ValidationException")
+    unicode = [{"Key": "законные буквы", "Value": "v"}, {"Key": "ѮѮ Ѯ", "Value": "ѮѮѮvalue"}]
+    raw.tag_resource(ResourceArn=arn, Tags=unicode)
+    assert sorted(t["Key"] for t in raw.list_tags_of_resource(ResourceArn=arn)["Tags"]) == sorted(
+        t["Key"] for t in unicode)
+
+
+def test_create_table_checks_tags_before_creating(raw: Any) -> None:
+    name = unique_name()
+    _raises(lambda: raw.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=_HASH,
+                                     AttributeDefinitions=_HASH_S,
+                                     Tags=[{"Key": str(i), "Value": "v"} for i in range(51)]), "ValidationException")
+    _raises(lambda: raw.describe_table(TableName=name), "ResourceNotFoundException")
+
+
+# -- TTL -----------------------------------------------------------------------------------------------
+
+
+def test_ttl_cannot_disable_what_was_never_enabled(ddb: Any, table: str) -> None:
+    _raises(lambda: ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+        "AttributeName": "expiration", "Enabled": False}), "ValidationException", "disabled")
+    _raises(lambda: ddb.update_time_to_live(TableName=unique_name(), TimeToLiveSpecification={
+        "AttributeName": "expiration", "Enabled": True}), "ResourceNotFoundException")
+
+
+# -- consumed capacity ------------------------------------------------------------------------------
+
+
+def test_consumed_capacity_on_repeated_eventually_consistent_reads(ddb: Any, table: str) -> None:
+    """A read served from the cache still reports what DynamoDB would bill."""
+    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "x": {"S": "y"}})
+    for _ in range(2):
+        got = ddb.get_item(TableName=table, Key={"pk": {"S": "a"}}, ReturnConsumedCapacity="TOTAL")
+        assert got["ConsumedCapacity"] == {"TableName": table, "CapacityUnits": 0.5}
+        got = ddb.query(TableName=table, KeyConditionExpression="pk = :p",
+                        ExpressionAttributeValues={":p": {"S": "a"}}, ReturnConsumedCapacity="TOTAL")
+        assert got["ConsumedCapacity"] == {"TableName": table, "CapacityUnits": 0.5}
+        got = ddb.scan(TableName=table, ReturnConsumedCapacity="INDEXES")
+        assert got["ConsumedCapacity"]["Table"] == {"CapacityUnits": 0.5}
+        got = ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "a"}}]}},
+                                 ReturnConsumedCapacity="TOTAL")
+        assert got["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 0.5}]

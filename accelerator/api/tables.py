@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from accelerator.api.shapes import BOOL, INT, LIST, MAP, STR, Field, Shape, enum, table_name
 
 __all__ = ["SHAPES"]
@@ -13,8 +15,10 @@ _ATTR_DEF = Field(MAP, shape=Shape({"AttributeName": Field(STR, required=True, m
 _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=True, minimum=1),
                                       "WriteCapacityUnits": Field(INT, required=True, minimum=1)}))
 
-_TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128),
-                               "Value": Field(STR, required=True, max_len=256)}))
+# AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, separators, digits and a few signs.
+_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*\Z")
+_TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128, pattern=_TAG_TEXT),
+                               "Value": Field(STR, required=True, max_len=256, pattern=_TAG_TEXT)}))
 
 CREATE_TABLE = Shape({
     "TableName": table_name(),
@@ -41,8 +45,9 @@ UPDATE_TABLE = Shape({
     "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
 })
 _ARN = Field(STR, required=True, min_len=1, max_len=1283)
-TAG_RESOURCE = Shape({"ResourceArn": _ARN, "Tags": Field(LIST, required=True, items=_TAG)})
-UNTAG_RESOURCE = Shape({"ResourceArn": _ARN, "TagKeys": Field(LIST, required=True, items=Field(STR))})
+TAG_RESOURCE = Shape({"ResourceArn": _ARN, "Tags": Field(LIST, required=True, min_len=1, items=_TAG)})
+UNTAG_RESOURCE = Shape({"ResourceArn": _ARN, "TagKeys": Field(LIST, required=True, min_len=1,
+                                                              items=Field(STR, min_len=1, max_len=128))})
 LIST_TAGS = Shape({"ResourceArn": _ARN, "NextToken": Field(STR)})
 DESCRIBE_LIMITS = Shape({})
 

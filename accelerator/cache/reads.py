@@ -1,8 +1,9 @@
 """Reads through the cache: GetItem and BatchGetItem on the item cache, Query and Scan on the query cache.
 
 Every read sets ``CACHE_STATUS``: HIT when answered from memory, MISS when the store was asked (or a
-concurrent identical read was joined), BYPASS when the cache does not apply (ConsistentRead, a table
-with caching off, a request the cache cannot key; the store then answers, errors included).
+concurrent identical read was joined), BYPASS when the cache does not apply (ConsistentRead,
+ReturnConsumedCapacity, a table with caching off, a request the cache cannot key; the store then
+answers, errors included).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ __all__ = ["get_item", "batch_get_item", "query", "bypass"]
 
 _EXPRESSIONS = projection.EXPRESSION_MEMBERS
 _EMPTY: Response = {}
+
+
+def _metered(req: Request) -> bool:
+    """Whether the read asks for ConsumedCapacity: the store computes it as DynamoDB bills, so it answers."""
+    return req["ReturnConsumedCapacity"] in ("TOTAL", "INDEXES")
 
 
 async def bypass(cs: CachedStore, operation: str, req: Request) -> Response:
@@ -60,7 +66,7 @@ async def _fetch_item(cs: CachedStore, name: str, wire_key: Any) -> Item | None:
 
 
 async def get_item(cs: CachedStore, req: Request) -> Response:
-    if req.get("ConsistentRead"):
+    if req.get("ConsistentRead") or ("ReturnConsumedCapacity" in req and _metered(req)):
         return await bypass(cs, "GetItem", req)
     name = req.get("TableName")
     state = cs.tables.get(name) or await _state(cs, name)
@@ -146,7 +152,7 @@ async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None
 
 
 async def batch_get_item(cs: CachedStore, req: Request) -> Response:
-    parts = await _batch_parts(cs, req)
+    parts = None if "ReturnConsumedCapacity" in req and _metered(req) else await _batch_parts(cs, req)
     if parts is None:
         return await bypass(cs, "BatchGetItem", req)
     pending = [(p, p.pending()) for p in parts]
@@ -251,7 +257,7 @@ def _fill_page(cs: CachedStore, state: TableState, key: tuple[int, bytes], scope
 
 async def query(cs: CachedStore, operation: str, req: Request) -> Response:
     """Query or Scan: one cached page per normalized request."""
-    if req.get("ConsistentRead"):
+    if req.get("ConsistentRead") or ("ReturnConsumedCapacity" in req and _metered(req)):
         return await bypass(cs, operation, req)
     state = await _state(cs, req.get("TableName"))
     if state is None or not state.query_enabled:

@@ -5,6 +5,7 @@
     ├── SerializationException       400, body is not the JSON it should be
     ├── UnknownOperationException    400, X-Amz-Target names no operation
     ├── MissingAuthenticationTokenException 400
+    ├── AccessDeniedException        400, a ResourceArn that names nothing this account can reach
     ├── ResourceNotFoundException    400
     ├── ResourceInUseException       400
     ├── ConditionalCheckFailedException 400, may carry the old item
@@ -32,6 +33,7 @@ __all__ = [
     "SerializationException",
     "UnknownOperationException",
     "MissingAuthenticationTokenException",
+    "AccessDeniedException",
     "ResourceNotFoundException",
     "ResourceInUseException",
     "ConditionalCheckFailedException",
@@ -89,6 +91,11 @@ class UnknownOperationException(DynamoError):
 
 class MissingAuthenticationTokenException(DynamoError):
     type_name = "MissingAuthenticationTokenException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class AccessDeniedException(DynamoError):
+    type_name = "AccessDeniedException"
     prefix = _CORAL_SERVICE_PREFIX
 
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from accelerator.core.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from accelerator.core.errors import (
+    AccessDeniedException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.engine.tables import describe, table_from_request
@@ -40,14 +45,15 @@ async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> 
 
 async def create_table(engine: Any, req: Request) -> Response:
     table = table_from_request(req)
+    tags = _merge_tags([], req.get("Tags") or [])  # checked before the table exists
     try:
         await engine.storage.create_table(table)
     except ResourceInUseException:
         raise ResourceInUseException(f"Table already exists: {table.name}") from None
     engine.tables.forget(table.name)
     await engine.meta.delete("table:" + table.name)
-    if req.get("Tags"):
-        await engine.meta.put("tags:" + table.name, {"Tags": _merge_tags([], req["Tags"])})
+    if tags:
+        await engine.meta.put("tags:" + table.name, {"Tags": tags})
     return {"TableDescription": describe(table)}
 
 
@@ -139,7 +145,9 @@ async def describe_ttl(engine: Any, req: Request) -> Response:
 
 
 async def _table_of_arn(engine: Any, arn: str) -> TableDef:
-    if _ARN_TABLE not in arn or not arn.startswith("arn:"):
+    if not arn.startswith("arn:"):  # not an ARN at all: nothing the caller may access
+        raise AccessDeniedException(f"User is not authorized to perform this action on resource: {arn}")
+    if _ARN_TABLE not in arn:
         raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
     name = arn.split(_ARN_TABLE, 1)[1].split("/", 1)[0]
     try:
@@ -151,6 +159,9 @@ async def _table_of_arn(engine: Any, arn: str) -> TableDef:
 def _merge_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
     merged = {t["Key"]: t["Value"] for t in current}
     for tag in new:
+        if tag["Key"].startswith("aws:"):
+            raise ValidationException("One or more parameter values were invalid: The aws: prefix is reserved "
+                                      f"for system use and cannot be used in tag keys: {tag['Key']}")
         merged[tag["Key"]] = tag["Value"]
     if len(merged) > 50:
         raise ValidationException("One or more parameter values were invalid: The number of tags exceeds the "

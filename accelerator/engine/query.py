@@ -44,6 +44,14 @@ def _select(req: Request, projection: Any, index: IndexDef | None) -> str:
     return str(select)
 
 
+def _fetches_table(index: IndexDef | None, select: str, filt: Any) -> bool:
+    """Whether index entries are completed from the table: ALL_ATTRIBUTES, or a local index asked for
+    attributes (projection, filter) it may not hold, which DynamoDB fetches from the table."""
+    if select == "ALL_ATTRIBUTES":
+        return True
+    return index is not None and not index.is_global and (select == "SPECIFIC_ATTRIBUTES" or filt is not None)
+
+
 class _Source:
     """Where a Query or Scan reads: the table itself, or one of its indexes."""
 
@@ -169,7 +177,9 @@ async def query(engine: Any, req: Request) -> Response:
     projection = plan.projection(req, ctx)
     ctx.finish()
     select = _select(req, projection, source.index)
-    source.fetch_table = select == "ALL_ATTRIBUTES"
+    source.fetch_table = _fetches_table(source.index, select, filt)
+    if source.fetch_table and select == "ALL_PROJECTED_ATTRIBUTES" and source.index is not None:
+        projection = source.index.project  # fetched for the filter; return only what the index holds
     pk = cond.hash_key
     lo, hi = source.bounds(cond)
     start = source.start(req)
@@ -195,7 +205,9 @@ async def scan(engine: Any, req: Request) -> Response:
     projection = plan.projection(req, ctx)
     ctx.finish()
     select = _select(req, projection, source.index)
-    source.fetch_table = select == "ALL_ATTRIBUTES"
+    source.fetch_table = _fetches_table(source.index, select, filt)
+    if source.fetch_table and select == "ALL_PROJECTED_ATTRIBUTES" and source.index is not None:
+        projection = source.index.project  # fetched for the filter; return only what the index holds
     segment, total = req.get("Segment", 0), req.get("TotalSegments", 1)
     cursor: list[tuple[bytes, bytes] | None] = [source.start(req)]
     page = _Page(req, filt, projection, select == "COUNT")

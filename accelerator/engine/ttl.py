@@ -58,7 +58,7 @@ class TtlSettings:
     async def set(self, table: str, spec: dict[str, Any]) -> None:
         current = await self.get(table)
         enabled = bool(spec["Enabled"])
-        if current is not None and current.get("Enabled") == enabled:
+        if (current.get("Enabled") if current is not None else False) == enabled:  # never set: disabled
             raise ValidationException(
                 "TimeToLive is already enabled" if enabled else "TimeToLive is already disabled")
         if not enabled and current is not None and current.get("AttributeName") != spec["AttributeName"]:
