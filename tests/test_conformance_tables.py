@@ -268,3 +268,19 @@ def test_consumed_capacity_on_repeated_eventually_consistent_reads(ddb: Any, tab
         got = ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "a"}}]}},
                                  ReturnConsumedCapacity="TOTAL")
         assert got["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 0.5}]
+
+
+# -- table class -------------------------------------------------------------------------------------
+
+
+def test_table_class_errors_and_update(raw: Any, tables: Callable[..., str]) -> None:
+    for bad in ("invalid_tableclass_name", "standard"):
+        _raises(lambda bad=bad: raw.create_table(TableName=unique_name(), BillingMode="PAY_PER_REQUEST",
+                                                 KeySchema=_HASH, AttributeDefinitions=_HASH_S, TableClass=bad),
+                "ValidationException", "table.class")
+    name = tables(KeySchema=_HASH, AttributeDefinitions=_HASH_S, TableClass="STANDARD")
+    assert raw.describe_table(TableName=name)["Table"]["TableClassSummary"] == {"TableClass": "STANDARD"}
+    raw.update_table(TableName=name, TableClass="STANDARD_INFREQUENT_ACCESS")
+    summary = raw.describe_table(TableName=name)["Table"]["TableClassSummary"]
+    assert summary["TableClass"] == "STANDARD_INFREQUENT_ACCESS" and "LastUpdateDateTime" in summary
+    _raises(lambda: raw.update_table(TableName=name, TableClass="junk"), "ValidationException", "table.class")

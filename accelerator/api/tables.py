@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from accelerator.api.shapes import BOOL, INT, LIST, MAP, STR, Field, Shape, enum, table_name
+from accelerator.core.errors import ValidationException
 
 __all__ = ["SHAPES"]
 
@@ -20,6 +22,16 @@ _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*\Z")
 _TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128, pattern=_TAG_TEXT),
                                "Value": Field(STR, required=True, max_len=256, pattern=_TAG_TEXT)}))
 
+_TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
+
+
+def _check_table_class(body: dict[str, Any]) -> None:
+    """DynamoDB words a bad TableClass its own way, not as an enum constraint."""
+    if "TableClass" in body and body["TableClass"] not in _TABLE_CLASSES:
+        raise ValidationException("Invalid table-class parameter provided. Please try again with a valid "
+                                  f"table-class value: [{', '.join(_TABLE_CLASSES)}].")
+
+
 CREATE_TABLE = Shape({
     "TableName": table_name(),
     "KeySchema": Field(LIST, required=True, min_len=1, max_len=2, items=_KEY_ELEMENT),
@@ -28,8 +40,8 @@ CREATE_TABLE = Shape({
     "ProvisionedThroughput": _THROUGHPUT,
     "LocalSecondaryIndexes": Field(LIST), "GlobalSecondaryIndexes": Field(LIST),
     "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST, items=_TAG),
-    "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
-})
+    "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
+}, _check_table_class)
 DESCRIBE_TABLE = Shape({"TableName": table_name()})
 DELETE_TABLE = Shape({"TableName": table_name()})
 LIST_TABLES = Shape({"ExclusiveStartTableName": Field(STR, min_len=3, max_len=255),
@@ -42,8 +54,8 @@ UPDATE_TABLE = Shape({
     "TableName": table_name(), "AttributeDefinitions": Field(LIST, items=_ATTR_DEF),
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"), "ProvisionedThroughput": _THROUGHPUT,
     "GlobalSecondaryIndexUpdates": Field(LIST), "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP),
-    "TableClass": enum("STANDARD", "STANDARD_INFREQUENT_ACCESS"), "DeletionProtectionEnabled": Field(BOOL),
-})
+    "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
+}, _check_table_class)
 _ARN = Field(STR, required=True, min_len=1, max_len=1283)
 TAG_RESOURCE = Shape({"ResourceArn": _ARN, "Tags": Field(LIST, required=True, min_len=1, items=_TAG)})
 UNTAG_RESOURCE = Shape({"ResourceArn": _ARN, "TagKeys": Field(LIST, required=True, min_len=1,

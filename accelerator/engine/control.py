@@ -6,6 +6,7 @@ records in the meta store and are merged into DescribeTable.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from accelerator.core.errors import (
@@ -33,13 +34,15 @@ async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> 
         if "BillingMode" in changes:
             desc.pop("BillingModeSummary", None)
             if changes["BillingMode"] == "PAY_PER_REQUEST":
-                desc["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST"}
+                desc["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime":
+                                              changes.get("BillingModeUpdated", table.created)}
         if "ProvisionedThroughput" in changes:
             desc["ProvisionedThroughput"] = {"NumberOfDecreasesToday": 0, **changes["ProvisionedThroughput"]}
         if "DeletionProtectionEnabled" in changes:
             desc["DeletionProtectionEnabled"] = changes["DeletionProtectionEnabled"]
         if "TableClass" in changes:
-            desc["TableClassSummary"] = {"TableClass": changes["TableClass"]}
+            desc["TableClassSummary"] = {"TableClass": changes["TableClass"],
+                                         "LastUpdateDateTime": changes.get("TableClassUpdated", table.created)}
     return desc
 
 
@@ -123,6 +126,11 @@ async def update_table(engine: Any, req: Request) -> Response:
                                   "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
     changes = dict(await engine.meta.get("table:" + table.name) or {})
     changes.update(update)
+    now = time.time()
+    if "TableClass" in update:
+        changes["TableClassUpdated"] = now
+    if update.get("BillingMode") == "PAY_PER_REQUEST" and current.get("BillingModeSummary") is None:
+        changes["BillingModeUpdated"] = now
     if billing == "PAY_PER_REQUEST":
         changes["ProvisionedThroughput"] = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
     await engine.meta.put("table:" + table.name, changes)
