@@ -170,3 +170,27 @@ def test_three_hundred_operators_allowed(ddb: Any, table: str) -> None:
     with pytest.raises(ddb.exceptions.ClientError) as exc:
         ddb.scan(TableName=table, FilterExpression="not " * 300 + "a<b")
     assert _err(exc)[1] == "Invalid FilterExpression: The expression contains too many operators; operator count: 301"
+
+
+def test_conditional_operator_needs_expected(ddb: Any, table: str) -> None:
+    put = {"a": {"Action": "PUT", "Value": {"N": "1"}}}
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.update_item(TableName=table, Key={"pk": {"S": "k"}}, AttributeUpdates=put, Expected={},
+                        ConditionalOperator="OR")
+    assert _err(exc) == ("ValidationException",
+                         "ConditionalOperator can only be used when Filter or Expected has two or more elements")
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.put_item(TableName=table, Item={"pk": {"S": "k"}}, ConditionalOperator="AND")
+    assert _err(exc) == ("ValidationException", "ConditionalOperator cannot be used without Filter or Expected")
+    ddb.update_item(TableName=table, Key={"pk": {"S": "k"}}, AttributeUpdates=put, Expected={})
+
+
+def test_key_conditions_operator_is_an_enum(ddb: Any, range_table: str) -> None:
+    for operator in ("eq", "DOG"):
+        with pytest.raises(ddb.exceptions.ClientError) as exc:
+            ddb.query(TableName=range_table, KeyConditions={
+                "pk": {"AttributeValueList": [{"S": "p"}], "ComparisonOperator": operator}})
+        code, message = _err(exc)
+        assert code == "ValidationException"
+        assert message.startswith(f"1 validation error detected: Value '{operator}' at "
+                                  "'keyConditions.pk.member.comparisonOperator' failed to satisfy constraint")

@@ -100,11 +100,21 @@ def _tester(test: Callable[[Item], bool]) -> Condition:
     return run
 
 
+def _check_conditional_operator(req: dict[str, Any], conditions: Any) -> None:
+    """ConditionalOperator needs the Expected (or filter) map it joins, as in DynamoDB."""
+    if "ConditionalOperator" not in req or conditions:
+        return
+    if conditions is None:
+        raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
+    raise ValidationException("ConditionalOperator can only be used when Filter or Expected has two or more elements")
+
+
 def condition(req: dict[str, Any], ctx: Context) -> Condition | None:
     text = req.get("ConditionExpression")
     if text is not None:
         return _tester(ctx.expr.bind_condition(parse_condition(text)).test)
     expected = req.get("Expected")
+    _check_conditional_operator(req, expected)
     if expected:
         tree = legacy_condition(expected, req.get("ConditionalOperator"))
         if tree is not None:
@@ -136,6 +146,7 @@ def filter(req: dict[str, Any], ctx: Context, legacy: str, key_names: tuple[str,
                         f"{path[0]}")
         return _tester(bound.test)
     conditions = req.get(legacy)
+    _check_conditional_operator(req, conditions)
     if conditions:
         tree = legacy_filter(conditions, req.get("ConditionalOperator"),
                              key_names if legacy == "QueryFilter" else (), legacy)

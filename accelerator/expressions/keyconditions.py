@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from accelerator.core.errors import ValidationException
 from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
 from accelerator.core.values import validate_value
+from accelerator.expressions.legacy import check_operator
 from accelerator.expressions.tree import (
     And,
     Between,
@@ -201,6 +202,7 @@ def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: KeySchema
     gathered: dict[str, tuple[str, tuple[AV, ...]]] = {}
     for name, spec in key_conditions.items():
         operator = spec.get("ComparisonOperator")
+        check_operator(operator, f"keyConditions.{name}.member.comparisonOperator")
         values = list(spec.get("AttributeValueList") or [])
         for value in values:
             validate_value(value)

@@ -44,6 +44,7 @@ __all__ = [
     "legacy_projection",
     "legacy_update",
     "check_parameter_mix",
+    "check_operator",
     "OPERATION_PARAMETERS",
 ]
 
@@ -105,17 +106,18 @@ def _checked_values(name: str, operator: str, values: list[AV]) -> list[AV]:
     return values
 
 
-def _check_operator(operator: Any) -> None:
+def check_operator(operator: Any, where: str = "comparisonOperator") -> None:
+    """ComparisonOperator must be one of DynamoDB's enum (case-sensitive); ``where`` is the member path."""
     if operator not in _OPERATORS:
         raise ValidationException(
-            f"1 validation error detected: Value '{operator}' at 'comparisonOperator' failed to satisfy constraint: "
+            f"1 validation error detected: Value '{operator}' at '{where}' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(_OPERATORS)}]"
         )
 
 
 def _comparison(name: str, operator: Any, values: list[AV]) -> Node:
     """One legacy ComparisonOperator on one attribute, as a condition tree."""
-    _check_operator(operator)
+    check_operator(operator)
     values = _checked_values(name, operator, values)
     path = _path(name)
     literals = [Literal(v) for v in values]
@@ -155,7 +157,7 @@ def _expected_entry(name: str, spec: Mapping[str, Any]) -> Node:
         raise ValidationException(_INVALID + f"Value and AttributeValueList cannot be used together for Attribute: {name}")
     if "ComparisonOperator" in spec:
         operator = spec["ComparisonOperator"]
-        _check_operator(operator)
+        check_operator(operator)
         if "Exists" in spec:
             raise ValidationException(_INVALID + f"Exists and ComparisonOperator cannot be used together for Attribute: {name}")
         if operator not in ("NULL", "NOT_NULL") and not has_list and not has_value:
