@@ -48,18 +48,19 @@ sorted key order, so lockers cannot deadlock; then reads, runs ``apply`` and, if
 has passed, sends one WRITE per slot (each checks it still owns its locks), then deletes its locks by
 token. Every optimistic WRITE refuses while another owner holds a lock of its partitions, and a
 cross-slot get_many reads each partition's version and lock twice and accepts only an unchanged,
-unlocked pair, so readers never see half of such a transaction. Limits, stated in the README's backend
-table: a process that dies (or stalls past its lease) between the per-slot writes leaves the
+unlocked pair, so a snapshot read never sees half of such a transaction (get, query and scan read each
+item as committed, as DynamoDB's GetItem/Query/Scan do). Limits, for the README's backend table: a process that dies (or stalls past its lease) between the per-slot writes leaves the
 transaction partially applied -- there is no commit record to roll it forward -- and its locks block
 other writers of those partitions for up to ``lock_lease``. A DeleteTable racing a write on a cluster
 can leave that write's items behind (the table registry is in another slot); standalone checks the
 table inside the WRITE script.
 
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync always`` an acknowledged write survives
-a crash of Redis or of the machine; ``everysec`` (Redis's default when AOF is on) may lose about the last
-second on a power loss or kernel crash (a Redis process crash loses nothing, the AOF is written before
-replying); ``appendfsync no`` leaves flushing to the OS; without AOF (RDB snapshots only) a restart
-loses every write since the last snapshot. On a cluster, replication is asynchronous: a failover may
+a crash of Redis or of the machine (the fault tests run so); ``everysec`` (the default once AOF is on) can
+lose the last 1-2 s of acknowledged writes on a power loss or kernel crash, and on a Redis crash only
+while a slow disk makes Redis postpone its AOF writes; ``appendfsync no`` leaves flushing to the OS
+(typically up to 30 s at risk); without AOF (RDB snapshots only, or ``--save ""``) a restart loses every
+write since the last snapshot. On a cluster, replication is asynchronous: a failover may
 lose acknowledged writes.
 
 Errors: redis-py errors, OSError and timeouts become ``BackendUnavailable``; the clients reconnect by
