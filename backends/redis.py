@@ -109,7 +109,7 @@ from backends.tasks import enter_task
 __all__ = ["RedisStorage", "RedisClusterStorage", "DEFAULT_URL"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # no ":" (prefixes must not nest), no braces
 _TABLE = re.compile(r"[^{}]{1,1024}\Z")  # no braces: a table name sits inside the keys' hash tags
 _DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 _INLINE_VALUE = 64  # the WRITE script compares values up to this size directly, longer ones by SHA1
