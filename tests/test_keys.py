@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.core.errors import ValidationException
+from accelerator.core.errors import SerializationException, ValidationException
 from accelerator.core.keys import (
     HASH_SPACE,
     KeySchema,
@@ -282,12 +282,16 @@ def test_normalize_number(text: str, canonical: str) -> None:
         ("0x10", "cannot be converted to a numeric value"),
         ("1_000", "cannot be converted to a numeric value"),
         ("--1", "cannot be converted to a numeric value"),
-        (1, "NUMBER_VALUE cannot be converted to String"),
     ],
 )
 def test_normalize_number_rejects(text: Any, message: str) -> None:
     with pytest.raises(ValidationException, match=message):
         normalize_number(text)
+
+
+def test_normalize_number_wrong_json_type() -> None:
+    with pytest.raises(SerializationException, match="NUMBER_VALUE cannot be converted to String"):
+        normalize_number(1)
 
 
 # ----- validate_item
@@ -310,7 +314,6 @@ def nested(levels: int, container: str) -> dict[str, Any]:
         ({"NS": ["1", "1.0"]}, "contains duplicates"),  # equal after normalisation
         ({"BS": ["AA==", "AA=="]}, "contains duplicates"),
         ({"NULL": False}, "Null attribute value types must have the value of true"),
-        ({"BOOL": "true"}, "BOOLEAN_VALUE cannot be converted to Boolean"),
         ({"S": "a", "N": "1"}, "more than one datatypes"),
         ({}, "Supplied AttributeValue is empty"),
         ({"X": "a"}, "Supplied AttributeValue is empty"),
@@ -321,6 +324,12 @@ def nested(levels: int, container: str) -> dict[str, Any]:
 )
 def test_validate_item_rejects(value: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationException, match=message):
+        validate_item({"id": {"S": "x"}, "attr": value})
+
+
+@pytest.mark.parametrize("value", [{"BOOL": "true"}, {"S": 5}, {"N": 5}, {"M": []}, {"L": {}}])
+def test_validate_item_wrong_json_type(value: dict[str, Any]) -> None:
+    with pytest.raises(SerializationException, match="cannot be converted to"):
         validate_item({"id": {"S": "x"}, "attr": value})
 
 
