@@ -239,6 +239,12 @@ def mark_moto_differences(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("server") != UPSTREAM_PARAM:
             continue
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1].startswith("test_conformance_"):
+            # These pin the engine's answers to DynamoDB's exact messages and limits; through the upstream
+            # backend the answer is the upstream's own (moto's here), passed through unchanged.
+            item.add_marker(pytest.mark.skip(reason="engine conformance checks: the dynamodb-upstream backend "
+                                                    "answers with the upstream's own errors (moto here)"))
+            continue
         reason = _reason(item)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
