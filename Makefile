@@ -10,7 +10,7 @@ RATE ?= 1000
 USERS ?= 1
 TARGET ?=
 
-.PHONY: run test lint typecheck bench loadtest clean
+.PHONY: run test lint typecheck bench loadtest clean redis-cluster redis-cluster-stop
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ bench: $(STAMP)
 
 loadtest: $(STAMP)
 	$(VENV)/bin/accelerator loadtest --scenario $(SCENARIO) --duration $(DURATION) --rate $(RATE) --users $(USERS) $(if $(TARGET),--target $(TARGET),)
+
+# A local 3-node Redis Cluster for configs/redis-cluster.toml (ports 7000-7002, data under ./data).
+CLUSTER_DIR := data/redis-cluster
+redis-cluster:
+	@for p in 7000 7001 7002; do mkdir -p $(CLUSTER_DIR)/$$p; \
+	  redis-server --port $$p --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+	    --dir $(CURDIR)/$(CLUSTER_DIR)/$$p --appendonly yes --save "" --daemonize yes \
+	    --logfile $(CURDIR)/$(CLUSTER_DIR)/$$p/redis.log; done
+	@sleep 0.5
+	@redis-cli -p 7000 cluster info | grep -q 'cluster_state:ok' || \
+	  redis-cli --cluster create 127.0.0.1:7000 127.0.0.1:7001 127.0.0.1:7002 --cluster-replicas 0 --cluster-yes
+	@until redis-cli -p 7000 cluster info | grep -q 'cluster_state:ok'; do sleep 0.2; done; echo "cluster ok"
+
+redis-cluster-stop:
+	@for p in 7000 7001 7002; do redis-cli -p $$p shutdown nosave 2>/dev/null || true; done
 
 clean:
 	rm -rf $(VENV) data results .pytest_cache

@@ -1,0 +1,44 @@
+"""Config files: every shipped file loads, and command-line overrides win over the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelerator.cli import build_parser
+from accelerator.config import load_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("name, kind", [("default", "sqlite"), ("postgres", "postgres"), ("redis", "redis"),
+                                        ("redis-cluster", "redis-cluster"), ("dynamodb", "dynamodb"),
+                                        ("dynamodb-local", "dynamodb")])
+def test_shipped_configs_load(name: str, kind: str) -> None:
+    config = load_config(CONFIGS / f"{name}.toml")
+    assert config.backend.kind == kind
+    assert config.server.port == 8111 and config.server.host == "127.0.0.1"
+    assert config.cache.enabled
+
+
+def test_overrides() -> None:
+    config = load_config(CONFIGS / "default.toml").override(
+        host="0.0.0.0", port=9000, backend="memory", data_dir="/tmp/x", upstream_url="http://u:1", cache=False)
+    assert (config.server.host, config.server.port) == ("0.0.0.0", 9000)
+    assert config.backend.kind == "memory" and config.backend.data_dir == "/tmp/x"
+    assert config.backend.options["endpoint_url"] == "http://u:1"
+    assert not config.cache.enabled
+
+
+def test_unknown_keys_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nprot = 1\n")
+    with pytest.raises(ValueError, match="prot"):
+        load_config(path)
+
+
+def test_cli_help_lists_options() -> None:
+    help_text = build_parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
+    for option in ("--config", "--host", "--port", "--backend", "--data-dir", "--upstream-url"):
+        assert option in help_text
