@@ -149,7 +149,8 @@ def render(args: argparse.Namespace, users: list[int], rows: list[tuple[int, dic
         f"Measured {started:%Y-%m-%d %H:%M} with `{command.strip()}`: hot-keys scenario, {KEYS:,} keys, "
         f"{args.rate:g} req/s in total, {args.duration:g} s after a 2 s warm-up, per user count; {pin}; "
         f"{info['cpu']}; load average before/after {load0:.2f} / {os.getloadavg()[0]:.2f}.", "",
-        f"Raw client, back to back on one connection (no generator): floor p50 {raw_floor[0]:.0f} µs / p99 "
+        f"Raw client, back to back on one connection (no generator; this process is not pinned, so with "
+        f"--cpus none client and server may sit on different vCPUs): floor p50 {raw_floor[0]:.0f} µs / p99 "
         f"{raw_floor[1]:.0f} µs; accelerator hit p50 {raw_accel[0]:.0f} µs / p99 {raw_accel[1]:.0f} µs.", "",
         "| users | floor GetItem p50 / p99 µs | accelerator hit p50 / p99 µs | accelerator miss p50 / p99 µs "
         "| achieved req/s (floor / accel) | Locust CPU µs/req (floor / accel) | server CPU µs/req (accel) |",
