@@ -23,7 +23,7 @@ def summarize(recorder: Recorder, elapsed: float) -> dict[str, Any]:
     _, lat, sid = recorder.arrays()
     operations: dict[str, dict[str, Any]] = {}
     for name in sorted({n for n, _ in recorder.series}):
-        entry = {"all": stats_of(lat[recorder.mask(sid, name=name)]).as_dict()}
+        entry: dict[str, Any] = {"all": stats_of(lat[recorder.mask(sid, name=name)]).as_dict()}
         for status in sorted({s for n, s in recorder.series if n == name}):
             entry[status] = stats_of(lat[recorder.mask(sid, name=name, status=status)]).as_dict()
         entry["rate"] = round(entry["all"]["count"] / elapsed, 1) if elapsed > 0 else 0.0
