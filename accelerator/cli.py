@@ -34,10 +34,14 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loadtest(args: argparse.Namespace) -> int:
+def _loadtest(options: list[str]) -> int:
+    # The runner owns its options (scenario, rate, users, warm-up, CPU pinning, rate sweeps, ...).
+    from loadtest.runner import build_parser as loadtest_parser
     from loadtest.runner import main as run_loadtest
 
-    return run_loadtest(args)
+    parser = loadtest_parser()
+    parser.prog = "accelerator loadtest"
+    return run_loadtest(parser.parse_args(options))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,20 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--table", help="flush only this table's entries")
     cache.set_defaults(func=_cache)
 
-    load = sub.add_parser("loadtest", help="run a Locust scenario headless and write results/")
-    load.add_argument("--scenario", default="session-store", choices=["session-store", "shopping-cart", "hot-keys"])
-    load.add_argument("--duration", type=float, default=60, help="seconds")
-    load.add_argument("--rate", type=float, default=1000, help="requests per second in total")
-    load.add_argument("--users", type=int, default=1)
-    load.add_argument("--target", help="URL of a running server (default: start one)")
-    load.add_argument("--config", default="configs/default.toml", help="config for the server it starts")
-    load.add_argument("--no-slo", action="store_true", help="do not fail on the latency SLO (smoke runs)")
-    load.add_argument("--results", default="results", help="output directory")
-    load.set_defaults(func=_loadtest)
+    load = sub.add_parser("loadtest", add_help=False,
+                          help="run a Locust scenario headless and write results/ (all options: "
+                               "accelerator loadtest --help)")
+    load.set_defaults(func=None)  # dispatched in main(): the runner parses its own options
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["loadtest"]:
+        return _loadtest(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
