@@ -227,3 +227,26 @@ def test_sigkill_during_transactions_leaves_none_half_applied() -> None:
         assert txs or orders, "transactions ran before the kill"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", SHARED_BACKENDS)
+def test_client_request_token_is_idempotent_across_processes(kind: str) -> None:
+    servers = _two_servers(kind)
+    try:
+        table = unique_name()
+        _create(servers[0].url, table)
+        a, b = boto_client(servers[0].url), boto_client(servers[1].url)
+        a.put_item(TableName=table, Item={"pk": {"S": "ctr"}, "n": {"N": "0"}})
+        items = [{"Update": {"TableName": table, "Key": {"pk": {"S": "ctr"}}, "UpdateExpression": "ADD n :one",
+                             "ExpressionAttributeValues": {":one": {"N": "1"}}}}]
+        token = uuid.uuid4().hex
+        a.transact_write_items(TransactItems=items, ClientRequestToken=token)
+        b.transact_write_items(TransactItems=items, ClientRequestToken=token)  # a retry landing on the other node
+        got = b.get_item(TableName=table, Key={"pk": {"S": "ctr"}}, ConsistentRead=True)
+        assert got["Item"]["n"] == {"N": "1"}
+        other = [{"Update": {**items[0]["Update"], "ExpressionAttributeValues": {":one": {"N": "5"}}}}]
+        with pytest.raises(b.exceptions.IdempotentParameterMismatchException):
+            b.transact_write_items(TransactItems=other, ClientRequestToken=token)
+    finally:
+        for s in servers:
+            s.stop()

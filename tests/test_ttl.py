@@ -83,3 +83,26 @@ def test_ttl_settings_through_the_api_survive_restart() -> None:
         assert name in c.list_tables()["TableNames"] and not any("!" in n for n in c.list_tables()["TableNames"])
     finally:
         proc.stop()
+
+
+def test_sweeper_forgets_transaction_tokens_after_ten_minutes() -> None:
+    async def main() -> None:
+        engine = TableEngine(MemoryStorage(), ttl_sweep_interval=0)
+        await engine.open()
+        await engine.call("CreateTable", {"TableName": "acct", "BillingMode": "PAY_PER_REQUEST",
+                                          "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                                          "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]})
+        request = {"ClientRequestToken": "tok-1", "TransactItems": [
+            {"Update": {"TableName": "acct", "Key": {"id": {"S": "a"}}, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}}]}
+        await engine.call("TransactWriteItems", dict(request))
+        await engine.call("TransactWriteItems", dict(request))
+        item = await engine.call("GetItem", {"TableName": "acct", "Key": {"id": {"S": "a"}}})
+        assert item["Item"]["n"] == {"N": "1"}, "the retry had no second effect"
+        engine.sweeper.clock = lambda: time.time() + 5
+        assert await engine.sweeper.sweep() == 0, "a young token is kept"
+        engine.sweeper.clock = lambda: time.time() + 601
+        assert await engine.sweeper.sweep() == 1, "an expired token is forgotten"
+        await engine.close()
+
+    asyncio.run(main())

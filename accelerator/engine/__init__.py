@@ -43,7 +43,6 @@ class TableEngine:
             "TransactGetItems": transact.transact_get_items,
             "TransactWriteItems": transact.transact_write_items,
         }
-        self.transactions = transact.TokenLedger()
 
     async def open(self) -> None:
         await self.storage.open()

@@ -17,9 +17,11 @@ from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.core.tables import TableDef
 
-__all__ = ["MetaStore", "META_TABLE"]
+__all__ = ["MetaStore", "META_TABLE", "TOKEN_PREFIX", "TOKEN_SECONDS"]
 
 META_TABLE = "!meta"
+TOKEN_PREFIX = b"token:"  # TransactWriteItems ClientRequestToken records, written in the transaction's unit
+TOKEN_SECONDS = 600.0  # how long a token makes a retry idempotent
 
 
 class MetaStore:

@@ -8,7 +8,6 @@ accelerator processes sharing one backend.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ import orjson
 
 from accelerator.core.errors import (
     ConditionFailed,
-    DynamoError,
     IdempotentParameterMismatchException,
     TransactionCanceledException,
     ValidationException,
@@ -27,11 +25,12 @@ from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity, plan
 from accelerator.engine.items import load, updated_item
+from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS
 
-__all__ = ["transact_get_items", "transact_write_items", "TokenLedger"]
+__all__ = ["transact_get_items", "transact_write_items", "token_ref"]
 
 _MAX_BYTES = 4 * 1024 * 1024
-_TOKEN_SECONDS = 600.0
+
 _MULTIPLE = "Transaction request cannot include multiple operations on one item"
 
 
@@ -174,65 +173,54 @@ def _apply(actions: list[_Action], olds: list[bytes | None]) -> list[Any]:
     return news
 
 
-class TokenLedger:
-    """ClientRequestToken bookkeeping: a retry within 10 minutes has no second effect.
-
-    Held per process: a retry that lands on another accelerator process is not recognised.
-    """
-
-    def __init__(self, clock: Any = time.monotonic) -> None:
-        self.clock = clock
-        self.entries: dict[str, tuple[float, bytes]] = {}
-        self.locks: dict[str, asyncio.Lock] = {}
-
-    def lock(self, token: str) -> asyncio.Lock:
-        return self.locks.setdefault(token, asyncio.Lock())
-
-    def seen(self, token: str, digest: bytes) -> bool:
-        now = self.clock()
-        for stale in [t for t, (at, _) in self.entries.items() if now - at > _TOKEN_SECONDS]:
-            self.entries.pop(stale, None)
-            self.locks.pop(stale, None)
-        entry = self.entries.get(token)
-        if entry is None:
-            return False
-        if entry[1] != digest:
-            raise IdempotentParameterMismatchException(
-                "Specified idempotency token was used with different request parameters within the 10 minute "
-                "window.")
-        return True
-
-    def record(self, token: str, digest: bytes) -> None:
-        self.entries[token] = (self.clock(), digest)
+class _Replayed(Exception):
+    """The token's transaction was already applied within the window: answer success, change nothing."""
 
 
-async def _write(engine: Any, req: Request) -> Response:
+_MISMATCH = ("Specified idempotency token was used with different request parameters within the 10 minute "
+             "window.")
+
+
+def token_ref(token: str) -> KeyRef:
+    """Where a ClientRequestToken's record lives: in the meta table, written in the transaction's own unit."""
+    return KeyRef(META_TABLE, TOKEN_PREFIX + token.encode(), b"")
+
+
+def _with_token(actions: list[_Action], token: str, digest: str, now: float) -> Any:
+    def apply(olds: list[bytes | None]) -> list[Any]:
+        record = olds[-1]
+        if record is not None:
+            seen = orjson.loads(record)
+            if now - seen["at"] < TOKEN_SECONDS:
+                if seen["digest"] == digest:
+                    raise _Replayed
+                raise IdempotentParameterMismatchException(_MISMATCH)
+        news = _apply(actions, olds[:-1])
+        return [*news, orjson.dumps({"digest": digest, "at": now})]
+    return apply
+
+
+async def transact_write_items(engine: Any, req: Request) -> Response:
+    """All actions in one atomic unit; a ClientRequestToken's record is part of that unit, so a retry
+    within 10 minutes has no second effect on any accelerator process sharing the backend."""
     actions = await _parse(engine, req)
+    refs = [a.ref for a in actions if a.ref is not None]  # all of them: _parse rejected invalid actions
+    token = req.get("ClientRequestToken")
+    if token is None:
+        apply: Any = lambda olds: _apply(actions, olds)  # noqa: E731
+    else:
+        body = {k: v for k, v in req.items() if k not in ("ClientRequestToken", "ReturnConsumedCapacity")}
+        digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        apply = _with_token(actions, token, digest, time.time())
+        refs.append(token_ref(token))
     try:
-        refs = [a.ref for a in actions if a.ref is not None]  # all of them: _parse rejected invalid actions
-        olds = await engine.storage.transact(refs, lambda olds: _apply(actions, olds))
+        olds = await engine.storage.transact(refs, apply)
     except ConditionFailed as exc:
         raise TransactionCanceledException(exc.payload) from None
+    except _Replayed:
+        return {}
     if capacity.metering():
         for action, old in zip(actions, olds, strict=True):
             size = max(len(old or b""), item_size(action.item) if action.item is not None else 0)
             capacity.charge(action.table.name, 2 * capacity.write_units(size))
     return {}
-
-
-async def transact_write_items(engine: Any, req: Request) -> Response:
-    token = req.get("ClientRequestToken")
-    if token is None:
-        return await _write(engine, req)
-    body = {k: v for k, v in req.items() if k not in ("ClientRequestToken", "ReturnConsumedCapacity")}
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
-    ledger: TokenLedger = engine.transactions
-    async with ledger.lock(token):
-        if ledger.seen(token, digest):
-            return {}
-        try:
-            response = await _write(engine, req)
-        except DynamoError:
-            raise
-        ledger.record(token, digest)
-        return response

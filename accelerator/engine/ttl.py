@@ -21,7 +21,7 @@ import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
-from accelerator.engine.meta import MetaStore
+from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
 
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
@@ -102,8 +102,9 @@ class TtlSweeper:
                 log.warning("TTL sweep failed: %s", exc.message)
 
     async def sweep(self) -> int:
-        """One pass over every table with TTL enabled; returns how many items were deleted."""
-        deleted = 0
+        """One pass over every table with TTL enabled (and the expired transaction tokens); returns how many
+        items were deleted."""
+        deleted = await self._sweep_tokens()
         for name in await self.storage.list_tables():
             spec = await self.settings.get(name)
             if spec and spec.get("Enabled"):
@@ -119,6 +120,26 @@ class TtlSweeper:
             for pk, sk, data in rows:
                 if expired(orjson.loads(data), attribute, now):
                     deleted += await self._delete(KeyRef(table, pk, sk), attribute, now)
+            if len(rows) < _PAGE:
+                return deleted
+            start = rows[-1][0], rows[-1][1]
+
+    async def _sweep_tokens(self) -> int:
+        deleted = 0
+        start: tuple[bytes, bytes] | None = None
+        while True:
+            rows = await self.storage.scan(META_TABLE, segment=0, total_segments=1, start=start, limit=_PAGE)
+            now = self.clock()
+            for pk, sk, data in rows:
+                if pk.startswith(TOKEN_PREFIX) and now - orjson.loads(data)["at"] > TOKEN_SECONDS:
+                    ref = KeyRef(META_TABLE, pk, sk)
+
+                    def apply(olds: list[bytes | None], now: float = now) -> list[Any]:
+                        fresh = olds[0] is not None and now - orjson.loads(olds[0])["at"] <= TOKEN_SECONDS
+                        return [KEEP if fresh or olds[0] is None else None]
+
+                    await self.storage.transact([ref], apply)
+                    deleted += 1
             if len(rows) < _PAGE:
                 return deleted
             start = rows[-1][0], rows[-1][1]
