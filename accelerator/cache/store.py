@@ -91,8 +91,8 @@ class CachedStore:
     async def open(self) -> None:
         await self.store.open()
         subscribe = getattr(self.store, "subscribe", None)
-        if subscribe is not None:  # deletions the store makes on its own (TTL expiry) reach the cache too
-            subscribe(lambda table, pk, sk: self.apply_invalidation(Invalidation(table, ((pk, sk),))))
+        if subscribe is not None:  # deletions the store makes on its own (TTL expiry) reach every node's cache
+            subscribe(self._store_deleted)
         if self.invalidator is not None:
             await self.invalidator.start(self.apply_invalidation)
 
@@ -216,6 +216,10 @@ class CachedStore:
         self.stats.invalidated_pages += self.queries.invalidate((inc, pk)) + self.queries.invalidate(inc)
 
     # -- invalidation ----------------------------------------------------------------------------
+    def _store_deleted(self, table: str, pk: bytes, sk: bytes) -> None:
+        self.apply_invalidation(Invalidation(table, ((pk, sk),)))
+        self._publish(Invalidation(table, ((pk, sk),), self.node_id))
+
     def _publish(self, message: Invalidation) -> None:
         if self.invalidator is not None:
             try:
