@@ -6,11 +6,13 @@ only owns the storage, the table registry and the dispatch table.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from accelerator.core.errors import UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
-from accelerator.engine import batch, capacity, control, items, query, transact
+from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
 from accelerator.engine.indexes import IndexedStorage
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.tables import TableRegistry
@@ -26,7 +28,8 @@ class TableEngine:
 
     def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0) -> None:
         self.storage = IndexedStorage(storage)
-        self.tables = TableRegistry(storage)
+        self.tables = TableRegistry(self.storage)
+        self._background: set[asyncio.Task[None]] = set()
         self.meta = MetaStore(self.storage)
         self.ttl = TtlSettings(self.meta)
         self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
@@ -48,8 +51,19 @@ class TableEngine:
         await self.storage.open()
         await self.meta.open()
         self.sweeper.start()
+        await index_admin.resume_backfills(self)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run background work (index backfills) until it ends or the engine closes."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.sweeper.stop()
         await self.storage.close()
 

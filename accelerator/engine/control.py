@@ -17,6 +17,7 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
+from accelerator.engine import index_admin
 from accelerator.engine.tables import describe, table_from_request
 
 __all__ = ["create_table", "describe_table", "delete_table", "list_tables", "update_table", "update_ttl",
@@ -84,7 +85,7 @@ async def delete_table(engine: Any, req: Request) -> Response:
     except ResourceNotFoundException:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
-    for prefix in ("ttl:", "tags:", "table:"):
+    for prefix in ("ttl:", "tags:", "table:", "indexes:"):
         await engine.meta.delete(prefix + table.name)
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)
@@ -106,9 +107,15 @@ async def list_tables(engine: Any, req: Request) -> Response:
 
 async def update_table(engine: Any, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
-    if req.get("GlobalSecondaryIndexUpdates") or req.get("AttributeDefinitions"):
-        raise ValidationException("Adding or removing global secondary indexes is not supported by this "
-                                  "accelerator: create a new table with the indexes instead")
+    if req.get("GlobalSecondaryIndexUpdates"):
+        await index_admin.update_indexes(engine, table, req)
+        members_given = any(m in req for m in ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled",
+                                                "TableClass"))
+        if not members_given:
+            return {"TableDescription": await _description(engine, await _table(engine, req["TableName"]))}
+    elif req.get("AttributeDefinitions"):
+        raise ValidationException("One or more parameter values were invalid: AttributeDefinitions may only be "
+                                  "given with GlobalSecondaryIndexUpdates that create an index")
     members = ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass")
     update = {m: req[m] for m in members if m in req}
     if not update and not any(m in req for m in ("StreamSpecification", "SSESpecification")):

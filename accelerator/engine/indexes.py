@@ -28,7 +28,8 @@ from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
 
-__all__ = ["IndexDef", "IndexedStorage", "indexes_of", "parse_indexes", "describe_indexes", "escape",
+__all__ = ["IndexDef", "IndexedStorage", "indexes_of", "with_override", "storage_def", "OVERRIDE_PREFIX",
+           "index_key", "index_projection", "parse_indexes", "describe_indexes", "escape",
            "lower_bound", "upper_bound", "SEPARATOR"]
 
 SEPARATOR = "!"
@@ -73,6 +74,7 @@ class IndexDef:
     non_key: tuple[str, ...]
     table_key: KeySchema
     storage_name: str
+    status: str = "ACTIVE"  # CREATING while an index added by UpdateTable is being backfilled
 
     def composite(self, item: dict[str, Any]) -> tuple[bytes, bytes] | None:
         """(entry pk, entry sk) of an item, or None when the item lacks an index key (sparse index)."""
@@ -141,14 +143,16 @@ class IndexDef:
             "IndexArn": f"arn:aws:dynamodb:ddblocal:000000000000:table/{table.name}/index/{self.name}",
         }
         if self.is_global:
-            desc["IndexStatus"] = "ACTIVE"
+            desc["IndexStatus"] = self.status
+            if self.status == "CREATING":
+                desc["Backfilling"] = True
             throughput = table.extra.get("gsi_throughput", {}).get(self.name) or {"ReadCapacityUnits": 0,
                                                                                   "WriteCapacityUnits": 0}
             desc["ProvisionedThroughput"] = {"NumberOfDecreasesToday": 0, **throughput}
         return desc
 
 
-def _index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySchema:
+def index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySchema:
     elements = spec.get("KeySchema") or []
     hashes = [e["AttributeName"] for e in elements if e.get("KeyType") == "HASH"]
     ranges = [e["AttributeName"] for e in elements if e.get("KeyType") == "RANGE"]
@@ -163,7 +167,7 @@ def _index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySch
                      types[ranges[0]] if ranges else None)
 
 
-def _projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, ...]]:
+def index_projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, ...]]:
     projection = spec.get("Projection")
     if not isinstance(projection, dict):
         raise ValidationException(f"{_INVALID}Projection must be specified for index: {name}")
@@ -207,7 +211,7 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
             if name in seen:
                 raise ValidationException(f"{_INVALID}Duplicate index name: {name}")
             seen.add(name)
-            key = _index_key(spec, types, name)
+            key = index_key(spec, types, name)
             if not is_global:
                 if table_key.range_name is None:
                     raise ValidationException(
@@ -229,7 +233,7 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
                         "BillingMode is PAY_PER_REQUEST")
                 if provisioned is not None:
                     throughput[name] = provisioned
-            kind, non_key = _projection(spec, name)
+            kind, non_key = index_projection(spec, name)
             used.update(key.names)
             stored.append({"name": name, "global": is_global, "key": [key.hash_name, key.hash_type, key.range_name,
                                                                       key.range_type],
@@ -237,20 +241,34 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
     return stored, used, throughput
 
 
-_CACHE: dict[tuple[str, float], tuple[IndexDef, ...]] = {}
+_CACHE: dict[tuple[str, float, int], tuple[IndexDef, ...]] = {}
+OVERRIDE_PREFIX = b"indexes:"  # meta record of a table whose indexes UpdateTable changed
+_META = "!meta"
 
 
 def indexes_of(table: TableDef) -> tuple[IndexDef, ...]:
-    """The table's indexes (parsed once per table definition)."""
-    found = _CACHE.get((table.name, table.created))
+    """The table's indexes (parsed once per table definition and index version)."""
+    cache_key = (table.name, table.created, int(table.extra.get("indexes_version", 0)))
+    found = _CACHE.get(cache_key)
     if found is not None:
         return found
     defs = tuple(
         IndexDef(spec["name"], spec["global"], KeySchema(*spec["key"]), spec["projection"], tuple(spec["non_key"]),
-                 table.key, f"{table.name}{SEPARATOR}{spec['name']}")
+                 table.key, f"{table.name}{SEPARATOR}{spec['name']}", spec.get("status", "ACTIVE"))
         for spec in table.extra.get("indexes", ()))
-    _CACHE[(table.name, table.created)] = defs
+    _CACHE[cache_key] = defs
     return defs
+
+
+def with_override(table: TableDef, record: dict[str, Any] | None) -> TableDef:
+    """The table as UpdateTable left it: its created definition with the recorded index changes applied."""
+    if record is None or record.get("created") != table.created:
+        return table
+    extra = {**table.extra, "indexes": record["indexes"], "gsi_throughput": record.get("gsi_throughput", {}),
+             "indexes_version": record["version"]}
+    attrs = tuple((name, kind) for name, kind in record["attrs"])
+    return TableDef(name=table.name, key=table.key, attribute_definitions=attrs, created=table.created,
+                    billing_mode=table.billing_mode, provisioned=table.provisioned, extra=extra)
 
 
 def describe_indexes(table: TableDef) -> dict[str, Any]:
@@ -265,7 +283,7 @@ class _Stale(Exception):
     """The items changed between the read that planned the index entries and the atomic unit."""
 
 
-def _storage_def(index: IndexDef, created: float) -> TableDef:
+def storage_def(index: IndexDef, created: float) -> TableDef:
     key = KeySchema(index.key.hash_name, index.key.hash_type, "__entry", "B")
     return TableDef(name=index.storage_name, key=key, attribute_definitions=(), created=created)
 
@@ -286,18 +304,54 @@ class IndexedStorage:
     async def create_table(self, table: TableDef) -> None:
         await self.inner.create_table(table)
         for index in indexes_of(table):
-            await self.inner.create_table(_storage_def(index, table.created))
+            await self.inner.create_table(storage_def(index, table.created))
         self._defs.pop(table.name, None)
 
     async def delete_table(self, name: str) -> None:
-        table = await self.inner.get_table(name)
+        table = await self.get_table(name)
         await self.inner.delete_table(name)
         self._defs.pop(name, None)
         for index in indexes_of(table) if table is not None else ():
             await self.inner.delete_table(index.storage_name)
 
     async def get_table(self, name: str) -> TableDef | None:
-        return await self.inner.get_table(name)
+        """The table's definition with any index changes UpdateTable recorded."""
+        table = await self.inner.get_table(name)
+        if table is None:
+            return None
+        data = await self.inner.get(_META, OVERRIDE_PREFIX + name.encode(), b"")
+        return with_override(table, orjson.loads(data)) if data is not None else table
+
+    def forget(self, name: str) -> None:
+        """Read the table's index definitions again on the next write."""
+        self._defs.pop(name, None)
+
+    async def reindex(self, table: str, pk: bytes, sk: bytes, index_name: str) -> None:
+        """Write one item's entry in one index (a backfill), unless the item changes meanwhile (then again)."""
+        for _ in range(_ATTEMPTS):
+            index = next((d for d in await self._indexes(table) if d.name == index_name), None)
+            old = await self.inner.get(table, pk, sk)
+            if index is None or old is None:
+                return
+            try:
+                entries = _entries((index,), old)
+            except ValidationException:
+                return  # a value of the wrong type for the new key: DynamoDB leaves such items out
+            if not entries:
+                return
+            ((ref, value),) = entries.items()
+
+            def unit(current: list[bytes | None], old: bytes = old, value: bytes = value) -> list[Any]:
+                if current[0] != old:
+                    raise _Stale
+                return [KEEP, value]
+
+            try:
+                await self.inner.transact([KeyRef(table, pk, sk), ref], unit)
+                return
+            except _Stale:
+                continue
+        raise TransactionConflictException("Transaction is ongoing for the item")
 
     async def list_tables(self) -> list[str]:
         return [n for n in await self.inner.list_tables() if SEPARATOR not in n]
@@ -321,7 +375,7 @@ class IndexedStorage:
         entry = self._defs.get(name)
         if entry is not None and entry[0] > now:
             return entry[1]
-        table = await self.inner.get_table(name)
+        table = await self.get_table(name)
         defs = indexes_of(table) if table is not None else ()
         self._defs[name] = (now + _TTL, defs)
         return defs

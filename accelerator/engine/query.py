@@ -68,6 +68,8 @@ class _Source:
                     self.index = index
             if self.index is None:
                 raise ValidationException(f"The table does not have the specified index: {name}")
+            if self.index.status != "ACTIVE":
+                raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
             if self.index.is_global and req.get("ConsistentRead"):
                 raise ValidationException("Consistent reads are not supported on global secondary indexes")
         self.storage_name = self.index.storage_name if self.index is not None else table.name
