@@ -22,6 +22,7 @@ from typing import Any
 import httptools
 
 from accelerator.api import Router
+from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
 from accelerator.core.errors import DynamoError, InternalServerError
 
 __all__ = ["Server", "ServerLimits", "Reply"]
@@ -98,7 +99,8 @@ class Connection(asyncio.Protocol):
         self.body_size = 0
         self.header_bytes = 0
         self.headers: dict[bytes, bytes] = {}
-        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, bytes]] = collections.deque()
+        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, bytes, bytes, bytes]] = \
+            collections.deque()
         self.busy = False
         self.closing = False
         self.in_request = False
@@ -169,7 +171,9 @@ class Connection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
-        self.queue.append((method, self.url, self.target, body, keep, self.headers.get(b"host", b"")))
+        headers = self.headers
+        self.queue.append((method, self.url, self.target, body, keep, headers.get(b"host", b""),
+                           headers.get(b"content-encoding", b""), headers.get(b"accept-encoding", b"")))
         if len(self.queue) > self.server.limits.max_pipeline and self.transport is not None:
             self.transport.pause_reading()
         if not self.busy:
@@ -178,28 +182,28 @@ class Connection(asyncio.Protocol):
     # -- dispatch --------------------------------------------------------------------------------
     def _next(self) -> None:
         while self.queue and not self.closing:
-            method, url, target, body, keep, host = self.queue.popleft()
-            coro = self.server.dispatch(method, url, target, body, host)
+            method, url, target, body, keep, host, coding, accept = self.queue.popleft()
+            coro = self.server.dispatch(method, url, target, body, host, coding)
             # Each request runs in a Context of its own; if it suspends, its Task continues in that same
             # Context object, so context variables set before the first await stay valid after it.
             ctx = contextvars.copy_context()
             try:
                 first = ctx.run(coro.send, None)
             except StopIteration as stop:
-                self._write(stop.value, keep)
+                self._write(stop.value, keep, accept)
                 continue
             except BaseException as exc:  # a handler bug: answer 500, keep serving
-                self._write(self.server.crash_reply(exc), keep)
+                self._write(self.server.crash_reply(exc), keep, accept)
                 continue
             self.busy = True
             task = asyncio.get_running_loop().create_task(_drive(_Resume(coro, first)), context=ctx)
-            task.add_done_callback(functools.partial(self._done, keep=keep))
+            task.add_done_callback(functools.partial(self._done, keep=keep, accept=accept))
             self.server.in_flight.add(task)
             return
         if self.transport is not None and not self.closing and len(self.queue) <= self.server.limits.max_pipeline:
             self.transport.resume_reading()
 
-    def _done(self, task: asyncio.Future[Reply], *, keep: bool) -> None:
+    def _done(self, task: asyncio.Future[Reply], *, keep: bool, accept: bytes) -> None:
         self.server.in_flight.discard(task)
         self.busy = False
         if task.cancelled():
@@ -208,14 +212,19 @@ class Connection(asyncio.Protocol):
             reply = self.server.crash_reply(task.exception())
         else:
             reply = task.result()
-        self._write(reply, keep)
+        self._write(reply, keep, accept)
         self._next()
 
-    def _write(self, reply: Reply, keep: bool) -> None:
+    def _write(self, reply: Reply, keep: bool, accept: bytes = b"") -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         status, ctype, extra, body = reply
+        if accept and len(body) >= COMPRESS_AT and ctype == _JSON:  # small replies skip the header
+            coding = pick_coding(accept)
+            if coding is not None:
+                body = encode_body(body, coding)
+                extra += b"Content-Encoding: " + coding + b"\r\n"
         head = b"".join((
             b"HTTP/1.1 ", str(status).encode(), b" ", _REASONS.get(status, b"Unknown"),
             b"\r\nContent-Type: ", ctype,
@@ -280,8 +289,16 @@ class Server:
         log.exception("unhandled error in request handler", exc_info=exc)
         return self.router.error_reply(InternalServerError("Internal server error"))
 
-    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes, host: bytes = b"") -> Reply:
+    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes, host: bytes = b"",
+                       coding: bytes = b"") -> Reply:
         if method == b"POST":
+            if coding:
+                try:
+                    body = decode_body(body, coding, self.limits.max_body)
+                except BodyTooLarge:
+                    return 413, _TEXT, b"", b"request body too large"
+                except BadCoding:  # DynamoDB's answer to a body it cannot decode
+                    return self.router.error_reply(InternalServerError("Failed to decode the request body"))
             return await self.router.handle(target, body)
         if method == b"GET":
             path = url.split(b"?", 1)[0]

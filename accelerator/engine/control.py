@@ -108,11 +108,15 @@ async def list_tables(engine: Any, req: Request) -> Response:
 async def update_table(engine: Any, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     if req.get("GlobalSecondaryIndexUpdates"):
-        await index_admin.update_indexes(engine, table, req)
+        deleted = await index_admin.update_indexes(engine, table, req)
         members_given = any(m in req for m in ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled",
                                                 "TableClass"))
         if not members_given:
-            return {"TableDescription": await _description(engine, await _table(engine, req["TableName"]))}
+            desc = await _description(engine, await _table(engine, req["TableName"]))
+            if deleted is not None:  # DynamoDB's answer still lists the index, as DELETING
+                desc.setdefault("GlobalSecondaryIndexes", []).append(deleted)
+                desc["TableStatus"] = "UPDATING"
+            return {"TableDescription": desc}
     elif req.get("AttributeDefinitions"):
         raise ValidationException("One or more parameter values were invalid: AttributeDefinitions may only be "
                                   "given with GlobalSecondaryIndexUpdates that create an index")

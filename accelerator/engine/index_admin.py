@@ -15,7 +15,12 @@ import contextlib
 import logging
 from typing import Any
 
-from accelerator.core.errors import DynamoError, ResourceNotFoundException, ValidationException
+from accelerator.core.errors import (
+    DynamoError,
+    LimitExceededException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from accelerator.core.tables import TableDef
 from accelerator.engine.indexes import (
     OVERRIDE_PREFIX,
@@ -59,19 +64,30 @@ def _merged_types(table: TableDef, req: dict[str, Any]) -> dict[str, str]:
     for definition in req.get("AttributeDefinitions") or ():
         name, kind = definition["AttributeName"], definition["AttributeType"]
         if types.get(name, kind) != kind:
-            raise ValidationException(f"{_INVALID}Cannot change the type of attribute {name} from {types[name]} "
-                                      f"to {kind}")
+            raise ValidationException(f"{_INVALID}Attributes cannot be redefined. Please check that your attribute "
+                                      f"has the same type as previously defined. Attribute: {name}, existing type: "
+                                      f"{types[name]}, new type: {kind}")
         types[name] = kind
     return types
 
 
-async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> None:
-    """Apply GlobalSecondaryIndexUpdates (one Create or Delete per call, as DynamoDB allows)."""
+def _used_attributes(table: TableDef, record: dict[str, Any], types: dict[str, str]) -> list[list[str]]:
+    """AttributeDefinitions as DynamoDB lists them: only the table's and its indexes' key attributes."""
+    used = {n for s in record["indexes"] for n in s["key"][::2] if n} | set(table.key.names)
+    return [[n, t] for n, t in types.items() if n in used]
+
+
+async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply GlobalSecondaryIndexUpdates (one Create or Delete per call, as DynamoDB allows).
+
+    Returns the description of the index a Delete removed (IndexStatus DELETING), for the response.
+    """
     updates = req["GlobalSecondaryIndexUpdates"]
     changes = [u for u in updates if isinstance(u, dict) and ("Create" in u or "Delete" in u)]
     if len(changes) > 1:
-        raise ValidationException("Subscriber limit exceeded: Only 1 online index can be created or deleted "
-                                  "simultaneously per table")
+        raise LimitExceededException("Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                                     "simultaneously per table")
+    deleted = None
     record = _record(table)
     existing = {spec["name"]: spec for spec in record["indexes"]}
     for update in updates:
@@ -84,7 +100,7 @@ async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> N
         if kind == "Create":
             await _create(engine, table, record, existing, body, req)
         elif kind == "Delete":
-            await _delete(engine, table, record, existing, name)
+            deleted = await _delete(engine, table, record, existing, name)
         elif kind == "Update":
             if name not in existing or not existing[name]["global"]:
                 raise ResourceNotFoundException(f"Requested resource not found: Index: {name} not found")
@@ -93,6 +109,7 @@ async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> N
             await _save(engine, table.name, record)
         else:
             raise ValidationException("Invalid GlobalSecondaryIndexUpdate: one of Create, Update or Delete")
+    return deleted
 
 
 async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
@@ -100,6 +117,10 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     name = body["IndexName"]
     if name in existing:
         raise ValidationException(f"{_INVALID}Attempting to create an index which already exists")
+    # The new index's key attributes must be in this request's AttributeDefinitions, even when the table
+    # already defines them (as DynamoDB insists); conflicting types are rejected by _merged_types.
+    given = {d["AttributeName"]: d["AttributeType"] for d in req.get("AttributeDefinitions") or ()}
+    index_key(body, given, name)
     types = _merged_types(table, req)
     key = index_key(body, types, name)
     projection, non_key = index_projection(body, name)
@@ -111,22 +132,27 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     if body.get("ProvisionedThroughput") is not None:
         record["gsi_throughput"][name] = body["ProvisionedThroughput"]
     record["indexes"].append(spec)
-    used = {n for s in record["indexes"] for n in s["key"][::2] if n} | set(table.key.names)
-    record["attrs"] = [[n, t] for n, t in types.items() if n in used]
+    record["attrs"] = _used_attributes(table, record, types)
     index = IndexDef(name, True, key, projection, non_key, table.key, f"{table.name}{SEPARATOR}{name}", "CREATING")
     await engine.storage.inner.create_table(storage_def(index, table.created))
     await _save(engine, table.name, record)
     engine.spawn(backfill(engine, table.name, name))
 
 
-async def _delete(engine: Any, table: TableDef, record: dict[str, Any], existing: dict[str, Any], name: str) -> None:
+async def _delete(engine: Any, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
+                  name: str) -> dict[str, Any]:
     spec = existing.get(name)
     if spec is None or not spec["global"]:
         raise ResourceNotFoundException(f"Requested resource not found: Index: {name} not found")
+    gone = next(i for i in indexes_of(table) if i.name == name).describe(table)
+    gone.pop("Backfilling", None)
+    gone["IndexStatus"] = "DELETING"
     record["indexes"] = [s for s in record["indexes"] if s["name"] != name]
     record["gsi_throughput"].pop(name, None)
+    record["attrs"] = _used_attributes(table, record, dict(table.attribute_definitions))
     await _save(engine, table.name, record)
     engine.spawn(_drop_later(engine, f"{table.name}{SEPARATOR}{name}"))
+    return gone
 
 
 async def _drop_later(engine: Any, storage_name: str) -> None:

@@ -37,6 +37,8 @@ _NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
 _INVALID = "One or more parameter values were invalid: "
 _TTL = 1.0
 _ATTEMPTS = 20
+_MAX_HASH = 2048
+_MAX_RANGE = 1024
 
 
 def escape(data: bytes) -> bytes:
@@ -82,20 +84,20 @@ class IndexDef:
         hash_value = item.get(key.hash_name)
         if hash_value is None:
             return None
-        pk = self._component(key.hash_name, key.hash_type, hash_value)
+        pk = self._component(key.hash_name, key.hash_type, hash_value, _MAX_HASH)
         parts = []
         if key.range_name is not None:
             range_value = item.get(key.range_name)
             if range_value is None:
                 return None
             assert key.range_type is not None
-            parts.append(escape(self._component(key.range_name, key.range_type, range_value)))
+            parts.append(escape(self._component(key.range_name, key.range_type, range_value, _MAX_RANGE)))
         table_pk, table_sk = self.table_key.key_of_item(item)
         parts.append(escape(table_pk))
         parts.append(table_sk)
         return pk, b"".join(parts)
 
-    def _component(self, name: str, key_type: str, value: Any) -> bytes:
+    def _component(self, name: str, key_type: str, value: Any, limit: int) -> bytes:
         (tag, raw), = value.items()
         if tag != key_type:
             raise ValidationException(
@@ -106,6 +108,10 @@ class IndexDef:
                 "One or more parameter values are not valid. A value specified for a secondary index key is not "
                 "supported. The AttributeValue for a key attribute cannot contain an empty string value. "
                 f"IndexName: {self.name}, IndexKey: {name}")
+        if len(encoded) > limit:  # DynamoDB's key limits hold for index keys too; a backfill skips such items
+            raise ValidationException(
+                f"{_INVALID}Size of {'hashkey' if limit == _MAX_HASH else 'rangekey'} has exceeded the maximum "
+                f"size limit of {limit} bytes for the index key {name} of index {self.name}")
         return encoded
 
     def project(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +162,13 @@ def index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySche
     elements = spec.get("KeySchema") or []
     hashes = [e["AttributeName"] for e in elements if e.get("KeyType") == "HASH"]
     ranges = [e["AttributeName"] for e in elements if e.get("KeyType") == "RANGE"]
-    if len(hashes) != 1 or len(ranges) > 1 or elements[0].get("KeyType") != "HASH":
+    if not elements or elements[0].get("KeyType") != "HASH":
+        raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}: The first KeySchemaElement is "
+                                  "not a HASH key type")
+    if len(elements) > 2:  # DynamoDB's multi-attribute GSI keys (up to 4 HASH + 4 RANGE) are not supported
+        raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}: at most 2 KeySchemaElements "
+                                  "(one HASH, one RANGE) are supported")
+    if len(hashes) != 1 or len(ranges) > 1:
         raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}")
     for attr in hashes + ranges:
         if attr not in types:

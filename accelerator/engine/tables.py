@@ -104,6 +104,8 @@ def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
         if member in table.extra:
             desc[member] = table.extra[member]
     desc.update(describe_indexes(table))
+    if status == "ACTIVE" and any(i["IndexStatus"] != "ACTIVE" for i in desc.get("GlobalSecondaryIndexes", ())):
+        desc["TableStatus"] = "UPDATING"  # as DynamoDB's table is while UpdateTable builds an index
     if "TableClass" in table.extra:
         desc["TableClassSummary"] = {"TableClass": table.extra["TableClass"]}
     return desc
