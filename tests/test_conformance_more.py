@@ -254,3 +254,28 @@ def test_large_response_compressed_on_request(server: ServerProcess, ddb: Any, p
 ])
 def test_accept_encoding_choice(accept: str, expected: bytes | None) -> None:
     assert pick_coding(accept.encode()) == expected
+
+
+# -- Scan segments ---------------------------------------------------------------------------------------
+
+
+def test_parallel_scan_start_key_must_lie_in_the_segment(ddb: Any, plain: str) -> None:
+    ddb.batch_write_item(RequestItems={plain: [{"PutRequest": {"Item": {"p": {"S": f"k{i}"}}}} for i in range(20)]})
+    seen = []
+    for segment in range(3):  # paging inside a segment hands back keys of that segment
+        start = None
+        while True:
+            page = ddb.scan(TableName=plain, Segment=segment, TotalSegments=3, Limit=2,
+                            **({"ExclusiveStartKey": start} if start else {}))
+            seen += [i["p"]["S"] for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+    assert sorted(seen) == sorted(f"k{i}" for i in range(20))
+    outside = [s for s in range(3) if not ddb.scan(TableName=plain, Segment=s, TotalSegments=3,
+                                                   ScanFilter={"p": {"AttributeValueList": [{"S": "k0"}],
+                                                                     "ComparisonOperator": "EQ"}})["Items"]]
+    with pytest.raises(ddb.exceptions.ClientError) as exc:
+        ddb.scan(TableName=plain, Segment=outside[0], TotalSegments=3, ExclusiveStartKey={"p": {"S": "k0"}})
+    code, message = _error(exc)
+    assert code == "ValidationException" and "Exclusive" in message

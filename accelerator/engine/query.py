@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import ValidationException
+from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
@@ -212,6 +213,11 @@ async def scan(engine: Any, req: Request) -> Response:
         projection = source.index.project  # fetched for the filter; return only what the index holds
     segment, total = req.get("Segment", 0), req.get("TotalSegments", 1)
     cursor: list[tuple[bytes, bytes] | None] = [source.start(req)]
+    if cursor[0] is not None and total > 1:
+        lo, hi = segment_bounds(segment, total)
+        if not lo <= partition_hash(cursor[0][0]) < hi:
+            raise ValidationException("The provided Exclusive start key does not map to the provided Segment and "
+                                      "TotalSegments values.")
     page = _Page(req, filt, projection, select == "COUNT")
 
     async def fetch(want: int) -> tuple[list[bytes], Any]:
