@@ -10,6 +10,7 @@ import signal
 from typing import Any
 
 from accelerator.api import Router
+from accelerator.auth import SigV4Verifier
 from accelerator.config import Config
 from accelerator.core.protocols import Store
 from accelerator.engine import TableEngine
@@ -45,6 +46,15 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
     return store
 
 
+def _verifier(config: Config) -> SigV4Verifier | None:
+    s = config.server
+    if s.auth == "none":
+        return None
+    if s.auth != "sigv4" or not s.credentials:
+        raise ValueError('[server] auth must be "none" or "sigv4" (with [server.credentials] access keys)')
+    return SigV4Verifier(s.credentials, max_skew=s.auth_max_skew)
+
+
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives."""
     metrics = Metrics()
@@ -62,7 +72,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     s = config.server
     limits = ServerLimits(max_body=s.max_body_bytes, max_header=s.max_header_bytes,
                           request_timeout=s.request_timeout, idle_timeout=s.idle_timeout)
-    server = Server(router, limits, routes)
+    server = Server(router, limits, routes, verifier=_verifier(config))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

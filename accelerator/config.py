@@ -19,6 +19,9 @@ class ServerConfig:
     request_timeout: float = 30.0
     idle_timeout: float = 300.0
     shutdown_grace: float = 10.0
+    auth: str = "none"  # "sigv4": requests must be signed with one of `credentials`
+    credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret access key
+    auth_max_skew: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typing import Any
 import httptools
 
 from accelerator.api import Router
+from accelerator.auth import SigV4Verifier
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
 from accelerator.core.errors import DynamoError, InternalServerError
 
@@ -37,6 +38,7 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method No
             500: b"Internal Server Error", 503: b"Service Unavailable"}
 _JSON = b"application/x-amz-json-1.0"
 _TEXT = b"text/plain; charset=utf-8"
+_NO_HEADERS: Mapping[bytes, bytes] = {}
 
 
 class ServerLimits:
@@ -99,7 +101,7 @@ class Connection(asyncio.Protocol):
         self.body_size = 0
         self.header_bytes = 0
         self.headers: dict[bytes, bytes] = {}
-        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, bytes, bytes, bytes]] = \
+        self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, dict[bytes, bytes]]] = \
             collections.deque()
         self.busy = False
         self.closing = False
@@ -171,9 +173,7 @@ class Connection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
-        headers = self.headers
-        self.queue.append((method, self.url, self.target, body, keep, headers.get(b"host", b""),
-                           headers.get(b"content-encoding", b""), headers.get(b"accept-encoding", b"")))
+        self.queue.append((method, self.url, self.target, body, keep, self.headers))
         if len(self.queue) > self.server.limits.max_pipeline and self.transport is not None:
             self.transport.pause_reading()
         if not self.busy:
@@ -182,8 +182,9 @@ class Connection(asyncio.Protocol):
     # -- dispatch --------------------------------------------------------------------------------
     def _next(self) -> None:
         while self.queue and not self.closing:
-            method, url, target, body, keep, host, coding, accept = self.queue.popleft()
-            coro = self.server.dispatch(method, url, target, body, host, coding)
+            method, url, target, body, keep, headers = self.queue.popleft()
+            accept = headers.get(b"accept-encoding", b"")
+            coro = self.server.dispatch(method, url, target, body, headers)
             # Each request runs in a Context of its own; if it suspends, its Task continues in that same
             # Context object, so context variables set before the first await stay valid after it.
             ctx = contextvars.copy_context()
@@ -268,8 +269,10 @@ class Server:
     """Accepts connections and routes requests to the API router; owns graceful shutdown."""
 
     def __init__(self, router: Router, limits: ServerLimits | None = None,
-                 extra_routes: Mapping[bytes, Callable[..., Awaitable[Reply]]] | None = None) -> None:
+                 extra_routes: Mapping[bytes, Callable[..., Awaitable[Reply]]] | None = None,
+                 verifier: SigV4Verifier | None = None) -> None:
         self.router = router
+        self.verifier = verifier
         self.limits = limits or ServerLimits()
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Future[Any]] = set()
@@ -289,9 +292,10 @@ class Server:
         log.exception("unhandled error in request handler", exc_info=exc)
         return self.router.error_reply(InternalServerError("Internal server error"))
 
-    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes, host: bytes = b"",
-                       coding: bytes = b"") -> Reply:
+    async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes,
+                       headers: Mapping[bytes, bytes] = _NO_HEADERS) -> Reply:
         if method == b"POST":
+            coding = headers.get(b"content-encoding")
             if coding:
                 try:
                     body = decode_body(body, coding, self.limits.max_body)
@@ -299,11 +303,16 @@ class Server:
                     return 413, _TEXT, b"", b"request body too large"
                 except BadCoding:  # DynamoDB's answer to a body it cannot decode
                     return self.router.error_reply(InternalServerError("Failed to decode the request body"))
+            if self.verifier is not None:
+                try:
+                    self.verifier.verify(method, url, headers, body)
+                except DynamoError as exc:
+                    return self.router.error_reply(exc)
             return await self.router.handle(target, body)
         if method == b"GET":
             path = url.split(b"?", 1)[0]
             if path == b"/":  # DynamoDB's health check: the address the client used
-                return 200, _TEXT, b"", b"healthy: " + host
+                return 200, _TEXT, b"", b"healthy: " + headers.get(b"host", b"")
             if path == b"/health":
                 if self.ready:
                     return 200, _TEXT, b"", b"ok\n"

@@ -1,0 +1,91 @@
+"""Optional SigV4 checking: boto3 and our client pass with a configured key; everything else gets
+DynamoDB's authentication errors, and health checks stay open."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from accelerator.auth import SigV4Verifier
+from accelerator.core.errors import DynamoError
+from tests.server_process import ServerProcess
+
+KEY, SECRET = "AKIDACCELTEST", "s3cr3t/key+value"
+
+
+def _signed(secret: str = SECRET, key: str = KEY, body: bytes = b"{}") -> tuple[dict[bytes, bytes], bytes]:
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8111/", data=body, headers={
+        "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"})
+    SigV4Auth(Credentials(key, secret), "dynamodb", "us-east-1").add_auth(request)
+    headers = {k.lower().encode(): v.encode() if isinstance(v, str) else v for k, v in request.headers.items()}
+    headers[b"host"] = b"127.0.0.1:8111"
+    return headers, body
+
+
+def _error(verifier: SigV4Verifier, headers: dict[bytes, bytes], body: bytes) -> str:
+    with pytest.raises(DynamoError) as exc:
+        verifier.verify(b"POST", b"/", headers, body)
+    return exc.value.type_name
+
+
+def test_verifier_accepts_botocore_signatures_and_rejects_the_rest() -> None:
+    verifier = SigV4Verifier({KEY: SECRET})
+    headers, body = _signed()
+    verifier.verify(b"POST", b"/", headers, body)
+    assert _error(verifier, *_signed(secret="wrong")) == "InvalidSignatureException"
+    assert _error(verifier, *_signed(key="AKIDUNKNOWN")) == "UnrecognizedClientException"
+    assert _error(verifier, {k: v for k, v in headers.items() if k != b"authorization"}, body) == \
+        "MissingAuthenticationTokenException"
+    assert _error(verifier, headers, b'{"Limit": 1}') == "InvalidSignatureException", "the body is signed"
+    late = SigV4Verifier({KEY: SECRET}, clock=lambda: time.time() + 3600)
+    assert _error(late, headers, body) == "InvalidSignatureException"
+
+
+@pytest.fixture(scope="module")
+def secured() -> Any:
+    proc = ServerProcess({"kind": "memory"}, server={"auth": "sigv4", "credentials": {KEY: SECRET}}).start()
+    yield proc
+    proc.stop()
+
+
+def _client(url: str, key: str = KEY, secret: str = SECRET) -> Any:
+    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+
+
+def test_signed_clients_work_others_are_refused(secured: ServerProcess) -> None:
+    good = _client(secured.url)
+    good.create_table(TableName="secure", BillingMode="PAY_PER_REQUEST",
+                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    good.put_item(TableName="secure", Item={"pk": {"S": "a"}})
+    assert good.get_item(TableName="secure", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+    from accelerator.client import AcceleratorClient
+
+    ours = AcceleratorClient(secured.url, region_name="us-east-1", aws_access_key_id=KEY,
+                             aws_secret_access_key=SECRET)
+    assert ours.get_item(TableName="secure", Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
+    ours.close()
+    for client, code in ((_client(secured.url, secret="nope"), "InvalidSignatureException"),
+                         (_client(secured.url, key="AKIDOTHER"), "UnrecognizedClientException")):
+        with pytest.raises(client.exceptions.ClientError) as exc:
+            client.get_item(TableName="secure", Key={"pk": {"S": "a"}})
+        assert exc.value.response["Error"]["Code"] == code
+    with socket.create_connection(("127.0.0.1", secured.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n"
+                  b"Content-Length: 2\r\n\r\n{}")
+        answer = s.recv(65536)
+    assert b" 400 " in answer.split(b"\r\n", 1)[0]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["__type"].endswith("MissingAuthenticationTokenException")
+    with socket.create_connection(("127.0.0.1", secured.port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
