@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from accelerator.api.common import (
+    ATTRIBUTE_UPDATES,
     ATTRIBUTES_TO_GET,
     CONDITIONAL_OPERATOR,
     CONSISTENT,
     CONSUMED,
+    EXPECTED,
     EXPRESSION,
     ITEM,
     KEY,
-    LEGACY_MAP,
     METRICS,
     NAMES,
     ON_FAILURE,
@@ -40,7 +41,7 @@ GET_ITEM = Shape({
 })
 
 _WRITE = {
-    "TableName": table_name(), "Expected": LEGACY_MAP, "ReturnValues": RETURN_VALUES,
+    "TableName": table_name(), "Expected": EXPECTED, "ReturnValues": RETURN_VALUES,
     "ReturnConsumedCapacity": CONSUMED, "ReturnItemCollectionMetrics": METRICS,
     "ConditionalOperator": CONDITIONAL_OPERATOR, "ConditionExpression": EXPRESSION,
     "ExpressionAttributeNames": NAMES, "ExpressionAttributeValues": VALUES,
@@ -49,6 +50,6 @@ _WRITE = {
 
 PUT_ITEM = Shape({**_WRITE, "Item": ITEM}, _return_values(("NONE", "ALL_OLD")))
 DELETE_ITEM = Shape({**_WRITE, "Key": KEY}, _return_values(("NONE", "ALL_OLD")))
-UPDATE_ITEM = Shape({**_WRITE, "Key": KEY, "AttributeUpdates": LEGACY_MAP, "UpdateExpression": EXPRESSION})
+UPDATE_ITEM = Shape({**_WRITE, "Key": KEY, "AttributeUpdates": ATTRIBUTE_UPDATES, "UpdateExpression": EXPRESSION})
 
 SHAPES = {"GetItem": GET_ITEM, "PutItem": PUT_ITEM, "DeleteItem": DELETE_ITEM, "UpdateItem": UPDATE_ITEM}

@@ -7,10 +7,10 @@ from typing import Any
 from accelerator.api.common import (
     ATTRIBUTES_TO_GET,
     CONDITIONAL_OPERATOR,
+    CONDITIONS,
     CONSISTENT,
     CONSUMED,
     EXPRESSION,
-    LEGACY_MAP,
     NAMES,
     PROJECTION,
     VALUES,
@@ -44,11 +44,11 @@ def _check_scan(body: dict[str, Any]) -> None:
 
 
 QUERY = Shape({
-    **_COMMON, "KeyConditions": LEGACY_MAP, "QueryFilter": LEGACY_MAP, "ScanIndexForward": Field(BOOL),
+    **_COMMON, "KeyConditions": CONDITIONS, "QueryFilter": CONDITIONS, "ScanIndexForward": Field(BOOL),
     "KeyConditionExpression": EXPRESSION,
 })
 SCAN = Shape({
-    **_COMMON, "ScanFilter": LEGACY_MAP, "TotalSegments": Field(INT, minimum=1, maximum=1000000),
+    **_COMMON, "ScanFilter": CONDITIONS, "TotalSegments": Field(INT, minimum=1, maximum=1000000),
     "Segment": Field(INT, minimum=0, maximum=999999),
 }, _check_scan)
 

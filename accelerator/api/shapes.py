@@ -97,7 +97,8 @@ def _check(spec: Field, value: Any, path: str, errors: list[str]) -> None:
             _check(spec.items, item, f"{path}.{i + 1}.member", errors)
     if spec.values is not None:
         for key, item in value.items():
-            _check(spec.values, item, f"{path}.{key}.member", errors)
+            if item is not None or spec.values.required:  # a null entry of a map is an absent one, unless required
+                _check(spec.values, item, f"{path}.{key}.member", errors)
 
 
 def _walk(shape: Shape, body: dict[str, Any], path: str, errors: list[str]) -> None:
@@ -105,6 +106,8 @@ def _walk(shape: Shape, body: dict[str, Any], path: str, errors: list[str]) -> N
         value = body.get(name)
         where = _member(path, name)
         if value is None:
+            if name in body:  # a null member is an absent one: the operations never see None for it
+                del body[name]
             if spec.required:
                 errors.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
             continue

@@ -17,6 +17,19 @@ _ATTR_DEF = Field(MAP, shape=Shape({"AttributeName": Field(STR, required=True, m
 _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=True, minimum=1),
                                       "WriteCapacityUnits": Field(INT, required=True, minimum=1)}))
 
+# Index definitions: member types here; their rules (key shape, projection kinds) are the engine's, which
+# words them as DynamoDB does.
+_PROJECTION = Field(MAP, shape=Shape({"ProjectionType": Field(STR), "NonKeyAttributes": Field(LIST, items=Field(STR))}))
+_INDEX_KEY = Field(LIST, items=_KEY_ELEMENT)
+_LSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": _INDEX_KEY, "Projection": _PROJECTION}))
+_GSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": _INDEX_KEY, "Projection": _PROJECTION,
+                               "ProvisionedThroughput": _THROUGHPUT}))
+_GSI_UPDATE = Field(MAP, shape=Shape({
+    "Create": _GSI,
+    "Update": Field(MAP, shape=Shape({"IndexName": Field(STR), "ProvisionedThroughput": _THROUGHPUT})),
+    "Delete": Field(MAP, shape=Shape({"IndexName": Field(STR)})),
+}))
+
 # AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, separators, digits and a few signs.
 _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*\Z")
 _TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128, pattern=_TAG_TEXT),
@@ -38,7 +51,7 @@ CREATE_TABLE = Shape({
     "AttributeDefinitions": Field(LIST, required=True, items=_ATTR_DEF),
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"),
     "ProvisionedThroughput": _THROUGHPUT,
-    "LocalSecondaryIndexes": Field(LIST), "GlobalSecondaryIndexes": Field(LIST),
+    "LocalSecondaryIndexes": Field(LIST, items=_LSI), "GlobalSecondaryIndexes": Field(LIST, items=_GSI),
     "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST, items=_TAG),
     "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
 }, _check_table_class)
@@ -53,7 +66,7 @@ DESCRIBE_TTL = Shape({"TableName": table_name()})
 UPDATE_TABLE = Shape({
     "TableName": table_name(), "AttributeDefinitions": Field(LIST, items=_ATTR_DEF),
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"), "ProvisionedThroughput": _THROUGHPUT,
-    "GlobalSecondaryIndexUpdates": Field(LIST), "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP),
+    "GlobalSecondaryIndexUpdates": Field(LIST, items=_GSI_UPDATE), "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP),
     "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
 }, _check_table_class)
 _ARN = Field(STR, required=True, min_len=1, max_len=1283)

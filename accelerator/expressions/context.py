@@ -68,6 +68,11 @@ class ExpressionContext:
     __slots__ = ("names", "values", "_unused_names", "_unused_values", "_bound")
 
     def __init__(self, names: dict[str, str] | None = None, values: dict[str, AV] | None = None) -> None:
+        # GetItem and other reads do not declare ExpressionAttributeValues, so the shapes leave it unchecked.
+        if names is not None and not isinstance(names, dict):
+            raise SerializationException("Unexpected value type in payload at 'expressionAttributeNames': expected map")
+        if values is not None and not isinstance(values, dict):
+            raise SerializationException("Unexpected value type in payload at 'expressionAttributeValues': expected map")
         if names is not None:
             if not names:
                 raise ValidationException("ExpressionAttributeNames must not be empty")

@@ -200,7 +200,8 @@ def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: KeySchema
     if not isinstance(key_conditions, dict) or not key_conditions:
         raise _fail("Conditions must not be null")
     gathered: dict[str, tuple[str, tuple[AV, ...]]] = {}
-    for name, spec in key_conditions.items():
+    for name, entry in key_conditions.items():
+        spec: Any = entry or {}  # a null entry is an empty one: its ComparisonOperator is missing
         operator = spec.get("ComparisonOperator")
         check_operator(operator, f"keyConditions.{name}.member.comparisonOperator")
         values = list(spec.get("AttributeValueList") or [])
