@@ -59,3 +59,47 @@ def test_null_member_is_absent(harness: Harness) -> None:
     # ListTables {"Limit": null} sliced names[:None] and compared None > int (TypeError)
     status, reply = call(harness, "ListTables", b'{"Limit": null, "ExclusiveStartTableName": null}')
     assert status == 200 and reply is not None and H in reply["TableNames"]
+
+
+@pytest.mark.parametrize("operation, body, where", [
+    # a 1500-level document path recursed past Python's limit building the projection trie (RecursionError)
+    ("GetItem", {"TableName": H, "Key": KEY, "ProjectionExpression": "a" + ".a" * 1500}, "ProjectionExpression"),
+    ("GetItem", {"TableName": H, "Key": KEY, "ProjectionExpression": "a" + "[0]" * 1300}, "ProjectionExpression"),
+    ("Scan", {"TableName": H, "FilterExpression": "a" + ".b" * 32 + " = :v", "ExpressionAttributeValues":
+              {":v": {"N": "1"}}}, "FilterExpression"),
+    ("UpdateItem", {"TableName": H, "Key": KEY, "UpdateExpression": "REMOVE a" + "[0]" * 40}, "UpdateExpression"),
+])
+def test_document_paths_deeper_than_32_levels(harness: Harness, operation: str, body: dict[str, Any],
+                                              where: str) -> None:
+    status, reply = call(harness, operation, json.dumps(body).encode())
+    assert status == 400 and reply is not None
+    assert reply["message"].startswith(f"Invalid {where}: The document path has too many nesting levels; "
+                                       "nesting levels: "), reply
+
+
+def test_path_of_32_levels_is_fine(harness: Harness) -> None:
+    status, _ = call(harness, "GetItem", json.dumps({"TableName": H, "Key": KEY,
+                                                     "ProjectionExpression": "a" + ".b" * 31}).encode())
+    assert status == 200
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"S": "x"}
+    for _ in range(levels):
+        value = {"M": {"b": value}}
+    return value
+
+
+def test_update_cannot_nest_an_item_deeper_than_32_levels(harness: Harness) -> None:
+    # Each part is within the limit, the result is not; repeated, `SET a.b... = a` doubled the depth until
+    # orjson refused to encode the item (TypeError: Recursion limit reached).
+    key = {"pk": {"S": "nested"}}
+    status, _ = call(harness, "PutItem", json.dumps({"TableName": H, "Item": {**key, "a": _nested(31)}}).encode())
+    assert status == 200
+    for update, values in (("SET a" + ".b" * 20 + " = :v", {":v": _nested(20)}), ("SET a" + ".b" * 29 + " = a", None)):
+        body: dict[str, Any] = {"TableName": H, "Key": key, "UpdateExpression": update}
+        if values:
+            body["ExpressionAttributeValues"] = values
+        status, reply = call(harness, "UpdateItem", json.dumps(body).encode())
+        assert status == 400 and reply is not None
+        assert reply["message"].startswith("Nesting Levels have exceeded supported limits"), reply

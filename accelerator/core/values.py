@@ -30,6 +30,7 @@ __all__ = [
     "value_type",
     "MAX_NAME_BYTES",
     "check_attribute_name",
+    "check_nesting",
 ]
 
 Item = dict[str, Any]
@@ -42,6 +43,8 @@ TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
 
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _INVALID = "One or more parameter values were invalid: "
+_NESTING = ("Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+            "supported limit")
 
 
 def normalize_number(text: Any) -> str:
@@ -142,10 +145,7 @@ def validate_value(value: Any, depth: int = 1) -> None:
     does not deserialize; everything else is a ValidationException.
     """
     if depth > MAX_DEPTH:
-        raise ValidationException(
-            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
-            "supported limit"
-        )
+        raise ValidationException(_NESTING)
     tag = value_type(value)
     inner = value[tag]
     if tag == "S":
@@ -187,6 +187,20 @@ def validate_value(value: Any, depth: int = 1) -> None:
             raise ValidationException(
                 _INVALID + "Input collection " + _render_list(inner) + " contains duplicates."
             )
+
+
+def check_nesting(item: Item) -> None:
+    """Reject an item nested deeper than MAX_DEPTH: an update can build one from valid parts (``SET a.b = a``)."""
+    stack = [(value, 1) for value in item.values()]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValidationException(_NESTING)
+        children = value.get("M")
+        if children is not None:
+            stack.extend((child, depth + 1) for child in children.values())
+        elif (elements := value.get("L")) is not None:
+            stack.extend((child, depth + 1) for child in elements)
 
 
 def _render_list(items: list[Any]) -> str:

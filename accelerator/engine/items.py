@@ -13,7 +13,7 @@ import orjson
 
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
-from accelerator.core.values import MAX_ITEM_BYTES, Item, item_size, validate_item
+from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
 from accelerator.engine import capacity, plan
 
 __all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
@@ -111,6 +111,7 @@ def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | Non
     new = update.apply(old, key)
     if new is None:
         return None
+    check_nesting(new)
     if item_size(new) > MAX_ITEM_BYTES:
         raise ValidationException("Item size to update has exceeded the maximum allowed size")
     return new

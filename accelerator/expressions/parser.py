@@ -59,6 +59,7 @@ __all__ = ["parse_condition_text", "parse_projection_text", "parse_update_text",
 MAX_IN_OPERANDS = 100
 MAX_UPDATE_OPERATORS = 300
 MAX_CONDITION_OPERATORS = 300
+MAX_PATH_DEPTH = 32
 
 _COMPARATORS = frozenset(("=", "<>", "<", "<=", ">", ">="))
 _CONDITION_KEYWORDS = frozenset(("AND", "OR", "NOT", "BETWEEN", "IN"))
@@ -67,9 +68,9 @@ _NO_KEYWORDS: frozenset[str] = frozenset()
 _MISUSED = "The function is not allowed to be used this way in an expression; function: "
 
 # Ranks of the text-only errors, lowest first, as DynamoDB picks among several.
-_CONDITION_RANKS = ("parens", "unknown", "misused", "reserved", "in")
-_UPDATE_RANKS = ("reserved", "unknown", "section", "operators")
-_PROJECTION_RANKS = ("reserved",)
+_CONDITION_RANKS = ("parens", "unknown", "misused", "reserved", "in", "nesting")
+_UPDATE_RANKS = ("reserved", "unknown", "section", "operators", "nesting")
+_PROJECTION_RANKS = ("reserved", "nesting")
 
 
 class _Parser:
@@ -143,6 +144,8 @@ class _Parser:
                 elements.append(int(text))
             else:
                 break
+        if len(elements) > MAX_PATH_DEPTH:  # deeper paths would also recurse past Python's limit downstream
+            self.note("nesting", f"The document path has too many nesting levels; nesting levels: {len(elements)}")
         return Path(tuple(elements))
 
     def path(self) -> Path:
