@@ -13,7 +13,7 @@ from typing import Any
 from accelerator.core.errors import UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
-from accelerator.engine.indexes import IndexedStorage
+from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.tables import TableRegistry
 from accelerator.engine.ttl import TtlSettings, TtlSweeper

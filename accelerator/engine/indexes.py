@@ -1,4 +1,4 @@
-"""Secondary indexes (local and global): definitions, entry layout, and upkeep inside the write's atomic unit.
+"""Secondary indexes (local and global): definitions, validation, and the layout of their entries.
 
 An index is a storage table of its own, named ``<table>!<index>`` (``!`` cannot appear in a DynamoDB
 name, so it never collides). An entry's partition key is the item's index partition key; its sort key
@@ -6,37 +6,27 @@ is the composite ``esc(index sort value) + esc(table pk) + table sk``, where ``e
 ends with a terminator, so the composite sorts by the index sort key first, keeps one entry per item,
 and a range over the index sort key is a byte range over the composite. Its value is the projected item.
 
-``IndexedStorage`` wraps a ``Storage`` so every write to an indexed table also writes its index
-entries in the SAME atomic unit: the entry keys depend on the old and new item, so it reads the old
-values, runs ``apply`` once to learn the new ones, then runs the unit over item + entry keys and
-checks, inside it, that the items are still what it read (else it starts over). ``apply`` is pure, so
-the second run computes the same values. Tables without indexes pass straight through.
+Entries are written in the same atomic unit as the item (``accelerator.engine.indexed_storage``).
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from accelerator.core.errors import TransactionConflictException, ValidationException
+from accelerator.core.errors import ValidationException
 from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
-from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
+from accelerator.core.protocols import Bound
 from accelerator.core.tables import TableDef
 
-__all__ = ["IndexDef", "IndexedStorage", "indexes_of", "with_override", "storage_def", "OVERRIDE_PREFIX",
+__all__ = ["IndexDef", "indexes_of", "with_override", "storage_def", "OVERRIDE_PREFIX",
            "index_key", "index_projection", "parse_indexes", "describe_indexes", "escape",
-           "lower_bound", "upper_bound", "SEPARATOR"]
+           "lower_bound", "upper_bound", "SEPARATOR", "META"]
 
 SEPARATOR = "!"
 _NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
 _INVALID = "One or more parameter values were invalid: "
-_TTL = 1.0
-_ATTEMPTS = 20
 _MAX_HASH = 2048
 _MAX_RANGE = 1024
 
@@ -255,7 +245,7 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
 
 _CACHE: dict[tuple[str, float, int], tuple[IndexDef, ...]] = {}
 OVERRIDE_PREFIX = b"indexes:"  # meta record of a table whose indexes UpdateTable changed
-_META = "!meta"
+META = "!meta"
 
 
 def indexes_of(table: TableDef) -> tuple[IndexDef, ...]:
@@ -291,161 +281,6 @@ def describe_indexes(table: TableDef) -> dict[str, Any]:
     return out
 
 
-class _Stale(Exception):
-    """The items changed between the read that planned the index entries and the atomic unit."""
-
-
 def storage_def(index: IndexDef, created: float) -> TableDef:
     key = KeySchema(index.key.hash_name, index.key.hash_type, "__entry", "B")
     return TableDef(name=index.storage_name, key=key, attribute_definitions=(), created=created)
-
-
-class IndexedStorage:
-    """A ``Storage`` that keeps secondary-index entries in step with every item write."""
-
-    def __init__(self, inner: Storage) -> None:
-        self.inner = inner
-        self._defs: dict[str, tuple[float, tuple[IndexDef, ...]]] = {}
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def create_table(self, table: TableDef) -> None:
-        await self.inner.create_table(table)
-        for index in indexes_of(table):
-            await self.inner.create_table(storage_def(index, table.created))
-        self._defs.pop(table.name, None)
-
-    async def delete_table(self, name: str) -> None:
-        table = await self.get_table(name)
-        await self.inner.delete_table(name)
-        self._defs.pop(name, None)
-        for index in indexes_of(table) if table is not None else ():
-            await self.inner.delete_table(index.storage_name)
-
-    async def get_table(self, name: str) -> TableDef | None:
-        """The table's definition with any index changes UpdateTable recorded."""
-        table = await self.inner.get_table(name)
-        if table is None:
-            return None
-        data = await self.inner.get(_META, OVERRIDE_PREFIX + name.encode(), b"")
-        return with_override(table, orjson.loads(data)) if data is not None else table
-
-    def forget(self, name: str) -> None:
-        """Read the table's index definitions again on the next write."""
-        self._defs.pop(name, None)
-
-    async def reindex(self, table: str, pk: bytes, sk: bytes, index_name: str) -> None:
-        """Write one item's entry in one index (a backfill), unless the item changes meanwhile (then again)."""
-        for _ in range(_ATTEMPTS):
-            index = next((d for d in await self._indexes(table) if d.name == index_name), None)
-            old = await self.inner.get(table, pk, sk)
-            if index is None or old is None:
-                return
-            try:
-                entries = _entries((index,), old)
-            except ValidationException:
-                return  # a value of the wrong type for the new key: DynamoDB leaves such items out
-            if not entries:
-                return
-            ((ref, value),) = entries.items()
-
-            def unit(current: list[bytes | None], old: bytes = old, value: bytes = value) -> list[Any]:
-                if current[0] != old:
-                    raise _Stale
-                return [KEEP, value]
-
-            try:
-                await self.inner.transact([KeyRef(table, pk, sk), ref], unit)
-                return
-            except _Stale:
-                continue
-        raise TransactionConflictException("Transaction is ongoing for the item")
-
-    async def list_tables(self) -> list[str]:
-        return [n for n in await self.inner.list_tables() if SEPARATOR not in n]
-
-    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
-        return await self.inner.get(table, pk, sk)
-
-    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
-        return await self.inner.get_many(keys)
-
-    async def query(self, table: str, pk: bytes, *, lo: Bound | None, hi: Bound | None, forward: bool,
-                    start: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        return await self.inner.query(table, pk, lo=lo, hi=hi, forward=forward, start=start, limit=limit)
-
-    async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
-                   limit: int) -> list[tuple[bytes, bytes, bytes]]:
-        return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
-
-    async def _indexes(self, name: str) -> tuple[IndexDef, ...]:
-        now = time.monotonic()
-        entry = self._defs.get(name)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        table = await self.get_table(name)
-        defs = indexes_of(table) if table is not None else ()
-        self._defs[name] = (now + _TTL, defs)
-        return defs
-
-    async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
-        refs = list(keys)
-        indexes = [await self._indexes(ref.table) for ref in refs]
-        if not any(indexes):
-            return await self.inner.transact(refs, apply)
-        count = len(refs)
-        for _ in range(_ATTEMPTS):
-            olds = await self.inner.get_many(refs)
-            try:
-                news: Sequence[Any] | None = apply(olds)
-            except Exception:
-                news = None  # the unit below runs apply again on current values and raises the real outcome
-            entry_refs, entry_values = _entry_changes(refs, indexes, olds, news)
-
-            def unit(current: list[bytes | None], olds: list[bytes | None] = olds,
-                     values: list[Any] = entry_values) -> list[Any]:
-                if current[:count] != olds:
-                    raise _Stale
-                return [*apply(current[:count]), *values]
-
-            try:
-                result = await self.inner.transact(refs + entry_refs, unit)
-            except _Stale:
-                continue
-            return result[:count]
-        raise TransactionConflictException("Transaction is ongoing for the item")
-
-
-def _entries(indexes: tuple[IndexDef, ...], data: bytes | None) -> dict[KeyRef, bytes]:
-    if data is None or not indexes:
-        return {}
-    item = orjson.loads(data)
-    out: dict[KeyRef, bytes] = {}
-    for index in indexes:
-        entry = index.composite(item)
-        if entry is not None:
-            out[KeyRef(index.storage_name, *entry)] = orjson.dumps(index.project(item))
-    return out
-
-
-def _entry_changes(refs: list[KeyRef], indexes: list[tuple[IndexDef, ...]], olds: list[bytes | None],
-                   news: Sequence[Any] | None) -> tuple[list[KeyRef], list[Any]]:
-    if news is None:
-        return [], []
-    changes: dict[KeyRef, Any] = {}
-    for defs, old, new in zip(indexes, olds, news, strict=True):
-        if not defs or new is KEEP:
-            continue
-        before = _entries(defs, old)
-        after = _entries(defs, new)
-        for ref in before:
-            if ref not in after:
-                changes[ref] = None
-        for ref, value in after.items():
-            if before.get(ref) != value:
-                changes[ref] = value
-    return list(changes), list(changes.values())
