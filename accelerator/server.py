@@ -89,7 +89,7 @@ class Connection(asyncio.Protocol):
     """One client socket: parse, dispatch in order, write responses."""
 
     __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
-                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "keep_alive")
+                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -106,7 +106,6 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.in_request = False
-        self.keep_alive = True
         self.last_active = time.monotonic()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ TARGET_PREFIX = b"DynamoDB_20120810."
 _JSON = b"application/x-amz-json-1.0"
 _CACHE_HEADERS = {b"hit": b"x-accelerator-cache: hit\r\n", b"miss": b"x-accelerator-cache: miss\r\n",
                   b"bypass": b"x-accelerator-cache: bypass\r\n", NONE: b""}
+_CACHE_LABELS = {b"hit": "hit", b"miss": "miss", b"bypass": "bypass", NONE: ""}
 
 SHAPES: dict[str, Shape] = {**tables.SHAPES, **items.SHAPES, **query.SHAPES, **batch.SHAPES, **transact.SHAPES}
 LOCAL_SHAPES: dict[str, Shape] = {"DescribeEndpoints": Shape({})}
@@ -76,5 +77,5 @@ class Router:
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)
             reply = self.error_reply(exc)
-        self.metrics.observe(name, CACHE_STATUS.get().decode(), time.perf_counter() - started)
+        self.metrics.observe(name, _CACHE_LABELS[CACHE_STATUS.get()], time.perf_counter() - started)
         return reply

@@ -67,8 +67,8 @@ async def batch_get_item(engine: Any, req: Request) -> Response:
 def _parse_write(table: Any, request: Any) -> tuple[KeyRef, bytes | None]:
     if not isinstance(request, dict) or len(request) != 1:
         raise ValidationException(
-            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported "
-            "datatypes" if isinstance(request, dict) and len(request) > 1 else
+            "Invalid BatchWriteItem request: a WriteRequest must have exactly one of PutRequest or DeleteRequest"
+            if isinstance(request, dict) and len(request) > 1 else
             "1 validation error detected: Value null at 'requestItems.member.writeRequest' failed to satisfy "
             "constraint: Member must not be null")
     (kind, body), = request.items()
@@ -110,7 +110,7 @@ async def batch_write_item(engine: Any, req: Request) -> Response:
     async def one(ref: KeyRef, data: bytes | None) -> None:
         olds = await engine.storage.transact([ref], lambda olds: [data])
         if capacity.metering():
-            size = max(len(data or b""), len(olds[0] or b""))
+            size = max(capacity.stored_size(data), capacity.stored_size(olds[0]))
             capacity.charge(ref.table, capacity.write_units(size))
 
     results = await asyncio.gather(*(one(ref, data) for _, _, ref, data in writes), return_exceptions=True)

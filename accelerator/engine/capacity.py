@@ -11,10 +11,19 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["read_units", "write_units", "consumed", "merge", "metering", "charge", "metered"]
+import orjson
+
+from accelerator.core.values import item_size
+
+__all__ = ["stored_size", "read_units", "write_units", "consumed", "merge", "metering", "charge", "metered"]
 
 _READ_BLOCK = 4096
 _WRITE_BLOCK = 1024
+
+
+def stored_size(data: bytes | None) -> int:
+    """DynamoDB's size of a stored item (0 for none); only computed when a request is metered."""
+    return 0 if data is None else item_size(orjson.loads(data))
 
 
 def read_units(size: int, consistent: bool) -> float:

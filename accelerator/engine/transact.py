@@ -55,7 +55,7 @@ async def transact_get_items(engine: Any, req: Request) -> Response:
     responses: list[Response] = []
     if capacity.metering():
         for ref, data in zip(refs, values, strict=True):
-            capacity.charge(ref.table, 2 * capacity.read_units(len(data or b""), True))
+            capacity.charge(ref.table, 2 * capacity.read_units(capacity.stored_size(data), True))
     for data, projection in zip(values, projections, strict=True):
         if data is None:
             responses.append({})
@@ -221,6 +221,6 @@ async def transact_write_items(engine: Any, req: Request) -> Response:
         return {}
     if capacity.metering():
         for action, old in zip(actions, olds, strict=True):
-            size = max(len(old or b""), item_size(action.item) if action.item is not None else 0)
+            size = max(capacity.stored_size(old), item_size(action.item) if action.item is not None else 0)
             capacity.charge(action.table.name, 2 * capacity.write_units(size))
     return {}
