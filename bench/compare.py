@@ -383,7 +383,8 @@ def build(args: argparse.Namespace, procs: Processes) -> Setup:
         setup.closers.append(_redis_cleanup)
     if pg:
         direct = AsyncpgTarget(PG_DSN)
-        setup.versions["postgresql"] = ".".join(map(str, direct.conn.get_server_version()[:2]))
+        version = direct.conn.get_server_version()  # asyncpg reads 15.4 as (15, 0, 4): major, micro
+        setup.versions["postgresql"] = f"{version.major}.{version.micro}"
         setup.targets.append(Target("asyncpg SELECT by key", direct.run))
         setup.closers += [direct.close, _pg_cleanup]
     port = free_port()
