@@ -600,6 +600,7 @@ def test_raw_json_bodies_get_dynamodb_answers(harness: Harness, operation: str, 
 @given(st.binary(max_size=60), st.binary(max_size=20))
 def test_unknown_targets_are_unknown_operation(harness: Harness, target: bytes, body: bytes) -> None:
     status, _, _, raw = harness.run(harness.router.handle(target, body))
-    assert status == 400 or (target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX):].decode(
-        errors="replace") in OPERATIONS)
-    assert "__type" in orjson.loads(raw) or status == 200
+    if target in harness.router.routes:  # a known operation by chance: call() covers those
+        return
+    reply = orjson.loads(raw)
+    assert status == 400 and reply["__type"].endswith("#UnknownOperationException"), reply
