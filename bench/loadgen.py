@@ -164,8 +164,8 @@ def render(args: argparse.Namespace, users: list[int], rows: list[tuple[int, dic
                    f"{f['achieved_rate']:.0f} / {a['achieved_rate']:.0f} | "
                    f"{f['generator']['generator_cpu_us_per_request']:.0f} / "
                    f"{a['generator']['generator_cpu_us_per_request']:.0f} | {server_cpu or '–'} |")
-    out += ["", "The floor column is the generator's own latency: the floor server spends ~12 µs of CPU per "
-            "request, so anything above the raw-client round trip there is Locust (gevent scheduling of many "
+    out += ["", "The floor column is the generator's own latency: the floor server does next to nothing (its CPU "
+            "per request is in the side-by-side table), so anything above the raw-client round trip there is Locust (gevent scheduling of many "
             "users in one process, request bookkeeping). Read the accelerator column against it, not against 0.",
             ""]
     if sweeps:
