@@ -180,16 +180,25 @@ def test_a_write_whose_keys_cannot_be_worked_out_flushes_its_table(setup: Any) -
 
 def test_two_overlapping_writes_to_one_key_never_leave_the_older(setup: Any) -> None:
     cs, store = setup
-    gate = store.gates["PutItem"] = asyncio.Event()
+    late = asyncio.Event()
+    original = store.op_PutItem
+
+    async def first_acknowledged_last(req: dict[str, Any]) -> Any:
+        response = await original(req)
+        if req["Item"]["v"] == S("1"):
+            await late.wait()
+        return response
+    store.op_PutItem = first_acknowledged_last  # type: ignore[method-assign]
 
     async def go() -> None:
         first = asyncio.ensure_future(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("1")}}))
-        second = asyncio.ensure_future(cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("2")}}))
-        await asyncio.sleep(0)
-        gate.set()  # both apply; the store keeps the last one applied
-        await asyncio.gather(first, second)
+        await asyncio.sleep(0)  # "1" is applied, its answer held back
+        await cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("a"), "v": S("2")}})  # applied last
+        late.set()
+        await first  # acknowledged last: must not write "1" through over "2"
     run(go())
     stored = store.get("t", key("a"))
+    assert stored is not None and stored["v"] == S("2")
     response, _ = get(cs, "a")
     assert response["Item"] == stored
 
