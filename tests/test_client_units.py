@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 import accelerator.client as client_pkg
 from accelerator.client import (
     AcceleratorClient,
+    AsyncAcceleratorClient,
     Attr,
     ClientError,
     Credentials,
@@ -250,3 +251,23 @@ def test_batch_writer_resends_unprocessed_items() -> None:
             writer.put_item(Item={"pk": i})
     assert [len(batch) for batch in sent] == [5, 4]
     assert sorted(int(r["PutRequest"]["Item"]["pk"]["N"]) for batch in sent[1:] for r in batch) == [3, 4, 5, 6]
+
+
+def test_sync_and_async_clients_have_the_same_surface() -> None:
+    """The two clients are written twice (httpx's trade-off); this keeps the copies from drifting apart."""
+    import inspect
+
+    from accelerator.client.core import OPERATIONS
+
+    def public(cls: type) -> set[str]:
+        return {name for name in vars(cls) if not name.startswith("_")}
+
+    assert set(OPERATIONS) <= public(AcceleratorClient) == public(AsyncAcceleratorClient)
+    for name in OPERATIONS:
+        assert not inspect.iscoroutinefunction(getattr(AcceleratorClient, name))
+        assert inspect.iscoroutinefunction(getattr(AsyncAcceleratorClient, name))
+    sync_params = inspect.signature(AcceleratorClient.__init__).parameters
+    async_params = inspect.signature(AsyncAcceleratorClient.__init__).parameters
+    assert list(sync_params) == list(async_params)
+    differ = {n for n in sync_params if sync_params[n].default != async_params[n].default}
+    assert differ == {"pool_size"}  # threads block on a socket each; one event loop multiplexes more
