@@ -1,16 +1,14 @@
 """The client wrapper against real servers (moto, and the accelerator), side by side with boto3.
 
-Every test body runs through boto3, the sync client and the async client; they must agree. Features the
-accelerator does not have yet ("... is not supported yet") skip there instead of failing.
+Every test body runs through boto3, the sync client and the async client; they must agree.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -44,23 +42,6 @@ def client(srv: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         loop.close()
 
 
-def tolerant(test: Callable[..., None]) -> Callable[..., None]:
-    """Skip, on the accelerator only, when the server says the feature is not there yet."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        try:
-            test(*args, **kwargs)
-        except botocore.exceptions.ClientError as exc:
-            error = exc.response["Error"]
-            missing = "not supported" in error.get("Message", "") or error["Code"] == "UnknownOperationException"
-            if kwargs["srv"].kind == "accelerator" and missing:
-                pytest.skip(f"accelerator: {error['Message'] or error['Code']}")
-            raise
-
-    return run
-
-
 def make_table(client: Any, range_key: str | None = None) -> str:
     name = f"tbl_{uuid.uuid4().hex[:10]}"
     schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
@@ -92,7 +73,6 @@ ALL_TYPES = {
 }
 
 
-@tolerant
 def test_item_round_trip_with_every_type(client: Any, srv: Any) -> None:
     name = make_table(client)
     assert strip(client.put_item(TableName=name, Item=ALL_TYPES)) == {}
@@ -104,7 +84,6 @@ def test_item_round_trip_with_every_type(client: Any, srv: Any) -> None:
     assert strip(client.get_item(TableName=name, Key={"pk": {"S": "nope"}})) == {}
 
 
-@tolerant
 def test_missing_table_raises_resource_not_found(client: Any, srv: Any) -> None:
     with pytest.raises(client.exceptions.ResourceNotFoundException) as info:
         client.get_item(TableName="no_such_table", Key={"pk": {"S": "a"}})
@@ -114,7 +93,6 @@ def test_missing_table_raises_resource_not_found(client: Any, srv: Any) -> None:
     assert info.value.operation_name == "GetItem"
 
 
-@tolerant
 def test_conditional_check_failed_carries_botocore_shape(client: Any, srv: Any) -> None:
     name = make_table(client)
     client.put_item(TableName=name, Item={"pk": {"S": "a"}, "v": {"N": "1"}})
@@ -134,7 +112,6 @@ def test_conditional_check_failed_carries_botocore_shape(client: Any, srv: Any) 
     assert info.value.response["Item"] == {"pk": {"S": "a"}, "v": {"N": "1"}}
 
 
-@tolerant
 def test_update_and_delete_return_values(client: Any, srv: Any) -> None:
     name = make_table(client)
     client.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
@@ -147,7 +124,6 @@ def test_update_and_delete_return_values(client: Any, srv: Any) -> None:
     assert old["Attributes"]["n"] == {"N": "3"}
 
 
-@tolerant
 def test_transaction_cancelled_has_reasons(client: Any, srv: Any) -> None:
     name = make_table(client)
     client.put_item(TableName=name, Item={"pk": {"S": "taken"}})
@@ -162,7 +138,6 @@ def test_transaction_cancelled_has_reasons(client: Any, srv: Any) -> None:
     assert "free" not in str(client.scan(TableName=name)["Items"])
 
 
-@tolerant
 def test_batch_write_then_batch_get_and_transact_get(client: Any, srv: Any) -> None:
     name = make_table(client)
     puts = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "v": {"N": str(i)}}}} for i in range(10)]
@@ -174,7 +149,6 @@ def test_batch_write_then_batch_get_and_transact_get(client: Any, srv: Any) -> N
     assert [r["Item"]["v"]["N"] for r in tx["Responses"]] == ["0", "1", "2"]
 
 
-@tolerant
 def test_query_and_scan_paginators(client: Any, srv: Any) -> None:
     name = make_table(client, range_key="N")
     for i in range(23):
@@ -190,7 +164,6 @@ def test_query_and_scan_paginators(client: Any, srv: Any) -> None:
     assert len(scanned) == 24
 
 
-@tolerant
 def test_describe_list_delete_and_ttl(client: Any, srv: Any) -> None:
     name = make_table(client)
     desc = client.describe_table(TableName=name)["Table"]
@@ -218,7 +191,6 @@ def table_client(srv: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         loop.close()
 
 
-@tolerant
 def test_table_api_on_plain_values(table_client: Any, srv: Any) -> None:
     table = table_client.Table(make_table(table_client))
     exact = Decimal("3.1415926535897932384626433832795028841")
@@ -234,7 +206,6 @@ def test_table_api_on_plain_values(table_client: Any, srv: Any) -> None:
     assert old["pi"] == exact
 
 
-@tolerant
 def test_table_expressions_and_conditions(table_client: Any, srv: Any) -> None:
     table = table_client.Table(make_table(table_client, range_key="N"))
     for i in range(12):
@@ -251,7 +222,6 @@ def test_table_expressions_and_conditions(table_client: Any, srv: Any) -> None:
     assert table.get_item(Key={"pk": "p", "sk": 1})["Item"]["even"] == "no"
 
 
-@tolerant
 def test_batch_writer_dedups_and_flushes(table_client: Any, srv: Any) -> None:
     table = table_client.Table(make_table(table_client))
     with table.batch_writer(overwrite_by_pkeys=["pk"]) as batch:
