@@ -14,8 +14,9 @@ from locust import FastHttpUser, events
 
 from loadtest.recorder import Recorder, stats_of
 from loadtest.wire import AUTH, Connection, create_tables, write_items
+from loadtest.zipf import Zipf
 
-__all__ = ["DynamoUser", "Scenario", "Preload", "paced", "S", "N", "install_cli_hooks", "env_int"]
+__all__ = ["DynamoUser", "ZipfKeysUser", "Scenario", "Preload", "paced", "S", "N", "install_cli_hooks", "env_int"]
 
 _HEADERS = {"Content-Type": "application/x-amz-json-1.0", "Authorization": AUTH,
             "Accept-Encoding": "identity"}
@@ -85,6 +86,20 @@ class DynamoUser(FastHttpUser):
             else:
                 response.failure(f"{response.status_code} {kind}")
             return None
+
+
+class ZipfKeysUser(DynamoUser):
+    """A user that draws ``self.zipf`` keys from ``keys`` slots; the table is built once per class."""
+
+    abstract = True
+    keys: int
+    _zipf: Zipf | None = None
+
+    def on_start(self) -> None:
+        cls = type(self)
+        if cls._zipf is None or cls._zipf.n != cls.keys:
+            cls._zipf = Zipf(cls.keys)
+        self.zipf = cls._zipf
 
 
 def _error_type(body: bytes | None) -> str:

@@ -20,7 +20,7 @@ if not __package__:  # loaded by path as a locustfile (locust -f loadtest/x.py):
 
 from locust import task  # noqa: E402
 
-from loadtest.common import DynamoUser, N, Preload, S, Scenario, env_int, install_cli_hooks, table_spec  # noqa: E402
+from loadtest.common import N, Preload, S, Scenario, ZipfKeysUser, env_int, install_cli_hooks, table_spec  # noqa: E402
 from loadtest.zipf import Zipf  # noqa: E402
 
 __all__ = ["HotKeysUser", "SCENARIO"]
@@ -37,15 +37,8 @@ def _item(i: int, version: int) -> dict[str, Any]:
     return {**_key(i), "v": S(PAYLOAD), "version": N(version), "updated_at": N(int(time.time()))}
 
 
-class HotKeysUser(DynamoUser):
+class HotKeysUser(ZipfKeysUser):
     keys = env_int("LOADTEST_KEYS", 100_000)
-    _zipf: Zipf | None = None
-
-    def on_start(self) -> None:
-        cls = type(self)
-        if cls._zipf is None or cls._zipf.n != cls.keys:
-            cls._zipf = Zipf(cls.keys)
-        self.zipf = cls._zipf
 
     @task(95)
     def read(self) -> None:

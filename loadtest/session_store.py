@@ -26,7 +26,7 @@ if not __package__:  # loaded by path as a locustfile (locust -f loadtest/x.py):
 
 from locust import task  # noqa: E402
 
-from loadtest.common import DynamoUser, N, Preload, S, Scenario, env_int, install_cli_hooks, table_spec  # noqa: E402
+from loadtest.common import N, Preload, S, Scenario, ZipfKeysUser, env_int, install_cli_hooks, table_spec  # noqa: E402
 from loadtest.wire import Connection, DynamoCallError  # noqa: E402
 from loadtest.zipf import Zipf  # noqa: E402
 
@@ -54,15 +54,8 @@ def _session(slot: int, now: int) -> dict[str, Any]:
     }
 
 
-class SessionStoreUser(DynamoUser):
+class SessionStoreUser(ZipfKeysUser):
     keys = env_int("LOADTEST_KEYS", 10_000)
-    _zipf: Zipf | None = None
-
-    def on_start(self) -> None:
-        cls = type(self)
-        if cls._zipf is None or cls._zipf.n != cls.keys:
-            cls._zipf = Zipf(cls.keys)
-        self.zipf = cls._zipf
 
     @task(34)
     def page_view(self) -> None:
