@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,11 +30,10 @@ from locust.stats import stats_history
 
 from loadtest import SCENARIOS, report
 from loadtest.common import Scenario
+from loadtest.process import ROOT, free_port, start_healthy
 from loadtest.recorder import Recorder
 
 __all__ = ["main", "build_parser", "run_phase", "ServerUnderTest"]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,18 +66,12 @@ _DEFAULTS = {"warmup": 0.0, "keys": None, "no_preload": False, "warm_start": Fal
              "progress_every": None, "find_max_rate": False, "step_duration": 10.0, "max_rate": 20000.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerUnderTest:
     """An ``accelerator serve`` subprocess on a free port with a throwaway data directory."""
 
     def __init__(self, config: str, log_path: Path, cpus: str | None = None) -> None:
         self.config = config
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = tempfile.mkdtemp(prefix="loadtest-data-")
         self.log_path = log_path
@@ -92,20 +84,8 @@ class ServerUnderTest:
         return (["taskset", "-c", self.cpus] if self.cpus else []) + cmd
 
     def start(self, timeout: float = 30.0) -> ServerUnderTest:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        self.proc = start_healthy(self.command(), self.url, self.log_path, timeout)
+        return self
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU of the server process so far (None when unknown)."""

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["free_port", "ServerProcess", "write_config"]
+from loadtest.process import ROOT, free_port, start_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["ROOT", "free_port", "ServerProcess", "write_config"]
 
 
 def _toml_value(value: Any) -> str:
@@ -72,23 +62,9 @@ class ServerProcess:
         self.log = self.dir / "server.log"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "accelerator.cli", "serve", "--config", str(self.config),
-                 "--log-level", "warning"],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy:\n{self.log.read_text()}")
+        self.proc = start_healthy([sys.executable, "-m", "accelerator.cli", "serve", "--config", str(self.config),
+                                   "--log-level", "warning"], self.url, self.log, timeout)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self.proc is None:
