@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from loadtest.process import free_port
 from loadtest.wire import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,12 +74,6 @@ def table_spec(name: str) -> dict[str, Any]:
 
 
 # -- processes ------------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def reachable(host: str, port: int) -> bool:
     try:
