@@ -32,19 +32,12 @@ import numpy as np
 import orjson
 from botocore.config import Config
 
+from loadtest.process import free_port
 from loadtest.wire import Connection, create_tables, write_items
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench_upstream"
 KEYS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:
