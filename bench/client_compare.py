@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadtest.process import free_port
+
 TABLE = "bench_client"
 KEY = {"pk": {"S": "hot-key"}}
 ITEM = {
@@ -35,12 +37,6 @@ ITEM = {
     "active": {"BOOL": True},
 }
 CREDS = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- a canned-answer responder (run in its own process): measures the client alone ------------------------------
