@@ -267,6 +267,9 @@ class SqliteStorage:
                 try:
                     results = self._run_batch(conn, batch)
                 except BaseException as exc:  # a bug here must fail the callers, not leave them waiting
+                    if conn.in_transaction:  # nor hold the write lock: every later BEGIN would fail
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
                     err = InternalServerError(f"sqlite writer: {exc!r}")
                     err.__cause__ = exc
                     results = [(None, err)] * len(batch)
@@ -343,7 +346,7 @@ class SqliteStorage:
         conn.execute("SAVEPOINT job")
         try:
             result = run(conn)
-        except Exception as exc:  # apply may raise anything; it belongs to this job's caller
+        except BaseException as exc:  # apply may raise anything; it belongs to this job's caller
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             return None, _translate(exc) if isinstance(exc, sqlite3.Error) else exc

@@ -48,6 +48,10 @@ def scan_order(row: tuple[bytes, ...]) -> tuple[int, bytes, bytes]:
     return zlib.crc32(row[0]), row[0], row[1]
 
 
+class NotAnError(BaseException):
+    """Raised by an ``apply`` to check that a non-Exception propagates too."""
+
+
 # ----- tables
 
 
@@ -162,6 +166,12 @@ async def test_apply_raising_writes_nothing(storage: Storage) -> None:
 
     with pytest.raises(ZeroDivisionError):
         await storage.transact(keys, broken)
+
+    def exits(_old: list[bytes | None]) -> list[Any]:
+        raise NotAnError  # a BaseException, not an Exception: it too belongs to the caller
+
+    with pytest.raises(NotAnError):
+        await storage.transact(keys, exits)
     assert await storage.get_many(keys) == [b"before", None, None]
     # The storage is still usable after failed units.
     await storage.transact(keys, lambda _old: [b"1", b"2", b"3"])
