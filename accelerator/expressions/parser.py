@@ -189,21 +189,22 @@ class _ConditionParser(_Parser):
         return node
 
     def disjunction(self) -> tuple[Node, bool]:
-        return self.chain("OR", self.conjunction, Or)
-
-    def conjunction(self) -> tuple[Node, bool]:
-        return self.chain("AND", self.negation, And)
-
-    def chain(
-        self, keyword: str, operand: Callable[[], tuple[Node, bool]], make: Callable[[Node, Node], Node]
-    ) -> tuple[Node, bool]:
-        """``operand (keyword operand)*``, left-associative; each side must be a condition."""
-        node, wrapped = operand()
-        while self.at_keyword(keyword):
+        node, wrapped = self.conjunction()
+        while self.at_keyword("OR"):
             self.condition(node)
             self.pos += 1
-            right, _ = operand()
-            node = make(node, self.condition(right))
+            right, _ = self.conjunction()
+            node = Or(node, self.condition(right))
+            wrapped = False
+        return node, wrapped
+
+    def conjunction(self) -> tuple[Node, bool]:
+        node, wrapped = self.negation()
+        while self.at_keyword("AND"):
+            self.condition(node)
+            self.pos += 1
+            right, _ = self.negation()
+            node = And(node, self.condition(right))
             wrapped = False
         return node, wrapped
 
@@ -251,17 +252,22 @@ class _ConditionParser(_Parser):
             self.fail()
 
     def primary(self) -> tuple[Node, bool]:
-        return self.parenthesized(self.disjunction)
+        if self.at_punct("("):
+            self.pos += 1
+            inner, wrapped = self.disjunction()
+            self.expect(")")
+            if wrapped:
+                self.note("parens", "The expression has redundant parentheses;")
+            if isinstance(inner, Path) and self.tokens[self.pos][0] == PUNCT and self.tokens[self.pos][1] in ".[":
+                inner = self.path_tail(list(inner.elements))
+            return inner, True
+        return self.bare_operand(), False
 
     def unit(self) -> tuple[Node, bool]:
         """An operand, possibly in parentheses (one pair; two is DynamoDB's redundant-parentheses error)."""
-        return self.parenthesized(self.unit)
-
-    def parenthesized(self, inside: Callable[[], tuple[Node, bool]]) -> tuple[Node, bool]:
-        """``( inside )`` or a bare operand; the flag says whether it came in parentheses."""
         if self.at_punct("("):
             self.pos += 1
-            inner, wrapped = inside()
+            inner, wrapped = self.unit()
             self.expect(")")
             if wrapped:
                 self.note("parens", "The expression has redundant parentheses;")
