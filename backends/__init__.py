@@ -6,9 +6,10 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+from accelerator.core.errors import ResourceNotFoundException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 
-__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values"]
+__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values", "table_not_found"]
 
 # name -> (module, class). Lazy on purpose: asyncpg and redis are imported only by the backend that uses them.
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -42,3 +43,8 @@ def check_new_values(keys: Sequence[KeyRef], new: Sequence[Any]) -> Sequence[Any
         if value is not None and value is not KEEP and type(value) is not bytes:
             raise TypeError(f"apply must return bytes, None or KEEP, not {type(value).__name__}")
     return new
+
+
+def table_not_found(name: str) -> ResourceNotFoundException:
+    """DynamoDB's error for a table that does not exist, as every backend raises it."""
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
-from accelerator.core.errors import ResourceInUseException, ResourceNotFoundException
+from accelerator.core.errors import ResourceInUseException
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, table_not_found
 
 __all__ = ["MemoryStorage"]
 
@@ -57,10 +57,6 @@ class _Table:
             del self.order[bisect_left(self.order, (partition_hash(pk), pk))]
 
 
-def _not_found(name: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
-
-
 class MemoryStorage:
     """The ``Storage`` contract over Python dicts."""
 
@@ -80,7 +76,7 @@ class MemoryStorage:
 
     async def delete_table(self, name: str) -> None:
         if self._tables.pop(name, None) is None:
-            raise _not_found(name)
+            raise table_not_found(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         table = self._tables.get(name)
@@ -165,7 +161,7 @@ class MemoryStorage:
         for ref in keys:
             table = self._tables.get(ref.table)
             if table is None:
-                raise _not_found(ref.table)
+                raise table_not_found(ref.table)
             tables.append(table)
         old = [self._get(ref) for ref in keys]
         new = check_new_values(keys, apply(list(old)))

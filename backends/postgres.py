@@ -52,13 +52,12 @@ import asyncpg
 from accelerator.core.errors import (
     BackendUnavailable,
     ResourceInUseException,
-    ResourceNotFoundException,
     TransactionConflictException,
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, table_not_found
 from backends.retry import RetryPolicy
 from backends.tasks import enter_task
 
@@ -78,10 +77,6 @@ log = logging.getLogger("accelerator.backends.postgres")
 
 def _signed64(data: bytes, key: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "big", signed=True)
-
-
-def _not_found(name: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
 
 
 @lru_cache(maxsize=128)
@@ -290,7 +285,7 @@ class PostgresStorage:
             if deleted is not None:
                 await conn.execute(self._sql.delete_items, name)
         if deleted is None:
-            raise _not_found(name)
+            raise table_not_found(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         async with self._connection() as conn:
@@ -427,7 +422,7 @@ class PostgresStorage:
                 missing = refs[ordinal - 1].table
         try:
             if missing is not None:
-                raise _not_found(missing)
+                raise table_not_found(missing)
             new = check_new_values(refs, apply(list(old)))
         except BaseException as exc:
             await conn.execute("ROLLBACK")

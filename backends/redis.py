@@ -94,14 +94,13 @@ from accelerator.core.errors import (
     BackendUnavailable,
     InternalServerError,
     ResourceInUseException,
-    ResourceNotFoundException,
     TransactionConflictException,
     ValidationException,
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, table_not_found
 from backends import redis_scripts as lua
 from backends.retry import RetryPolicy
 from backends.tasks import enter_task
@@ -138,10 +137,6 @@ def _raised_in_driver(exc: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_DRIVER_DIRS)
-
-
-def _not_found(name: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +416,7 @@ class RedisStorage:
             with _driver_errors():
                 removed = await client.hdel(self._tables, name)
             if not removed:
-                raise _not_found(name)
+                raise table_not_found(name)
             await self._purge(name)
 
     async def _purge(self, name: str) -> None:
@@ -622,7 +617,7 @@ class RedisStorage:
                 await self._sync_index(plan, [result])
                 return old
             if status == b"missing":
-                raise _not_found(result[1].decode())
+                raise table_not_found(result[1].decode())
             if status == b"conflict":
                 conflicts += 1
                 self.stats["conflicts"] += 1
@@ -664,7 +659,7 @@ class RedisStorage:
                         )
                     missing = [r for r in results if r[0] == b"missing"]
                     if missing:
-                        raise _not_found(missing[0][1].decode())
+                        raise table_not_found(missing[0][1].decode())
             finally:
                 if held:
                     await self._unlock(held, token)
@@ -701,7 +696,7 @@ class RedisStorage:
             found, *values = await pipe.execute()
         for name, definition in zip(names, found, strict=True):
             if definition is None:
-                raise _not_found(name)
+                raise table_not_found(name)
         return values
 
     async def _write(

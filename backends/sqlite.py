@@ -43,12 +43,11 @@ from accelerator.core.errors import (
     DynamoError,
     InternalServerError,
     ResourceInUseException,
-    ResourceNotFoundException,
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, table_not_found
 
 __all__ = ["SqliteStorage", "SYNCHRONOUS_MODES"]
 
@@ -90,10 +89,6 @@ def _translate(exc: sqlite3.Error) -> DynamoError:
         err = InternalServerError(f"sqlite: {exc}")
     err.__cause__ = exc
     return err
-
-
-def _not_found(name: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
 
 
 @lru_cache(maxsize=64)
@@ -384,7 +379,7 @@ class SqliteStorage:
     async def delete_table(self, name: str) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("DELETE FROM tables WHERE name = ?", (name,)).rowcount == 0:
-                raise _not_found(name)
+                raise table_not_found(name)
             conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
 
         await self._write(run)
@@ -495,7 +490,7 @@ class SqliteStorage:
         def run(conn: sqlite3.Connection) -> list[bytes | None]:
             for name in {ref.table for ref in refs}:
                 if conn.execute(_GET_TABLE, (name,)).fetchone() is None:
-                    raise _not_found(name)
+                    raise table_not_found(name)
             addresses = [(ref.table, partition_hash(ref.pk), ref.pk, ref.sk) for ref in refs]
             old: list[bytes | None] = []
             for address in addresses:
