@@ -47,12 +47,16 @@ def _increment(old: list[bytes | None]) -> list[bytes]:
 
 
 async def _counter_worker(storage: Storage) -> dict[str, int]:
+    done = 0
+
     async def task(count: int) -> None:
+        nonlocal done
         for _ in range(count):
             await storage.transact([COUNTER], _increment)
+            done += 1
 
     await asyncio.gather(*(task(PER_PROCESS // TASKS) for _ in range(TASKS)))
-    return {"done": PER_PROCESS}
+    return {"done": done}
 
 
 async def _transfer_worker(storage: Storage) -> dict[str, int]:
