@@ -99,7 +99,7 @@ async def _timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
     return out
 
 
-def _pct(samples: list[float], q: float) -> float:
+def _pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 else samples[0]
 
 
