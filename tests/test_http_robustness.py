@@ -100,8 +100,11 @@ def test_unknown_members_are_ignored(srv: ServerProcess) -> None:
 
 
 def test_oversized_body_rejected_and_closed(srv: ServerProcess) -> None:
+    # Only the head and the start of the body are sent: the server answers as soon as it sees the declared
+    # length and closes, so a client still pushing the whole body could get a reset before reading the 413.
+    request = _raw(b"{" + b" " * 1_100_000 + b"}", "ListTables")
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
-        s.sendall(_raw(b"{" + b" " * 1_100_000 + b"}", "ListTables"))
+        s.sendall(request[:1000])
         status, headers, _ = _read_response(s)
         assert status == 413 and headers.get("connection") == "close"
     _alive(srv)
