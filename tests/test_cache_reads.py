@@ -9,7 +9,7 @@ import pytest
 from accelerator.config import TableCacheConfig
 from accelerator.core.context import BYPASS, CACHE_STATUS, HIT, MISS
 from accelerator.core.errors import ResourceNotFoundException
-from accelerator.engine import plan
+from accelerator.expressions import plan
 from tests.cache_fakes import FakeClock, FakeStore, make_cached, run
 
 

@@ -1,7 +1,7 @@
 """Projection of cached whole items on the way out, through the engine's projection planner.
 
 The cache stores whole items so every projection of a key shares one entry. ``projector`` is the one
-switch: it asks ``accelerator.engine.plan`` for the request's projection, checking the request's
+switch: it asks ``accelerator.expressions.plan`` for the request's projection, checking the request's
 names and values exactly as the engine does; whenever it raises (a bad expression, an unused name),
 the read bypasses the cache and the store reports the error.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from accelerator.core.protocols import Request
 from accelerator.core.values import Item
-from accelerator.engine import plan
+from accelerator.expressions import plan
 
 __all__ = ["projector", "EXPRESSION_MEMBERS", "Projector"]
 

@@ -19,7 +19,7 @@ from accelerator.cache.lru import BoundedTLRU
 from accelerator.cache.sizing import QUERY_ENTRY_OVERHEAD, deep_size
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import Request, Response
-from accelerator.engine import plan
+from accelerator.expressions import plan
 
 __all__ = ["QueryCache", "query_key", "partition_of", "KEY_MEMBERS"]
 

@@ -10,8 +10,9 @@ import orjson
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
-from accelerator.engine import capacity, plan
+from accelerator.engine import capacity
 from accelerator.engine.indexes import indexes_of
+from accelerator.expressions import plan
 
 __all__ = ["batch_get_item", "batch_write_item", "MAX_GET_KEYS", "MAX_WRITES"]
 

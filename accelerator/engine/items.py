@@ -14,7 +14,8 @@ import orjson
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
-from accelerator.engine import capacity, plan
+from accelerator.engine import capacity
+from accelerator.expressions import plan
 
 __all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
 

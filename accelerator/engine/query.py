@@ -11,8 +11,9 @@ from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
-from accelerator.engine import capacity, plan
+from accelerator.engine import capacity
 from accelerator.engine.indexes import IndexDef, indexes_of, lower_bound, upper_bound
+from accelerator.expressions import plan
 
 __all__ = ["query", "scan"]
 

@@ -23,9 +23,10 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
-from accelerator.engine import capacity, plan
+from accelerator.engine import capacity
 from accelerator.engine.items import load, updated_item
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS
+from accelerator.expressions import plan
 
 __all__ = ["transact_get_items", "transact_write_items", "token_ref"]
 
