@@ -1,4 +1,5 @@
-"""The layer contracts in pyproject.toml hold, and `lint-imports` really fails when one is broken."""
+"""`make lint` as part of `make test`: ruff and mypy clean, the layer contracts in pyproject.toml hold,
+and `lint-imports` really fails when one is broken."""
 
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def _copy_tree(dst: Path) -> Path:
         shutil.copytree(ROOT / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", dst / "pyproject.toml")
     return dst
+
+
+def _tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).with_name(name)), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_ruff_is_clean() -> None:
+    result = _tool("ruff", "check", "accelerator", "backends", "tests", "bench", "loadtest")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    result = _tool("mypy", "accelerator", "backends")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_layers_are_kept() -> None:
