@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Coroutine
 from typing import Any
 
-from .core import OPERATIONS as _OPS
-from .core import ClientCore, Operation, dumps, operation
+from .core import Operation, dumps
 from .endpoints import Endpoint, EndpointSet
 from .errors import (
     ClientError,
-    ClientExceptions,
     ConnectError,
     ConnectionClosed,
     ConnectTimeout,
@@ -21,11 +19,12 @@ from .errors import (
     ReadTimeout,
     TransportError,
 )
+from .facade import ClientFacade
 from .http11 import Response, ResponseParser
-from .paginate import PAGINATED, AsyncPaginator
-from .retry import RetryPolicy
+from .paginate import AsyncPaginator
 from .sync import readable
 from .table import AsyncTable
+from .transport import TransportBase
 from .waiters import AsyncWaiter
 
 __all__ = ["AsyncAcceleratorClient", "AsyncTransport"]
@@ -111,31 +110,13 @@ class _Connection(asyncio.Protocol):
                 self.transport.abort()
 
 
-class AsyncTransport:
+class AsyncTransport(TransportBase):
     """Sends one request on one endpoint and awaits its response; one connection per in-flight request."""
 
-    def __init__(
-        self,
-        endpoints: EndpointSet,
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-        ssl_context: ssl.SSLContext | None,
-        pool_size: int,
-    ) -> None:
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.ssl_context = ssl_context
-        self.pool_size = pool_size
-        self._endpoints = endpoints
+    def __init__(self, endpoints: EndpointSet, **options: Any) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._probes: set[asyncio.Task[None]] = set()
-        endpoints.start_probe = self._start_probe
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self.ssl_context is None:  # made once: loading the CA store takes milliseconds
-            self.ssl_context = ssl.create_default_context()
-        return self.ssl_context
+        super().__init__(endpoints, **options)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -216,44 +197,16 @@ class AsyncTransport:
             ep.idle.clear()
 
 
-class AsyncAcceleratorClient:
+class AsyncAcceleratorClient(ClientFacade[Coroutine[Any, Any, dict[str, Any]]]):
     """The asyncio client: boto3's low-level DynamoDB methods as coroutines (aiobotocore's shapes)."""
 
-    exceptions = ClientExceptions()
+    default_pool_size = 64
+    _transport: AsyncTransport
 
-    def __init__(
-        self,
-        endpoint_url: str | None = None,
-        *,
-        endpoints: Sequence[str] | None = None,
-        region_name: str | None = None,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        sign: bool | None = None,
-        retry_policy: RetryPolicy | None = None,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        ssl_context: ssl.SSLContext | None = None,
-        pool_size: int = 64,
-        verify_crc32: bool = True,
-        spread_reads: bool = True,
-        health_check_interval: float = 1.0,
-    ) -> None:
-        self._core = ClientCore(
-            endpoint_url, endpoints, region_name=region_name, aws_access_key_id=aws_access_key_id,
-            aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token, sign=sign,
-            retry_policy=retry_policy, verify_crc32=verify_crc32, spread_reads=spread_reads,
-            health_check_interval=health_check_interval,
-        )  # fmt: skip
-        self._transport = AsyncTransport(
-            self._core.endpoints, connect_timeout=connect_timeout, read_timeout=read_timeout,
-            ssl_context=ssl_context, pool_size=pool_size,
-        )  # fmt: skip
-
-    @property
-    def endpoints(self) -> EndpointSet:
-        return self._core.endpoints
+    def _make_transport(self, endpoints: EndpointSet, *, connect_timeout: float, read_timeout: float,
+                        ssl_context: ssl.SSLContext | None, pool_size: int) -> AsyncTransport:
+        return AsyncTransport(endpoints, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                              ssl_context=ssl_context, pool_size=pool_size)
 
     async def _call(self, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         core = self._core
@@ -275,73 +228,6 @@ class AsyncAcceleratorClient:
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _make_api_call(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Any operation by wire name (``GetItem``)."""
-        return await self._call(operation(operation_name), params)
-
-    async def get_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["get_item"], kwargs)
-
-    async def put_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["put_item"], kwargs)
-
-    async def update_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["update_item"], kwargs)
-
-    async def delete_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["delete_item"], kwargs)
-
-    async def query(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["query"], kwargs)
-
-    async def scan(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["scan"], kwargs)
-
-    async def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["batch_get_item"], kwargs)
-
-    async def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["batch_write_item"], kwargs)
-
-    async def transact_get_items(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["transact_get_items"], kwargs)
-
-    async def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["transact_write_items"], kwargs)
-
-    async def create_table(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["create_table"], kwargs)
-
-    async def describe_table(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["describe_table"], kwargs)
-
-    async def list_tables(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["list_tables"], kwargs)
-
-    async def delete_table(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["delete_table"], kwargs)
-
-    async def update_table(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["update_table"], kwargs)
-
-    async def update_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["update_time_to_live"], kwargs)
-
-    async def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["describe_time_to_live"], kwargs)
-
-    async def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["tag_resource"], kwargs)
-
-    async def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["untag_resource"], kwargs)
-
-    async def list_tags_of_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["list_tags_of_resource"], kwargs)
-
-    async def describe_limits(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._call(_OPS["describe_limits"], kwargs)
-
     def get_paginator(self, operation_name: str) -> AsyncPaginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``: ``async for page in p.paginate(...)``."""
         return AsyncPaginator(self, operation_name)
@@ -349,9 +235,6 @@ class AsyncAcceleratorClient:
     def get_waiter(self, waiter_name: str) -> AsyncWaiter:
         """A waiter for ``table_exists`` or ``table_not_exists``, as boto3's."""
         return AsyncWaiter(self, waiter_name)
-
-    def can_paginate(self, operation_name: str) -> bool:
-        return operation_name in PAGINATED
 
     def Table(self, name: str) -> AsyncTable:  # noqa: N802 - boto3's resource spells it so
         """The high-level table API on plain Python values, awaited."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -61,13 +61,17 @@ def merge_pages(pages: list[dict[str, Any]], result_key: str) -> dict[str, Any]:
     return full
 
 
-class PageIterator:
-    """Iterates the pages of one call; ``resume_token`` is where the last page left off."""
+class _Pages:
+    """The pages of one call: the request and its tokens; ``resume_token`` is where the last page left off."""
 
-    def __init__(self, method: Callable[..., dict[str, Any]], operation: str, kwargs: dict[str, Any]) -> None:
+    def __init__(self, method: Callable[..., Any], operation: str, kwargs: dict[str, Any]) -> None:
         self._method = method
         self._params, self._tokens = _prepare(operation, kwargs)
         self.resume_token: str | None = None
+
+
+class PageIterator(_Pages):
+    """Iterates the pages of one call."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         params = dict(self._params)
@@ -85,15 +89,8 @@ class PageIterator:
         return merge_pages(list(self), self._tokens[2])
 
 
-class AsyncPageIterator:
-    """The asyncio twin of ``PageIterator``: ``async for page in ...``."""
-
-    def __init__(
-        self, method: Callable[..., Awaitable[dict[str, Any]]], operation: str, kwargs: dict[str, Any]
-    ) -> None:
-        self._method = method
-        self._params, self._tokens = _prepare(operation, kwargs)
-        self.resume_token: str | None = None
+class AsyncPageIterator(_Pages):
+    """The asyncio twin of ``PageIterator``: ``async for page in ...`` (its ``_method`` is awaited)."""
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         params = dict(self._params)
@@ -111,25 +108,22 @@ class AsyncPageIterator:
         return merge_pages([page async for page in self], self._tokens[2])
 
 
-class Paginator:
-    """``client.get_paginator(name)``."""
-
+class _PaginatorBase:
     def __init__(self, client: Any, operation: str) -> None:
         _prepare(operation, {})
         self._client = client
         self._operation = operation
+
+
+class Paginator(_PaginatorBase):
+    """``client.get_paginator(name)``."""
 
     def paginate(self, **kwargs: Any) -> PageIterator:
         return PageIterator(getattr(self._client, self._operation), self._operation, kwargs)
 
 
-class AsyncPaginator:
+class AsyncPaginator(_PaginatorBase):
     """``async_client.get_paginator(name)``."""
-
-    def __init__(self, client: Any, operation: str) -> None:
-        _prepare(operation, {})
-        self._client = client
-        self._operation = operation
 
     def paginate(self, **kwargs: Any) -> AsyncPageIterator:
         return AsyncPageIterator(getattr(self._client, self._operation), self._operation, kwargs)

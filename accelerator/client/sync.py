@@ -8,25 +8,23 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from .core import OPERATIONS as _OPS
-from .core import ClientCore, Operation, dumps, operation
+from .core import Operation, dumps
 from .endpoints import Endpoint, EndpointSet
 from .errors import (
     ClientError,
-    ClientExceptions,
     ConnectError,
     ConnectionClosed,
     ConnectTimeout,
     ReadTimeout,
     TransportError,
 )
+from .facade import ClientFacade
 from .http11 import Response, ResponseParser
-from .paginate import PAGINATED, Paginator
-from .retry import RetryPolicy
+from .paginate import Paginator
 from .table import Table
+from .transport import TransportBase
 from .waiters import Waiter
 
 __all__ = ["AcceleratorClient", "SyncTransport"]
@@ -74,31 +72,13 @@ def _close(sock: socket.socket) -> None:
         sock.close()
 
 
-class SyncTransport:
+class SyncTransport(TransportBase):
     """Sends one request on one endpoint and returns its response; one connection per in-flight request."""
 
-    def __init__(
-        self,
-        endpoints: EndpointSet,
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-        ssl_context: ssl.SSLContext | None,
-        pool_size: int,
-    ) -> None:
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.ssl_context = ssl_context
-        self.pool_size = pool_size
-        self._endpoints = endpoints
+    def __init__(self, endpoints: EndpointSet, **options: Any) -> None:
         self._lock = threading.Lock()
         self._closed = False
-        endpoints.start_probe = self._start_probe
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self.ssl_context is None:  # made once: loading the CA store takes milliseconds
-            self.ssl_context = ssl.create_default_context()
-        return self.ssl_context
+        super().__init__(endpoints, **options)
 
     def connect(self, ep: Endpoint, timeout: float | None = None) -> socket.socket:
         """A new connection to ``ep``, ready for requests; ConnectError if that fails.
@@ -240,44 +220,16 @@ class SyncTransport:
             _close(sock)
 
 
-class AcceleratorClient:
+class AcceleratorClient(ClientFacade[dict[str, Any]]):
     """A boto3-compatible low-level DynamoDB client, much cheaper per call; safe to share between threads."""
 
-    exceptions = ClientExceptions()
+    default_pool_size = 16
+    _transport: SyncTransport
 
-    def __init__(
-        self,
-        endpoint_url: str | None = None,
-        *,
-        endpoints: Sequence[str] | None = None,
-        region_name: str | None = None,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        sign: bool | None = None,
-        retry_policy: RetryPolicy | None = None,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        ssl_context: ssl.SSLContext | None = None,
-        pool_size: int = 16,
-        verify_crc32: bool = True,
-        spread_reads: bool = True,
-        health_check_interval: float = 1.0,
-    ) -> None:
-        self._core = ClientCore(
-            endpoint_url, endpoints, region_name=region_name, aws_access_key_id=aws_access_key_id,
-            aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token, sign=sign,
-            retry_policy=retry_policy, verify_crc32=verify_crc32, spread_reads=spread_reads,
-            health_check_interval=health_check_interval,
-        )  # fmt: skip
-        self._transport = SyncTransport(
-            self._core.endpoints, connect_timeout=connect_timeout, read_timeout=read_timeout,
-            ssl_context=ssl_context, pool_size=pool_size,
-        )  # fmt: skip
-
-    @property
-    def endpoints(self) -> EndpointSet:
-        return self._core.endpoints
+    def _make_transport(self, endpoints: EndpointSet, *, connect_timeout: float, read_timeout: float,
+                        ssl_context: ssl.SSLContext | None, pool_size: int) -> SyncTransport:
+        return SyncTransport(endpoints, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                             ssl_context=ssl_context, pool_size=pool_size)
 
     def _call(self, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         core = self._core
@@ -299,73 +251,6 @@ class AcceleratorClient:
             if delay:
                 time.sleep(delay)
 
-    def _make_api_call(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Any operation by wire name (``GetItem``), as botocore's method of the same name."""
-        return self._call(operation(operation_name), params)
-
-    def get_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["get_item"], kwargs)
-
-    def put_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["put_item"], kwargs)
-
-    def update_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["update_item"], kwargs)
-
-    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["delete_item"], kwargs)
-
-    def query(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["query"], kwargs)
-
-    def scan(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["scan"], kwargs)
-
-    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["batch_get_item"], kwargs)
-
-    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["batch_write_item"], kwargs)
-
-    def transact_get_items(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["transact_get_items"], kwargs)
-
-    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["transact_write_items"], kwargs)
-
-    def create_table(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["create_table"], kwargs)
-
-    def describe_table(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["describe_table"], kwargs)
-
-    def list_tables(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["list_tables"], kwargs)
-
-    def delete_table(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["delete_table"], kwargs)
-
-    def update_table(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["update_table"], kwargs)
-
-    def update_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["update_time_to_live"], kwargs)
-
-    def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["describe_time_to_live"], kwargs)
-
-    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["tag_resource"], kwargs)
-
-    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["untag_resource"], kwargs)
-
-    def list_tags_of_resource(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["list_tags_of_resource"], kwargs)
-
-    def describe_limits(self, **kwargs: Any) -> dict[str, Any]:
-        return self._call(_OPS["describe_limits"], kwargs)
-
     def get_paginator(self, operation_name: str) -> Paginator:
         """A paginator for ``query``, ``scan`` or ``list_tables``, as boto3's."""
         return Paginator(self, operation_name)
@@ -373,9 +258,6 @@ class AcceleratorClient:
     def get_waiter(self, waiter_name: str) -> Waiter:
         """A waiter for ``table_exists`` or ``table_not_exists``, as boto3's."""
         return Waiter(self, waiter_name)
-
-    def can_paginate(self, operation_name: str) -> bool:
-        return operation_name in PAGINATED
 
     def Table(self, name: str) -> Table:  # noqa: N802 - boto3's resource spells it so
         """The high-level table API on plain Python values."""

@@ -39,13 +39,22 @@ def _done(name: str, resp: dict[str, Any] | None) -> bool:
     return resp is not None and resp["Table"].get("TableStatus") == "ACTIVE"
 
 
-class Waiter:
-    """``client.get_waiter(name)``; polls describe_table."""
+def _absent(exc: ClientError) -> dict[str, Any] | None:
+    """A missing table is an answer for the waiter (no description); any other error is the caller's."""
+    if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+        raise exc
+    return None
 
+
+class _WaiterBase:
     def __init__(self, client: Any, name: str) -> None:
         self._client = client
         self.name = name
         _settings(name, {})
+
+
+class Waiter(_WaiterBase):
+    """``client.get_waiter(name)``; polls describe_table."""
 
     def wait(self, **kwargs: Any) -> None:
         params, delay, attempts = _settings(self.name, kwargs)
@@ -54,9 +63,7 @@ class Waiter:
             try:
                 resp = self._client.describe_table(**params)
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-                resp = None
+                resp = _absent(exc)
             if _done(self.name, resp):
                 return
             if attempt + 1 < attempts:
@@ -64,13 +71,8 @@ class Waiter:
         raise WaiterError(self.name, "Max attempts exceeded", resp)
 
 
-class AsyncWaiter:
+class AsyncWaiter(_WaiterBase):
     """``async_client.get_waiter(name)``; ``await waiter.wait(...)``."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        self._client = client
-        self.name = name
-        _settings(name, {})
 
     async def wait(self, **kwargs: Any) -> None:
         params, delay, attempts = _settings(self.name, kwargs)
@@ -79,9 +81,7 @@ class AsyncWaiter:
             try:
                 resp = await self._client.describe_table(**params)
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
-                resp = None
+                resp = _absent(exc)
             if _done(self.name, resp):
                 return
             if attempt + 1 < attempts:
