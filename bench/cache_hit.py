@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,37 +31,25 @@ from typing import Any
 
 import orjson
 
+from loadtest.wire import Connection
+
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench_cache"
 TARGET = b"DynamoDB_20120810."
 
 
 class RawClient:
-    """HTTP/1.1 over one keep-alive socket; just enough parsing to read one response."""
+    """(status, x-accelerator-cache, body) answers over ``loadtest.wire.Connection`` (one keep-alive socket)."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.head = f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n"
-        self.buf = b""
+        self.conn = Connection(f"http://{host}:{port}")
 
     def request(self, op: str, body: bytes) -> tuple[int, bytes, bytes]:
-        """(status, x-accelerator-cache value, body)."""
-        self.sock.sendall((self.head + f"X-Amz-Target: DynamoDB_20120810.{op}\r\nContent-Length: {len(body)}"
-                           "\r\n\r\n").encode() + body)
-        while b"\r\n\r\n" not in self.buf:
-            self.buf += self.sock.recv(65536)
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        lower = head.lower()
-        length = int(re.search(rb"content-length: (\d+)", lower).group(1))  # type: ignore[union-attr]
-        while len(rest) < length:
-            rest += self.sock.recv(65536)
-        self.buf = rest[length:]
-        cache = re.search(rb"x-accelerator-cache: (\w+)", lower)
-        return int(head[9:12]), cache.group(1) if cache else b"", rest[:length]
+        reply = self.conn.request(op, body)
+        return reply.status, reply.headers.get("x-accelerator-cache", "").encode(), reply.body
 
     def close(self) -> None:
-        self.sock.close()
+        self.conn.close()
 
 
 def start(cmd: list[str], cpu: int, pattern: bytes, log: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -2,7 +2,8 @@
 
 Used to create tables and preload data, and by ``bench.compare`` as the one client for every HTTP target,
 so each target is measured through the same few lines of code. It reconnects when a server closes the
-connection (moto's server answers ``Connection: close``), and counts it.
+connection (moto's server answers ``Connection: close``), and counts it. Responses are read by the client
+wrapper's ``ResponseParser``, the one HTTP/1.1 reader of the project.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from accelerator.client.http11 import ResponseParser
 
 __all__ = ["AUTH", "DynamoCallError", "Reply", "Connection", "create_tables", "write_items"]
 
@@ -42,7 +45,7 @@ class DynamoCallError(Exception):
 @dataclass(slots=True)
 class Reply:
     status: int
-    headers: dict[bytes, bytes]
+    headers: dict[str, str]  # lower-cased names
     body: bytes
 
 
@@ -56,7 +59,6 @@ class Connection:
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.reconnects = 0
-        self._buf = b""
         self._heads: dict[str, bytes] = {}
 
     def _head(self, op: str) -> bytes:
@@ -72,7 +74,7 @@ class Connection:
         self.close()
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock, self._buf = sock, b""
+        self.sock = sock
 
     def close(self) -> None:
         if self.sock is not None:
@@ -104,54 +106,21 @@ class Connection:
         sock = self.sock
         assert sock is not None
         sock.sendall(data)
-        buf = self._buf
-        while (end := buf.find(b"\r\n\r\n")) < 0:
-            buf += self._recv(sock, bool(buf))
-        head, buf = buf[:end], buf[end + 4:]
-        lines = head.split(b"\r\n")
-        version, _, rest = lines[0].partition(b" ")
-        status = int(rest[:3])
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-            body, buf = self._read_chunked(sock, buf)
-        elif b"content-length" in headers:
-            length = int(headers[b"content-length"])
-            while len(buf) < length:
-                buf += self._recv(sock, True)
-            body, buf = buf[:length], buf[length:]
-        else:  # body runs to the end of the connection
-            while chunk := sock.recv(65536):
-                buf += chunk
-            body, buf = buf, b""
-            headers[b"connection"] = b"close"
-        self._buf = buf
-        if headers.get(b"connection", b"").lower() == b"close" or version == b"HTTP/1.0":
+        parser = ResponseParser()  # the client wrapper's parser: one HTTP/1.1 reader in the project
+        resp = None
+        started = False
+        while resp is None:
+            chunk = sock.recv(65536)
+            if not chunk:
+                resp = parser.feed_eof()
+                if resp is None:  # closed before any byte: the server dropped an idle keep-alive connection
+                    raise ConnectionResetError("connection closed mid-reply") if started else _Closed()
+                break
+            started = True
+            resp = parser.feed(chunk)
+        if not resp.keep_alive:
             self.close()
-        return Reply(status, headers, body)
-
-    def _read_chunked(self, sock: socket.socket, buf: bytes) -> tuple[bytes, bytes]:
-        body = b""
-        while True:
-            while (end := buf.find(b"\r\n")) < 0:
-                buf += self._recv(sock, True)
-            size = int(buf[:end].split(b";")[0], 16)
-            buf = buf[end + 2:]
-            while len(buf) < size + 2:
-                buf += self._recv(sock, True)
-            body, buf = body + buf[:size], buf[size + 2:]
-            if size == 0:
-                return body, buf
-
-    @staticmethod
-    def _recv(sock: socket.socket, started: bool) -> bytes:
-        chunk = sock.recv(65536)
-        if not chunk:
-            # Closed before any byte of the reply: the server dropped an idle keep-alive connection.
-            raise ConnectionResetError("connection closed mid-reply") if started else _Closed()
-        return chunk
+        return Reply(resp.status, resp.headers, resp.body)
 
 
 class _Closed(Exception):
