@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.toml
 SCENARIO ?= session-store
 DURATION ?= 60
+WARMUP ?= 5
 RATE ?= 1000
 USERS ?= 1
 TARGET ?=
@@ -33,7 +34,7 @@ bench: $(STAMP)
 	$(PY) -m bench.compare
 
 loadtest: $(STAMP)
-	$(VENV)/bin/accelerator loadtest --scenario $(SCENARIO) --duration $(DURATION) --rate $(RATE) --users $(USERS) $(if $(TARGET),--target $(TARGET),)
+	$(VENV)/bin/accelerator loadtest --scenario $(SCENARIO) --duration $(DURATION) --rate $(RATE) --users $(USERS) --warmup $(WARMUP) $(if $(RECORD),--record,) $(if $(TARGET),--target $(TARGET),)
 
 # A local 3-node Redis Cluster for configs/redis-cluster.toml (ports 7000-7002, data under ./data).
 CLUSTER_DIR := data/redis-cluster

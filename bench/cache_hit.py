@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from bench.results import write_section
 from loadtest.wire import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=5000, help="items loaded (each read once per round as a miss)")
     parser.add_argument("--requests", type=int, default=20000, help="hit / floor / consistent requests each")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--write", action="store_true",
+                        help="write the table into bench/RESULTS.md (section cache-hit) and the README")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})
     work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
@@ -162,7 +165,28 @@ def run(args: argparse.Namespace, accel: RawClient, floor: RawClient, accel_port
               f"{seen}")
     ratio = pct(samples["hit"], 50) / floor_p50
     print(f"\nhit p50 is {ratio:.2f}x the floor (target: at most 2x): {'met' if ratio <= 2 else 'NOT met'}")
+    if args.write:
+        write_section("cache-hit", markdown(args, samples))
+        print("wrote the cache-hit section of bench/RESULTS.md")
     return 0
+
+
+CASES = {"floor": "floor (uvloop + httptools + orjson, GetItem from a dict)", "hit": "cache hit",
+         "miss": "cache miss (SQLite read, then fill)", "consistent": "ConsistentRead (bypass, SQLite read)"}
+
+
+def markdown(args: argparse.Namespace, samples: dict[str, list[float]]) -> str:
+    floor_p50 = pct(samples["floor"], 50)
+    lines = ["## GetItem on one keep-alive connection (raw socket client)", "",
+             f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python -m bench.cache_hit --cpu {args.cpu} "
+             f"--keys {args.keys} --requests {args.requests} --rounds {args.rounds} --write`: client, accelerator "
+             f"(SQLite) and floor pinned with taskset to vCPU {args.cpu}; load average {os.getloadavg()[0]:.1f}.",
+             "", "<!-- cache-hit-table:start -->", "| case | p50 µs | p99 µs | p50 / floor |", "|---|---:|---:|---:|"]
+    for case, label in CASES.items():
+        values = samples[case]
+        lines.append(f"| {label} | {pct(values, 50):.1f} | {pct(values, 99):.1f} | {pct(values, 50) / floor_p50:.2f} |")
+    lines.append("<!-- cache-hit-table:end -->")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

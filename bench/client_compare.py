@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.results import write_section
 from loadtest.process import free_port
 
 TABLE = "bench_client"
@@ -248,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pin", action="store_true", help="pin this process to CPU 0 and a started server to CPU 1")
     parser.add_argument("--no-uvloop", action="store_true", help="leave out the uvloop row")
     parser.add_argument("--serve-stub", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--write", action="store_true",
+                        help="write the table into bench/RESULTS.md (section client-<server>) and the README")
     args = parser.parse_args(argv)
     if args.serve_stub:
         serve_stub(args.serve_stub)
@@ -263,7 +266,15 @@ def main(argv: list[str] | None = None) -> None:
         if server != "stub":
             setup_table(url)
         results = run(url, args.requests, args.rounds, args.warmup, not args.no_uvloop)
-        print(report(results, url, server + (" (pinned)" if args.pin else "")))
+        text = report(results, url, server + (" (pinned)" if args.pin else ""))
+        print(text)
+        if args.write:
+            command = "python -m bench.client_compare " + " ".join(argv if argv is not None else sys.argv[1:])
+            write_section(f"client-{server}", "\n".join([
+                f"## Client cost: GetItem, server {server}", "",
+                f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `{command.strip()}`; load average "
+                f"{os.getloadavg()[0]:.1f}.", "", text]))
+            print(f"wrote the client-{server} section of bench/RESULTS.md")
     finally:
         if proc is not None:
             proc.terminate()

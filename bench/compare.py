@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.results import wrap, write_section
 from loadtest.process import free_port
 from loadtest.wire import Connection
 
@@ -52,7 +53,6 @@ MISS_KEYS = 20000
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TAG = f"benchcmp{os.getpid()}"
-LOADGEN_START, LOADGEN_END = "<!-- loadgen:start -->", "<!-- loadgen:end -->"
 
 
 def key(i: int) -> dict[str, Any]:
@@ -514,16 +514,6 @@ def distance_note(stats: dict[str, dict[str, Any]], delay: float) -> list[str]:
     return out
 
 
-def write_results(path: Path, text: str) -> None:
-    """Write RESULTS.md, keeping the load-generator section ``bench.loadgen`` maintains."""
-    keep = ""
-    if path.exists():
-        old = path.read_text()
-        if LOADGEN_START in old and LOADGEN_END in old:
-            keep = old[old.index(LOADGEN_START):old.index(LOADGEN_END) + len(LOADGEN_END)]
-    path.write_text(text + ("\n" + keep + "\n" if keep else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
     p.add_argument("--cpus", choices=["same", "split", "none"], default="same",
@@ -566,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     command = "python -m bench.compare " + shlex.join(argv if argv is not None else sys.argv[1:])
     doc = [
-        "# Benchmark: GetItem side by side", "",
+        "## GetItem side by side", "",
         f"Measured {started:%Y-%m-%d %H:%M} with `{command.strip()}` (`make bench`).", "",
         f"- Machine: {info['cpu']}, {info['memory']} RAM, {info['os']}, Python {info['python']}"
         + "".join(f", {k} {v}" for k, v in setup.versions.items()),
@@ -577,13 +567,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(~250-byte item); misses read {MISS_KEYS:,} other keys once each after a cache flush; "
         f"{args.rounds} interleaved rounds × {args.seconds:g} s per target.",
         "- p50 vs floor is the ratio of p50 latencies; throughput on one connection is 1/latency.", "",
-        *lines, "",
-        "## Targets", "", *checks(stats, args.delay_us), "",
+        wrap("compare-table", "\n".join(lines)), "",
+        "### Targets", "", wrap("compare-targets", "\n".join(checks(stats, args.delay_us))), "",
     ]
     if setup.skipped:
-        doc += ["## Skipped", "", *(f"- {name}: {why}" for name, why in setup.skipped), ""]
+        doc += ["### Skipped", "", *(f"- {name}: {why}" for name, why in setup.skipped), ""]
     if args.delay_us > 0:
-        doc += ["## Distance to the store", "",
+        doc += ["### Distance to the store", "",
                 f"A cache hit never touches the store, so its latency does not depend on how far the store is; "
                 f"a miss pays one store round trip or more. On loopback the stores answer in tens of µs, so "
                 f"the hit/miss ratio here is modest. The rows under **store +{args.delay_us:g} us away** "
@@ -597,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        write_results(Path(args.output), text)
+        write_section("compare", text, Path(args.output))
         print(f"wrote {args.output}")
     return 0
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare import LOADGEN_END, LOADGEN_START, ROOT, Processes, cpu_seconds, free_port, machine
+from bench.compare import ROOT, Processes, cpu_seconds, free_port, machine
+from bench.results import write_section
 from loadtest.wire import Connection
 
 __all__ = ["main"]
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(args, users, rows, sweeps, raw_floor, raw_accel, started, load0, argv)
     print("\n" + text)
     if not args.no_write:
-        write_section(Path(args.output), text)
+        write_section("loadgen", text, Path(args.output))
         print(f"wrote the loadgen section of {args.output}")
     return 0
 
@@ -145,7 +146,7 @@ def render(args: argparse.Namespace, users: list[int], rows: list[tuple[int, dic
     pin = {"same": "generator and servers on vCPU 0", "split": "generator on vCPU 0, servers on vCPU 1",
            "none": "not pinned"}[args.cpus]
     out = [
-        LOADGEN_START, "## Load generator cost (Locust) vs the server", "",
+        "## Load generator cost (Locust) vs the server", "",
         f"Measured {started:%Y-%m-%d %H:%M} with `{command.strip()}`: hot-keys scenario, {KEYS:,} keys, "
         f"{args.rate:g} req/s in total, {args.duration:g} s after a 2 s warm-up, per user count; {pin}; "
         f"{info['cpu']}; load average before/after {load0:.2f} / {os.getloadavg()[0]:.2f}.", "",
@@ -180,17 +181,7 @@ def render(args: argparse.Namespace, users: list[int], rows: list[tuple[int, dic
         out += ["", "For the floor (no cache header) the p99 column is over all GetItems; a rate fails when hit p50 "
                 "or p99 reaches 1 ms or the achieved rate falls below 95% of the target (one Locust user is one "
                 "greenlet: its own CPU per request bounds the rate).", ""]
-    out.append(LOADGEN_END)
     return "\n".join(out)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if LOADGEN_START in text and LOADGEN_END in text:
-        text = text[:text.index(LOADGEN_START)] + section + text[text.index(LOADGEN_END) + len(LOADGEN_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

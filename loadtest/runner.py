@@ -58,12 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sweep rates (from --rate up) for the highest with hit p99 < 1 ms")
     p.add_argument("--step-duration", type=float, default=10.0, help="seconds per --find-max-rate step")
     p.add_argument("--max-rate", type=float, default=20000.0, help="upper bound of the sweep")
+    p.add_argument("--record", action="store_true",
+                   help="write this run's row into bench/RESULTS.md (and the README's copy of it)")
     return p
 
 
 # Options that ``accelerator loadtest`` does not define get these values.
 _DEFAULTS = {"warmup": 0.0, "keys": None, "no_preload": False, "warm_start": False, "server_cpus": None, "client_cpus": None,
-             "progress_every": None, "find_max_rate": False, "step_duration": 10.0, "max_rate": 20000.0}
+             "progress_every": None, "find_max_rate": False, "step_duration": 10.0, "max_rate": 20000.0,
+             "record": False}
 
 
 class ServerUnderTest:
@@ -276,6 +279,11 @@ def main(args: argparse.Namespace) -> int:
     print(f"SLO ({slo['rule']}): {'PASS' if slo['passed'] else 'FAIL'} - {slo['reason']}"
           + (" (not enforced: --no-slo)" if args.no_slo else ""))
     print(f"results: {out}")
+    if args.record:
+        from loadtest.record import record
+
+        record(summary)
+        print("recorded in bench/RESULTS.md (section loadtest-slo) and the README")
     return 0 if slo["passed"] or args.no_slo else 1
 
 

@@ -1,0 +1,51 @@
+"""``--record``: one row per (scenario, config) in the ``loadtest-slo`` section of bench/RESULTS.md.
+
+The README includes that section (``python -m bench.readme``), so the SLO figures it shows are the last
+recorded runs, never typed by hand. A new run of the same scenario and config replaces its row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bench.results import RESULTS, read_section, write_section
+
+SECTION = "loadtest-slo"
+HEAD = ("| scenario | config | rate req/s (achieved) | hit p50 / p99 µs | miss p50 / p99 µs "
+        "| writes p99 / p99.9 / max µs | hit ratio | SLO | measured |")
+RULE = "|---|---|---:|---:|---:|---:|---:|---|---|"
+INTRO = ("Written by `accelerator loadtest ... --record` (one row per scenario and config; a new run replaces its "
+         "row). 1 Locust user unless the row says otherwise; writes are the operations without a cache header.")
+
+
+def _pair(st: dict[str, Any] | None, *keys: str) -> str:
+    if not st or not st.get("count"):
+        return "–"
+    return " / ".join(f"{st[k]:.0f}" for k in keys)
+
+
+def row(summary: dict[str, Any]) -> str:
+    cache = summary["cache"]
+    config = summary["server"].get("config") or "external target"
+    ratio = summary.get("hit_ratio")
+    slo = summary["slo"]
+    users = f", {summary['users']} users" if summary["users"] != 1 else ""
+    return (f"| {summary['scenario']} | {Path(config).name if config != 'external target' else config} "
+            f"| {summary['rate_target']:.0f} ({summary['achieved_rate']:.0f}){users} "
+            f"| {_pair(cache.get('hit'), 'p50_us', 'p99_us')} | {_pair(cache.get('miss'), 'p50_us', 'p99_us')} "
+            f"| {_pair(cache.get('none'), 'p99_us', 'p999_us', 'max_us')} "
+            f"| {f'{ratio:.0%}' if ratio is not None else '–'} | {'pass' if slo['passed'] else 'FAIL: ' + slo['reason']} "
+            f"| {summary['started_at'][:16].replace('T', ' ')}, {summary['duration_s']:g} s after "
+            f"{summary['warmup_s']:g} s warm-up, load avg {os.getloadavg()[0]:.1f} |")
+
+
+def record(summary: dict[str, Any], path: Path = RESULTS) -> None:
+    old = read_section(path.read_text(), SECTION) if path.exists() else None
+    rows = [line for line in (old or "").splitlines() if line.startswith("| ") and not line.startswith("| scenario")]
+    new = row(summary)
+    key = new.split(" | ")[:2]
+    rows = [r for r in rows if r.split(" | ")[:2] != key] + [new]
+    rows.sort()
+    write_section(SECTION, "\n".join(["## Load-test SLO runs", "", INTRO, "", HEAD, RULE, *rows]), path)
