@@ -14,7 +14,8 @@ from accelerator.auth import SigV4Verifier
 from accelerator.config import Config
 from accelerator.core.protocols import Store
 from accelerator.engine import TableEngine
-from accelerator.metrics import Metrics
+from accelerator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from accelerator.metrics import Metrics, TimedStore
 from accelerator.server import Reply, Server, ServerLimits
 
 __all__ = ["build_store", "serve", "run"]
@@ -42,6 +43,8 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
             from accelerator.cache import CachedStore
         except ImportError:  # the cache layer is optional while it is being built
             return store
+        if metrics is not None:
+            store = TimedStore(store, metrics)
         store = CachedStore(store, config.cache, metrics=metrics)
     return store
 
@@ -63,7 +66,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     router = Router(store, metrics)
 
     async def metrics_page() -> Reply:
-        return 200, b"text/plain; version=0.0.4", b"", metrics.render()
+        return 200, METRICS_CONTENT_TYPE, b"", metrics.render()
 
     routes = {b"/metrics": metrics_page}
     admin = getattr(store, "admin_routes", None)

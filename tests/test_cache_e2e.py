@@ -163,8 +163,9 @@ def test_stats_metrics_and_cli(server: CacheServer, ddb: Any, table: str) -> Non
     assert stats["item_hits"] >= 1 and stats["item_cache"]["entries"] >= 1 and table in stats["tables"]
     metrics = server.get("/metrics").decode()
     for name in ("ItemCacheHits", "ItemCacheMisses", "QueryCacheHits", "QueryCacheMisses", "ScanCacheHits",
-                 "ScanCacheMisses", "EvictedSize", "EstimatedDbSize"):
-        assert f"\n{name} " in metrics
+                 "ScanCacheMisses", "EvictedSize"):
+        assert f"\n# TYPE {name}_total counter\n" in metrics and f"\n{name}_total " in metrics
+    assert "\n# TYPE EstimatedDbSize gauge\n" in metrics
     assert 'cache="hit"' in metrics
     out = subprocess.run([sys.executable, "-m", "accelerator.cli", "cache", "flush", "--url", server.url,
                           "--table", table], cwd=ROOT, capture_output=True, text=True, check=True).stdout

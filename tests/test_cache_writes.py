@@ -235,11 +235,13 @@ def test_metrics_and_admin_routes() -> None:
     cs = CachedStore(store, CacheConfig(), metrics=metrics)
     for _ in range(3):
         run(cs.call("GetItem", {"TableName": "t", "Key": key("a")}))
-    text = metrics.render().decode()
-    for name, value in [("ItemCacheHits", 2), ("ItemCacheMisses", 1), ("QueryCacheHits", 0),
-                        ("ScanCacheMisses", 0), ("EvictedSize", 0), ("ItemCacheEntries", 1)]:
-        assert f"\n{name} {value}\n" in text
-    assert f"\nEstimatedDbSize {cs.items.bytes}\n" in text and cs.items.bytes > 0
+    from prometheus_client.parser import text_string_to_metric_families
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    for name, kind, value in [("ItemCacheHits", "counter", 2), ("ItemCacheMisses", "counter", 1),
+                              ("QueryCacheHits", "counter", 0), ("ScanCacheMisses", "counter", 0),
+                              ("EvictedSize", "counter", 0), ("ItemCacheEntries", "gauge", 1)]:
+        assert families[name].type == kind and families[name].samples[0].value == value, name
+    assert families["EstimatedDbSize"].samples[0].value == cs.items.bytes > 0
     routes = cs.admin_routes()
     status, ctype, _, body = run(routes[b"/admin/cache"]())
     assert status == 200 and b'"item_hits": 2' in body

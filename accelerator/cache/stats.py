@@ -56,24 +56,31 @@ def snapshot(cs: CachedStore) -> dict[str, Any]:
 
 
 def register(metrics: Metrics, cs: CachedStore) -> None:
+    """DAX's metric names: the hit/miss/eviction counts are counters, sizes and entries gauges."""
     s, items, queries = cs.stats, cs.items, cs.queries
-    gauges = {
-        "ItemCacheHits": lambda: s.item_hits,
-        "ItemCacheMisses": lambda: s.item_misses,
-        "QueryCacheHits": lambda: s.query_hits,
-        "QueryCacheMisses": lambda: s.query_misses,
-        "ScanCacheHits": lambda: s.scan_hits,
-        "ScanCacheMisses": lambda: s.scan_misses,
-        "EvictedSize": lambda: items.evicted_bytes + queries.evicted_bytes,
-        "EstimatedDbSize": lambda: items.bytes + queries.bytes,
-        "ItemCacheEntries": lambda: items.entries,
-        "ItemCacheBytes": lambda: items.bytes,
-        "QueryCacheEntries": lambda: queries.entries,
-        "QueryCacheBytes": lambda: queries.bytes,
-        "CacheBypasses": lambda: s.bypasses,
-        "CacheWriteThroughs": lambda: s.write_throughs,
-        "CacheSingleFlightJoins": lambda: cs.item_flights.joined + cs.query_flights.joined,
-        "CacheStaleFillsPrevented": lambda: cs.item_flights.stale_fills + cs.query_flights.stale_fills,
+    counters = {
+        "ItemCacheHits": (lambda: s.item_hits, "GetItem/BatchGetItem keys answered from the item cache"),
+        "ItemCacheMisses": (lambda: s.item_misses, "Keys read from the store and filled"),
+        "QueryCacheHits": (lambda: s.query_hits, "Query pages answered from the query cache"),
+        "QueryCacheMisses": (lambda: s.query_misses, "Query pages read from the store"),
+        "ScanCacheHits": (lambda: s.scan_hits, "Scan pages answered from the query cache"),
+        "ScanCacheMisses": (lambda: s.scan_misses, "Scan pages read from the store"),
+        "EvictedSize": (lambda: items.evicted_bytes + queries.evicted_bytes, "Bytes evicted by the size bound"),
+        "CacheBypasses": (lambda: s.bypasses, "Reads that bypassed the cache (ConsistentRead and the like)"),
+        "CacheWriteThroughs": (lambda: s.write_throughs, "Acknowledged writes applied to the cache"),
+        "CacheSingleFlightJoins": (lambda: cs.item_flights.joined + cs.query_flights.joined,
+                                   "Misses that waited for a read already in flight"),
+        "CacheStaleFillsPrevented": (lambda: cs.item_flights.stale_fills + cs.query_flights.stale_fills,
+                                     "Fills refused because a write raced the read"),
     }
-    for name, read in gauges.items():
-        metrics.gauge(name, read)
+    gauges = {
+        "EstimatedDbSize": (lambda: items.bytes + queries.bytes, "Bytes held by the item and query caches"),
+        "ItemCacheEntries": (lambda: items.entries, "Entries in the item cache"),
+        "ItemCacheBytes": (lambda: items.bytes, "Bytes held by the item cache"),
+        "QueryCacheEntries": (lambda: queries.entries, "Entries in the query cache"),
+        "QueryCacheBytes": (lambda: queries.bytes, "Bytes held by the query cache"),
+    }
+    for name, (read, doc) in counters.items():
+        metrics.counter(name, read, doc)
+    for name, (read, doc) in gauges.items():
+        metrics.gauge(name, read, doc)
