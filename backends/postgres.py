@@ -56,9 +56,9 @@ from accelerator.core.errors import (
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
+from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
 from backends import check_new_values, table_not_found
-from backends.retry import RetryPolicy
 from backends.tasks import enter_task
 
 __all__ = ["PostgresStorage", "DEFAULT_DSN"]
@@ -188,7 +188,7 @@ class PostgresStorage:
         self.command_timeout = command_timeout
         self.lock_timeout = lock_timeout
         self.synchronous_commit = synchronous_commit
-        self.retry = RetryPolicy.of(retry, RetryPolicy())
+        self.retry = RetryPolicy.of(retry, RetryPolicy(max_attempts=8, base=0.002, cap=0.1))
         self._sql = _Sql(schema, partitions)
         self._lock_key = hashlib.blake2b(schema.encode(), digest_size=16).digest()
         self._lock_space = _signed64(b"tables", self._lock_key) >> 32  # a signed int4
@@ -392,7 +392,7 @@ class PostgresStorage:
                     if getattr(exc, "sqlstate", None) not in _RETRY_STATES:
                         raise
                     await _rollback(conn)
-                    if attempt + 1 < self.retry.attempts:
+                    if attempt + 1 < self.retry.max_attempts:
                         continue
                     raise TransactionConflictException(
                         f"Transaction is in conflict with other transactions ({exc.sqlstate})"
@@ -400,7 +400,7 @@ class PostgresStorage:
             if isinstance(outcome, BaseException):
                 raise outcome
             return outcome
-        raise AssertionError("unreachable: RetryPolicy.attempts must be at least 1")
+        raise AssertionError("unreachable: RetryPolicy.max_attempts must be at least 1")
 
     async def _attempt(
         self,

@@ -28,7 +28,7 @@ The atomic unit is optimistic: read the keys (one pipelined round trip), run ``a
 script compares every key with the value ``apply`` saw (values over 64 bytes by SHA1) and, only if all
 match and no other owner holds a partition lock, writes; else it retries. ``apply`` may therefore run more
 than once. Units of one process on the same key queue on a local asyncio lock first, so only units of
-other processes can conflict; after ``retry.attempts`` conflicts a unit escalates to the lock protocol
+other processes can conflict; after ``retry.max_attempts`` conflicts a unit escalates to the lock protocol
 below, which makes progress under any contention.
 
 Index consistency. Standalone: the WRITE script updates ``P:{T}:parts`` in the same script whenever a
@@ -73,7 +73,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import random
 import re
 import secrets
 import time
@@ -99,10 +98,10 @@ from accelerator.core.errors import (
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
+from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
 from backends import check_new_values, table_not_found
 from backends import redis_scripts as lua
-from backends.retry import RetryPolicy
 from backends.tasks import enter_task
 
 __all__ = ["RedisStorage", "RedisClusterStorage", "DEFAULT_URL"]
@@ -252,7 +251,9 @@ class RedisStorage:
         self.lock_lease = lock_lease
         self.lock_wait = lock_wait
         self.driver_retries = driver_retries
-        self.retry = RetryPolicy.of(retry, RetryPolicy(attempts=4, base=0.001, cap=0.02))
+        self.retry = RetryPolicy.of(retry, RetryPolicy(max_attempts=4, base=0.001, cap=0.02))
+        # Waiting for a lock or for a cross-slot unit to finish: short jittered waits, bounded by lock_wait.
+        self.lock_backoff = RetryPolicy(base=0.001, cap=0.05)
         self._p = prefix.encode()
         self._tables = self._p + b":tables"
         self._client: Any = None
@@ -505,7 +506,7 @@ class RedisStorage:
             if time.monotonic() > deadline:
                 raise TransactionConflictException("Transaction is ongoing for the items requested")
             self.stats["snapshot_retries"] += 1
-            await asyncio.sleep(self.retry.delay(min(attempt, 6)))
+            await self.retry.pause(min(attempt, 6))
         raise AssertionError("unreachable")
 
     async def query(
@@ -605,7 +606,7 @@ class RedisStorage:
             return await self._locked(plan, apply)
 
     async def _optimistic(self, plan: _Plan, apply: ApplyFn) -> list[bytes | None] | None:
-        """Read, apply, compare-and-write; None after ``retry.attempts`` conflicts (escalate)."""
+        """Read, apply, compare-and-write; None after ``retry.max_attempts`` conflicts (escalate)."""
         deadline = time.monotonic() + self.lock_wait
         conflicts = 0
         while True:
@@ -621,15 +622,15 @@ class RedisStorage:
             if status == b"conflict":
                 conflicts += 1
                 self.stats["conflicts"] += 1
-                if conflicts >= self.retry.attempts:
+                if conflicts >= self.retry.max_attempts:
                     self.stats["escalations"] += 1
                     return None
-                await asyncio.sleep(self.retry.delay(conflicts - 1))
+                await self.retry.pause(conflicts - 1)
             else:  # locked by a cross-slot or escalated unit: wait for it (at most its lease)
                 if time.monotonic() > deadline:
                     raise TransactionConflictException("Transaction is ongoing for the items requested")
                 self.stats["lock_waits"] += 1
-                await asyncio.sleep(random.uniform(0.001, 0.005))
+                await self.lock_backoff.pause(2)
 
     async def _locked(self, plan: _Plan, apply: ApplyFn) -> list[bytes | None]:
         """Lock every partition (sorted), read, apply, write per slot, unlock."""
@@ -669,7 +670,7 @@ class RedisStorage:
     async def _acquire(self, lock: bytes, token: bytes, deadline: float) -> None:
         client = self._open_client()
         lease = max(1, int(self.lock_lease * 1000))
-        delay = 0.001
+        waits = 0
         while True:
             with _driver_errors():
                 if await client.set(lock, token, nx=True, px=lease):
@@ -677,8 +678,8 @@ class RedisStorage:
             if time.monotonic() > deadline:
                 raise TransactionConflictException("Transaction is ongoing for the items requested")
             self.stats["lock_waits"] += 1
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(delay * 2, 0.05)
+            await self.lock_backoff.pause(waits)
+            waits += 1
 
     async def _unlock(self, locks: list[bytes], token: bytes) -> None:
         with contextlib.suppress(BackendUnavailable):  # unreleased locks expire with their lease

@@ -149,10 +149,10 @@ def test_redis_contention_between_processes_escalates_to_locks(clustered: bool) 
 
     async def main() -> None:
         opener = cluster_storage if clustered else open_redis
-        async with opener(retry={"attempts": 1}) as first:
+        async with opener(retry={"max_attempts": 1}) as first:
             await first.create_table(TABLE)
             nodes = [f"{n.host}:{n.port}" for n in first.cluster_nodes] if clustered else None
-            second = RedisStorage(first.url, cluster_nodes=nodes, prefix=first.prefix, retry={"attempts": 1})
+            second = RedisStorage(first.url, cluster_nodes=nodes, prefix=first.prefix, retry={"max_attempts": 1})
             await second.open()
             try:
                 key = KeyRef("t", b"counter", b"")

@@ -16,6 +16,7 @@ import pytest
 from accelerator.cache import CachedStore, Invalidation
 from accelerator.cache.broadcast import RedisInvalidator, decode, encode
 from accelerator.config import CacheConfig
+from accelerator.core.retry import RetryPolicy
 from tests.cache_fakes import FakeStore
 from tests.cache_helpers import CacheServer, boto_client, cache_header
 
@@ -94,7 +95,7 @@ def test_after_a_lost_subscription_the_node_reconnects_and_drops_everything() ->
     channel = f"test:cache:{secrets.token_hex(6)}"
     store = FakeStore()
     store.add_table("t")
-    invalidator = RedisInvalidator(REDIS, channel, retry_delays=(0.01,))
+    invalidator = RedisInvalidator(REDIS, channel, retry=RetryPolicy(base=0.01, cap=0.01))
     node = CachedStore(store, CacheConfig(), invalidator=invalidator)
 
     async def go() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from accelerator.cache.invalidation import EVERYTHING, Invalidation
+from accelerator.core.retry import RetryPolicy
 
 __all__ = ["RedisInvalidator", "encode", "decode"]
 
@@ -36,14 +37,19 @@ def decode(data: bytes) -> Invalidation:
     return Invalidation(raw["t"], keys, raw["o"])
 
 
+# Publish: five tries over about a second, then drop (other nodes fall back on their TTLs). Resubscribe: the
+# same backoff, capped at 5 s, for as long as it takes.
+BROADCAST_RETRY = RetryPolicy(max_attempts=5, base=0.05, cap=5.0)
+
+
 class RedisInvalidator:
     """One node's end of the broadcast channel."""
 
     def __init__(self, url: str, channel: str = "accelerator:cache:invalidations",
-                 retry_delays: tuple[float, ...] = (0.05, 0.2, 1.0, 5.0)) -> None:
+                 retry: RetryPolicy = BROADCAST_RETRY) -> None:
         self.url = url
         self.channel = channel
-        self.retry_delays = retry_delays
+        self.retry = retry
         self.node_id = secrets.randbits(62)
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,15 +75,13 @@ class RedisInvalidator:
     async def _send(self) -> None:
         while True:
             data = await self._outbox.get()
-            for delay in (*self.retry_delays, None):
+            async for attempt in self.retry.tries():
                 try:
                     await self._client.publish(self.channel, data)
                     break
                 except Exception:  # noqa: BLE001 - redis down: retry, then give up on this message
-                    if delay is None:
+                    if attempt + 1 == self.retry.max_attempts:
                         log.warning("cache invalidation broadcast: publish failed; message dropped")
-                        break
-                    await asyncio.sleep(delay)
 
     async def _listen(self, deliver: Callable[[Invalidation], None]) -> None:
         failures = 0
@@ -96,10 +100,10 @@ class RedisInvalidator:
                 raise
             except Exception:  # noqa: BLE001
                 self.subscribed.clear()
-                delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+                delay = self.retry.backoff(failures)
                 failures += 1
                 log.warning("cache invalidation broadcast: subscription lost; retrying in %.2fs", delay)
-                await asyncio.sleep(delay)
+                await self.retry.sleep(delay)
 
     async def close(self) -> None:
         for task in self._tasks:
