@@ -29,6 +29,7 @@ from accelerator.engine.indexes import (
     index_key,
     index_projection,
     indexes_of,
+    key_names,
     storage_def,
 )
 from accelerator.engine.meta import META_TABLE
@@ -73,7 +74,7 @@ def _merged_types(table: TableDef, req: dict[str, Any]) -> dict[str, str]:
 
 def _used_attributes(table: TableDef, record: dict[str, Any], types: dict[str, str]) -> list[list[str]]:
     """AttributeDefinitions as DynamoDB lists them: only the table's and its indexes' key attributes."""
-    used = {n for s in record["indexes"] for n in s["key"][::2] if n} | set(table.key.names)
+    used = {n for s in record["indexes"] for n in key_names(s)} | set(table.key.names)
     return [[n, t] for n, t in types.items() if n in used]
 
 
@@ -127,8 +128,8 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     billing = table.billing_mode
     if billing == "PROVISIONED" and body.get("ProvisionedThroughput") is None:
         raise ValidationException(f"{_INVALID}ProvisionedThroughput must be specified for index: {name}")
-    spec = {"name": name, "global": True, "key": [key.hash_name, key.hash_type, key.range_name, key.range_type],
-            "projection": projection, "non_key": list(non_key), "status": "CREATING"}
+    spec = {"name": name, "global": True, **key.to_spec(), "projection": projection, "non_key": list(non_key),
+            "status": "CREATING"}
     if body.get("ProvisionedThroughput") is not None:
         record["gsi_throughput"][name] = body["ProvisionedThroughput"]
     record["indexes"].append(spec)

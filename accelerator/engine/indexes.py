@@ -1,10 +1,11 @@
 """Secondary indexes (local and global): definitions, validation, and the layout of their entries.
 
 An index is a storage table of its own, named ``<table>!<index>`` (``!`` cannot appear in a DynamoDB
-name, so it never collides). An entry's partition key is the item's index partition key; its sort key
-is the composite ``esc(index sort value) + esc(table pk) + table sk``, where ``esc`` escapes 0x00 and
-ends with a terminator, so the composite sorts by the index sort key first, keeps one entry per item,
-and a range over the index sort key is a byte range over the composite. Its value is the projected item.
+name, so it never collides). An entry's partition key is the item's index partition key (the tuple of
+its HASH values for a multi-attribute key); its sort key is ``esc(r1) + ... + esc(rn) + esc(table pk) +
+table sk`` over the index's RANGE values (``accelerator.core.composite``), so entries sort by the index
+sort key element by element, one entry per item, and a key condition is a byte range over the entry sort
+key. Its value is the projected item. An item lacking any of the index's key attributes has no entry.
 
 Entries are written in the same atomic unit as the item (``accelerator.engine.indexed_storage``).
 """
@@ -15,14 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from accelerator.core.composite import MAX_KEY_ATTRIBUTES, CompositeKey, escape, tuple_range
 from accelerator.core.errors import ValidationException
-from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
+from accelerator.core.keys import KeySchema, encode_key_value
 from accelerator.core.protocols import Bound
 from accelerator.core.tables import TableDef
 
 __all__ = ["IndexDef", "indexes_of", "with_override", "storage_def", "OVERRIDE_PREFIX",
-           "index_key", "index_projection", "parse_indexes", "describe_indexes", "escape",
-           "lower_bound", "upper_bound", "SEPARATOR", "META"]
+           "index_key", "index_projection", "parse_indexes", "describe_indexes", "key_names",
+           "entry_range", "SEPARATOR", "META"]
 
 SEPARATOR = "!"
 _NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
@@ -31,28 +33,16 @@ _MAX_HASH = 2048
 _MAX_RANGE = 1024
 
 
-def escape(data: bytes) -> bytes:
-    """Self-delimiting, order-preserving form of one key component."""
-    return data.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+def entry_range(prefix: bytes, lower: bytes | None, lower_inclusive: bool, upper: bytes | None,
+                upper_inclusive: bool) -> tuple[Bound | None, Bound | None]:
+    """Bounds on the entry sort key for equality on the leading RANGE values (their escaped ``prefix``) and
+    a range on the next one (or on none)."""
+    return tuple_range(prefix, lower, lower_inclusive, upper, upper_inclusive)
 
 
-def lower_bound(raw: bytes, inclusive: bool) -> Bound:
-    """A bound on the index sort key, as a bound on the composite entry sort key."""
-    esc = escape(raw)
-    if inclusive:
-        return Bound(esc, True)
-    succ = prefix_successor(esc)
-    assert succ is not None
-    return Bound(succ, True)
-
-
-def upper_bound(raw: bytes, inclusive: bool) -> Bound:
-    esc = escape(raw)
-    if inclusive:
-        succ = prefix_successor(esc)
-        assert succ is not None
-        return Bound(succ, False)
-    return Bound(esc, False)
+def key_names(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The key attributes of an index in its stored form."""
+    return CompositeKey.from_spec(spec).names
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +51,7 @@ class IndexDef:
 
     name: str
     is_global: bool
-    key: KeySchema
+    key: CompositeKey
     projection: str
     non_key: tuple[str, ...]
     table_key: KeySchema
@@ -69,23 +59,23 @@ class IndexDef:
     status: str = "ACTIVE"  # CREATING while an index added by UpdateTable is being backfilled
 
     def composite(self, item: dict[str, Any]) -> tuple[bytes, bytes] | None:
-        """(entry pk, entry sk) of an item, or None when the item lacks an index key (sparse index)."""
-        key = self.key
-        hash_value = item.get(key.hash_name)
-        if hash_value is None:
-            return None
-        pk = self._component(key.hash_name, key.hash_type, hash_value, _MAX_HASH)
-        parts = []
-        if key.range_name is not None:
-            range_value = item.get(key.range_name)
-            if range_value is None:
+        """(entry pk, entry sk) of an item, or None when the item lacks an index key attribute (sparse)."""
+        parts: list[bytes] = []
+        for name, key_type in self.key.hashes:
+            value = item.get(name)
+            if value is None:
                 return None
-            assert key.range_type is not None
-            parts.append(escape(self._component(key.range_name, key.range_type, range_value, _MAX_RANGE)))
+            parts.append(self._component(name, key_type, value, _MAX_HASH))
+        sort = []
+        for name, key_type in self.key.ranges:
+            value = item.get(name)
+            if value is None:
+                return None
+            sort.append(escape(self._component(name, key_type, value, _MAX_RANGE)))
         table_pk, table_sk = self.table_key.key_of_item(item)
-        parts.append(escape(table_pk))
-        parts.append(table_sk)
-        return pk, b"".join(parts)
+        sort.append(escape(table_pk))
+        sort.append(table_sk)
+        return self.key.partition(parts), b"".join(sort)
 
     def _component(self, name: str, key_type: str, value: Any, limit: int) -> bytes:
         (tag, raw), = value.items()
@@ -128,9 +118,7 @@ class IndexDef:
         return {name: item[name] for name in names}
 
     def describe(self, table: TableDef) -> dict[str, Any]:
-        key = [{"AttributeName": self.key.hash_name, "KeyType": "HASH"}]
-        if self.key.range_name is not None:
-            key.append({"AttributeName": self.key.range_name, "KeyType": "RANGE"})
+        key = self.key.key_schema()
         projection: dict[str, Any] = {"ProjectionType": self.projection}
         if self.non_key:
             projection["NonKeyAttributes"] = list(self.non_key)
@@ -148,25 +136,36 @@ class IndexDef:
         return desc
 
 
-def index_key(spec: dict[str, Any], types: dict[str, str], name: str) -> KeySchema:
+def index_key(spec: dict[str, Any], types: dict[str, str], name: str, is_global: bool = True) -> CompositeKey:
+    """An index's KeySchema, checked as DynamoDB checks it: a GSI takes up to four HASH then up to four RANGE
+    attributes, an LSI one of each."""
     elements = spec.get("KeySchema") or []
-    hashes = [e["AttributeName"] for e in elements if e.get("KeyType") == "HASH"]
-    ranges = [e["AttributeName"] for e in elements if e.get("KeyType") == "RANGE"]
     if not elements or elements[0].get("KeyType") != "HASH":
         raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}: The first KeySchemaElement is "
                                   "not a HASH key type")
-    if len(elements) > 2:  # DynamoDB's multi-attribute GSI keys (up to 4 HASH + 4 RANGE) are not supported
-        raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}: at most 2 KeySchemaElements "
-                                  "(one HASH, one RANGE) are supported")
-    if len(hashes) != 1 or len(ranges) > 1:
-        raise ValidationException(f"{_INVALID}Invalid KeySchema for index: {name}")
-    for attr in hashes + ranges:
+    names = [e["AttributeName"] for e in elements]
+    kinds = [e.get("KeyType") for e in elements]
+    limit = MAX_KEY_ATTRIBUTES if is_global else 1
+    for kind in ("HASH", "RANGE"):
+        if kinds.count(kind) > limit:
+            raise ValidationException(f"{_INVALID}The KeySchema exceeds the maximum allowed number of {kind} key "
+                                      "attributes")
+    first_range = kinds.index("RANGE") if "RANGE" in kinds else len(kinds)
+    if "HASH" in kinds[first_range:]:
+        raise ValidationException(f"{_INVALID}All HASH key attributes must precede RANGE key attributes in the "
+                                  "KeySchema")
+    if len(set(names)) != len(names):
+        if len(names) == 2:
+            raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+        raise ValidationException("The KeySchema contains multiple key attributes with the same name")
+    for attr in names:
         if attr not in types:
             raise ValidationException(
                 f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. Keys: "
-                f"[{', '.join(hashes + ranges)}], AttributeDefinitions: [{', '.join(types)}]")
-    return KeySchema(hashes[0], types[hashes[0]], ranges[0] if ranges else None,
-                     types[ranges[0]] if ranges else None)
+                f"[{', '.join(names)}], AttributeDefinitions: [{', '.join(types)}]")
+    hashes = tuple((n, types[n]) for n, k in zip(names, kinds, strict=True) if k == "HASH")
+    ranges = tuple((n, types[n]) for n, k in zip(names, kinds, strict=True) if k == "RANGE")
+    return CompositeKey(hashes, ranges)
 
 
 def index_projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, ...]]:
@@ -213,17 +212,18 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
             if name in seen:
                 raise ValidationException(f"{_INVALID}Duplicate index name: {name}")
             seen.add(name)
-            key = index_key(spec, types, name)
+            key = index_key(spec, types, name, is_global)
             if not is_global:
+                lsi = key.single()
                 if table_key.range_name is None:
                     raise ValidationException(
                         f"{_INVALID}Table KeySchema does not have a range key, which is required when specifying a "
                         "LocalSecondaryIndex")
-                if key.hash_name != table_key.hash_name:
+                if lsi.hash_name != table_key.hash_name:
                     raise ValidationException(
                         f"{_INVALID}Index KeySchema does not have the same leading hash key as table KeySchema for "
-                        f"index: {name}. index hash key: {key.hash_name}, table hash key: {table_key.hash_name}")
-                if key.range_name is None:
+                        f"index: {name}. index hash key: {lsi.hash_name}, table hash key: {table_key.hash_name}")
+                if lsi.range_name is None:
                     raise ValidationException(f"{_INVALID}Index KeySchema must have a range key for index: {name}")
             else:
                 provisioned = spec.get("ProvisionedThroughput")
@@ -237,9 +237,8 @@ def parse_indexes(req: dict[str, Any], types: dict[str, str], table_key: KeySche
                     throughput[name] = provisioned
             kind, non_key = index_projection(spec, name)
             used.update(key.names)
-            stored.append({"name": name, "global": is_global, "key": [key.hash_name, key.hash_type, key.range_name,
-                                                                      key.range_type],
-                           "projection": kind, "non_key": list(non_key)})
+            stored.append({"name": name, "global": is_global, **key.to_spec(), "projection": kind,
+                           "non_key": list(non_key)})
     return stored, used, throughput
 
 
@@ -255,8 +254,8 @@ def indexes_of(table: TableDef) -> tuple[IndexDef, ...]:
     if found is not None:
         return found
     defs = tuple(
-        IndexDef(spec["name"], spec["global"], KeySchema(*spec["key"]), spec["projection"], tuple(spec["non_key"]),
-                 table.key, f"{table.name}{SEPARATOR}{spec['name']}", spec.get("status", "ACTIVE"))
+        IndexDef(spec["name"], spec["global"], CompositeKey.from_spec(spec), spec["projection"],
+                 tuple(spec["non_key"]), table.key, f"{table.name}{SEPARATOR}{spec['name']}", spec.get("status", "ACTIVE"))
         for spec in table.extra.get("indexes", ()))
     _CACHE[cache_key] = defs
     return defs
@@ -282,5 +281,7 @@ def describe_indexes(table: TableDef) -> dict[str, Any]:
 
 
 def storage_def(index: IndexDef, created: float) -> TableDef:
-    key = KeySchema(index.key.hash_name, index.key.hash_type, "__entry", "B")
+    # The storage table's key names are labels only (backends compare bytes); a tuple partition is binary.
+    hash_name, hash_type = index.key.hashes[0] if len(index.key.hashes) == 1 else ("__partition", "B")
+    key = KeySchema(hash_name, hash_type, "__entry", "B")
     return TableDef(name=index.storage_name, key=key, attribute_definitions=(), created=created)

@@ -12,7 +12,7 @@ from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
 from accelerator.engine import capacity
-from accelerator.engine.indexes import IndexDef, indexes_of, lower_bound, upper_bound
+from accelerator.engine.indexes import IndexDef, entry_range, indexes_of
 from accelerator.expressions import plan
 
 __all__ = ["query", "scan"]
@@ -89,14 +89,12 @@ class _Source:
         return self.table.key.key_of_request(start)
 
     def bounds(self, cond: Any) -> tuple[Bound | None, Bound | None]:
-        if self.index is None or self.index.key.range_name is None:
-            if self.index is not None:
+        if self.index is not None:
+            if cond.op is None:  # no sort-key condition: the whole partition
                 return None, None
-            lo = None if cond.lower is None else Bound(cond.lower, cond.lower_inclusive)
-            hi = None if cond.upper is None else Bound(cond.upper, cond.upper_inclusive)
-            return lo, hi
-        lo = None if cond.lower is None else lower_bound(cond.lower, cond.lower_inclusive)
-        hi = None if cond.upper is None else upper_bound(cond.upper, cond.upper_inclusive)
+            return entry_range(cond.prefix, cond.lower, cond.lower_inclusive, cond.upper, cond.upper_inclusive)
+        lo = None if cond.lower is None else Bound(cond.lower, cond.lower_inclusive)
+        hi = None if cond.upper is None else Bound(cond.upper, cond.upper_inclusive)
         return lo, hi
 
     def last_key(self, item: Item) -> Item:

@@ -5,6 +5,11 @@ with at most one sort-key condition (``= < <= > >=``, ``BETWEEN``, ``begins_with
 top-level key attribute on one side and a value on the other (either order: ``:v < sk`` is ``sk > :v``).
 The result carries the wire values and the order-preserving byte bounds of the sort key, so a storage
 backend can range-scan one partition directly.
+
+A multi-attribute GSI key (``CompositeKey``) takes ``=`` on every HASH attribute, then conditions on its
+RANGE attributes left to right: ``=`` on a leading run of them, and any one sort-key condition on the
+attribute after that run (the last one conditioned). The result then carries the partition tuple, the
+escaped tuple of the ``=`` run as ``prefix``, and the bounds of that last attribute.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from accelerator.core.composite import CompositeKey, encode_tuple
 from accelerator.core.errors import ValidationException
 from accelerator.core.keys import KeySchema, encode_key_value, prefix_successor
 from accelerator.core.values import validate_value
@@ -52,7 +58,9 @@ class KeyCondition:
     """A Query's key range: the partition key value and an optional constraint on the sort key.
 
     ``lower``/``upper`` are encoded sort-key bounds (None: unbounded) in the byte order of
-    ``accelerator.core.keys``; ``op``/``values`` keep the condition as written, in wire form.
+    ``accelerator.core.keys``; ``op``/``values`` keep the condition as written, in wire form. On a
+    multi-attribute key, ``hash_key`` is the partition tuple, ``prefix`` the escaped tuple of the RANGE
+    values given with ``=`` before ``range_name`` (the bounds are on ``range_name``).
     """
 
     hash_name: str
@@ -65,6 +73,7 @@ class KeyCondition:
     lower_inclusive: bool = True
     upper: bytes | None = None
     upper_inclusive: bool = True
+    prefix: bytes = b""
 
     def matches(self, sort_key: bytes) -> bool:
         """Whether an encoded sort key satisfies the sort-key constraint."""
@@ -138,8 +147,16 @@ class _Collector:
         self.conditions[name] = (op, tuple(values))
 
 
-def _finish(conditions: dict[str, tuple[str, tuple[AV, ...]]], schema: KeySchema) -> KeyCondition:
+Conditions = dict[str, tuple[str, tuple[AV, ...]]]
+Schema = KeySchema | CompositeKey
+
+
+def _finish(conditions: Conditions, schema: Schema) -> KeyCondition:
     """Check the gathered conditions against the key schema and compute the sort-key range."""
+    if isinstance(schema, CompositeKey):
+        if schema.multi:
+            return _finish_composite(conditions, schema)
+        schema = schema.single()
     if len(conditions) > 2:
         raise _fail("Conditions can be of length 1 or 2 only")
     if schema.hash_name not in conditions:
@@ -159,6 +176,12 @@ def _finish(conditions: dict[str, tuple[str, tuple[AV, ...]]], schema: KeySchema
     op, values = conditions[schema.range_name]
     assert schema.range_type is not None
     encoded = [_encode(schema.range_type, v, schema.range_name, False) for v in values]
+    return KeyCondition(schema.hash_name, hash_value, hash_key, schema.range_name, op, values,
+                        *_bounds(op, encoded))
+
+
+def _bounds(op: str, encoded: list[bytes]) -> tuple[bytes | None, bool, bytes | None, bool]:
+    """(lower, lower inclusive, upper, upper inclusive) of one sort-key condition on encoded values."""
     lower: bytes | None = None
     upper: bytes | None = None
     lower_inclusive = upper_inclusive = True
@@ -170,8 +193,47 @@ def _finish(conditions: dict[str, tuple[str, tuple[AV, ...]]], schema: KeySchema
         upper = encoded[1]
     elif op == "begins_with":
         upper, upper_inclusive = prefix_successor(encoded[0]), False
-    return KeyCondition(schema.hash_name, hash_value, hash_key, schema.range_name, op, values,
-                        lower, lower_inclusive, upper, upper_inclusive)
+    return lower, lower_inclusive, upper, upper_inclusive
+
+
+def _finish_composite(conditions: Conditions, key: CompositeKey) -> KeyCondition:
+    """The key range of a multi-attribute key: ``=`` on every HASH attribute, then RANGE attributes left to
+    right, ``=`` on all but the last one conditioned."""
+    hashes = key.hash_names
+    for name in hashes:
+        op, _ = conditions.get(name, ("", ()))
+        if op != "=":
+            if len(hashes) == 1:  # one HASH attribute: DynamoDB's single-key wording
+                raise _fail(f"Query condition missed key schema element: {name}" if not op
+                            else "Query key condition not supported")
+            raise _fail(f"Query key condition not supported: HASH key attribute {name} requires an equality "
+                        "condition")
+    ranges = key.range_names
+    given = [i for i, name in enumerate(ranges) if name in conditions]
+    for name in conditions:
+        if name not in hashes and name not in ranges:
+            missing = next((r for r in ranges if r not in conditions), None)
+            raise _fail(f"Query condition missed key schema element: {missing}" if missing is not None
+                        else "Query key condition not supported")
+    last = given[-1] if given else -1
+    for i in range(last):
+        earlier = ranges[i]
+        op = conditions[earlier][0] if earlier in conditions else ""
+        if op != "=":
+            later = ranges[next(j for j in given if j > i)]
+            raise _fail(f"Query key condition not supported: RANGE key attribute {later} requires an equality "
+                        f"condition on RANGE key attribute {earlier}")
+    parts = [_encode(kind, conditions[name][1][0], name, True) for name, kind in key.hashes]
+    first_name, first_value = hashes[0], conditions[hashes[0]][1][0]
+    prefix = encode_tuple([_encode(key.ranges[i][1], conditions[ranges[i]][1][0], ranges[i], False)
+                           for i in range(last)])
+    if last < 0:
+        return KeyCondition(first_name, first_value, key.partition(parts), ranges[0] if ranges else None)
+    name, kind = key.ranges[last]
+    op, values = conditions[name]
+    encoded = [_encode(kind, v, name, False) for v in values]
+    return KeyCondition(first_name, first_value, key.partition(parts), name, op, values, *_bounds(op, encoded),
+                        prefix=prefix)
 
 
 def _encode(key_type: str, value: AV, name: str, is_hash: bool) -> bytes:
@@ -186,7 +248,7 @@ def _encode(key_type: str, value: AV, name: str, is_hash: bool) -> bytes:
 
 
 def analyze_key_condition(
-    condition: Condition, key_schema: KeySchema, ctx: ExpressionContext, kind: str = "KeyConditionExpression"
+    condition: Condition, key_schema: Schema, ctx: ExpressionContext, kind: str = "KeyConditionExpression"
 ) -> KeyCondition:
     """Validate a parsed KeyConditionExpression against a key schema; return its key range."""
     ctx.bind_condition(condition, kind)  # names, values, operand types and BETWEEN order first, as DynamoDB does
@@ -195,7 +257,7 @@ def analyze_key_condition(
     return _finish(collector.conditions, key_schema)
 
 
-def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: KeySchema) -> KeyCondition:
+def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: Schema) -> KeyCondition:
     """Validate legacy KeyConditions (``{attr: {ComparisonOperator, AttributeValueList}}``); return the range."""
     if not isinstance(key_conditions, dict) or not key_conditions:
         raise _fail("Conditions must not be null")
@@ -215,11 +277,15 @@ def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: KeySchema
         if operator == "BEGINS_WITH" and "N" in values[0]:
             raise _fail(_INVALID + "ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type")
         gathered[name] = (_LEGACY_OPS[operator], tuple(values))
-    if len(gathered) > 2:
+    multi = isinstance(key_schema, CompositeKey) and key_schema.multi
+    if len(gathered) > 2 and not multi:
         raise _fail("Conditions can be of length 1 or 2 only")
-    op, bounds = gathered.get(key_schema.range_name or "", ("", ()))
-    if op == "BETWEEN":
-        low, high = sort_key(bounds[0]), sort_key(bounds[1])
-        if low is not None and high is not None and low[0] == high[0] and low[1] > high[1]:
-            raise _fail("The BETWEEN condition was provided a range where the lower bound is greater than the upper bound")
+    ranges = key_schema.range_names if isinstance(key_schema, CompositeKey) else (key_schema.range_name or "",)
+    for range_name in ranges:
+        op, bounds = gathered.get(range_name, ("", ()))
+        if op == "BETWEEN":
+            low, high = sort_key(bounds[0]), sort_key(bounds[1])
+            if low is not None and high is not None and low[0] == high[0] and low[1] > high[1]:
+                raise _fail("The BETWEEN condition was provided a range where the lower bound is greater than the "
+                            "upper bound")
     return _finish(gathered, key_schema)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from accelerator.core.composite import CompositeKey
 from accelerator.core.errors import ValidationException
 from accelerator.core.keys import KeySchema
 from accelerator.core.values import Item
@@ -155,7 +156,7 @@ def filter(req: dict[str, Any], ctx: Context, legacy: str, key_names: tuple[str,
     return None
 
 
-def key_condition(req: dict[str, Any], ctx: Context, schema: KeySchema) -> KeyCondition:
+def key_condition(req: dict[str, Any], ctx: Context, schema: KeySchema | CompositeKey) -> KeyCondition:
     text = req.get("KeyConditionExpression")
     if text is not None:
         return analyze_key_condition(parse_key_condition(text), schema, ctx.expr)
