@@ -13,7 +13,8 @@ from accelerator.core.keys import KeySchema, partition_hash
 from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
 from backends.postgres import PostgresStorage
-from backends.redis import RedisStorage, _range
+from backends.redis import RedisStorage
+from backends.redis.layout import key_range as _range
 from tests.backend_services import open_postgres, open_redis
 from tests.redis_cluster import shared_cluster
 
@@ -174,8 +175,8 @@ def test_redis_writer_waits_for_a_foreign_lock(clustered: bool) -> None:
         opener = cluster_storage if clustered else open_redis
         async with opener() as storage:
             await storage.create_table(TABLE)
-            part = storage._part("t", b"p")
-            await storage._client.set(part.lock, b"someone-else", px=300)
+            part = storage.layout.part("t", b"p")
+            await storage.driver.client.set(part.lock, b"someone-else", px=300)
             began = time.monotonic()
             await storage.transact([KeyRef("t", b"p", b"s")], lambda _old: [b"after the lock"])
             assert time.monotonic() - began >= 0.25
@@ -190,16 +191,16 @@ def test_redis_cluster_cross_slot_transaction_locks_and_unlocks() -> None:
         async with cluster_storage() as storage:
             await storage.create_table(TABLE)
             pks = [b"a", b"b", b"c", b"d"]
-            parts = [storage._part("t", pk) for pk in pks]
+            parts = [storage.layout.part("t", pk) for pk in pks]
             assert len({p.slot for p in parts}) > 1
             keys = [KeyRef("t", pk, b"s") for pk in pks]
             await storage.transact(keys, lambda _old: [b"1", b"2", b"3", b"4"])
             assert storage.stats["locked_units"] == 1
             assert await storage.get_many(keys) == [b"1", b"2", b"3", b"4"]
             for part in parts:
-                assert await storage._client.exists(part.lock) == 0
+                assert await storage.driver.client.exists(part.lock) == 0
             # A foreign lock on one partition holds back a cross-slot snapshot read until it is gone.
-            await storage._client.set(parts[2].lock, b"someone-else", px=300)
+            await storage.driver.client.set(parts[2].lock, b"someone-else", px=300)
             began = time.monotonic()
             assert await storage.get_many(keys) == [b"1", b"2", b"3", b"4"]
             assert time.monotonic() - began >= 0.25
@@ -212,12 +213,12 @@ def test_redis_cluster_scan_repairs_a_stale_index_entry() -> None:
         async with cluster_storage() as storage:
             await storage.create_table(TABLE)
             await storage.transact([KeyRef("t", b"live", b"s")], lambda _old: [b"v"])
-            ghost = storage._part("t", b"ghost")
-            await storage._client.zadd(ghost.index, {ghost.member: 0})  # as a late "non-empty" report leaves it
+            ghost = storage.layout.part("t", b"ghost")
+            await storage.driver.client.zadd(ghost.index, {ghost.member: 0})  # as a late "non-empty" report leaves it
             rows = await storage.scan("t", segment=0, total_segments=1, start=None, limit=10)
             assert rows == [(b"live", b"s", b"v")]
             assert storage.stats["index_repairs"] == 1
-            assert await storage._client.zscore(ghost.index, ghost.member) is None
+            assert await storage.driver.client.zscore(ghost.index, ghost.member) is None
 
     asyncio.run(main())
 
@@ -228,14 +229,14 @@ def test_redis_index_follows_partitions(clustered: bool) -> None:
         opener = cluster_storage if clustered else open_redis
         async with opener() as storage:
             await storage.create_table(TABLE)
-            part = storage._part("t", b"p")
+            part = storage.layout.part("t", b"p")
             await storage.transact([KeyRef("t", b"p", b"1"), KeyRef("t", b"p", b"2")], lambda _old: [b"a", b"b"])
-            assert await storage._client.zrange(part.index, 0, -1) == [part.member]
+            assert await storage.driver.client.zrange(part.index, 0, -1) == [part.member]
             await storage.transact([KeyRef("t", b"p", b"1")], lambda _old: [None])
-            assert await storage._client.zrange(part.index, 0, -1) == [part.member]
+            assert await storage.driver.client.zrange(part.index, 0, -1) == [part.member]
             await storage.transact([KeyRef("t", b"p", b"2")], lambda _old: [None])
-            assert await storage._client.zrange(part.index, 0, -1) == []
-            assert await storage._client.exists(part.zset, part.hash) == 0
+            assert await storage.driver.client.zrange(part.index, 0, -1) == []
+            assert await storage.driver.client.exists(part.zset, part.hash) == 0
 
     asyncio.run(main())
 
@@ -261,21 +262,21 @@ def test_redis_cluster_lost_index_report_is_made_by_the_next_writer() -> None:
     async def main() -> None:
         async with cluster_storage() as storage:
             await storage.create_table(TABLE)
-            real_sync = storage._sync_index
+            real_sync = storage.index.sync
 
-            async def lost(*_args: Any) -> None:
+            async def lost(*_args: Any) -> None:  # a fault we cannot cause on demand: the report's connection dies
                 raise BackendUnavailable("redis: connection lost before the index report")
 
-            storage._sync_index = lost
+            storage.index.sync = lost  # type: ignore[method-assign]
             with pytest.raises(BackendUnavailable):
                 await storage.transact([KeyRef("t", b"p", b"1")], lambda _old: [b"unacknowledged"])
-            storage._sync_index = real_sync
+            storage.index.sync = real_sync  # type: ignore[method-assign]
             assert await storage.get("t", b"p", b"1") == b"unacknowledged"
             assert await storage.scan("t", segment=0, total_segments=1, start=None, limit=10) == []
             await storage.transact([KeyRef("t", b"p", b"2")], lambda _old: [b"next"])
             rows = await storage.scan("t", segment=0, total_segments=1, start=None, limit=10)
             assert rows == [(b"p", b"1", b"unacknowledged"), (b"p", b"2", b"next")]
-            part = storage._part("t", b"p")
-            assert await storage._client.exists(part.pending) == 0
+            part = storage.layout.part("t", b"p")
+            assert await storage.driver.client.exists(part.pending) == 0
 
     asyncio.run(main())

@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis backend (see ``backends.redis`` for the key layout they work on).
+"""The Lua scripts of the Redis backend (see the ``backends.redis`` package docstring for the key layout they work on).
 
 Each script touches only the keys it is given, and on a cluster all of them hash to one slot.
 """
