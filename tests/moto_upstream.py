@@ -194,6 +194,9 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
      "adds a global secondary index ACTIVE at once, without a CREATING (backfilling) phase"),
     ("test_update_table_and_deletion_protection", "",
      "accepts an UpdateTable that changes nothing"),
+    ("test_empty_attribute_name_is_rejected", "",
+     "accepts an empty attribute name (in Item, AttributeUpdates, AttributesToGet, Expected, ScanFilter and "
+     "ExpressionAttributeNames) and stores or evaluates it"),
     ("test_consumed_capacity", "",
      "does not size ConsumedCapacity by the item: a 5 KB PutItem is 1 unit (5 in DynamoDB), its consistent"
      " GetItem 0.5 (2)"),

@@ -43,6 +43,8 @@ log = logging.getLogger("accelerator.cache")
 
 _APPLIED, _FAILED, _UNKNOWN = "applied", "failed", "unknown"
 _WRITES = ("PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
+_SCHEMA_CHANGES = ("CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive")
+"""Operations that change what a table's cached answers depend on (its indexes, key schema, TTL, streams)."""
 
 
 def _broadcast(url: str, channel: str) -> Invalidator:
@@ -78,9 +80,9 @@ class CachedStore:
             "Query": self._query,
             "Scan": self._scan,
             "TransactGetItems": self._transact_get,
-            "CreateTable": self._table_change("CreateTable"),
-            "DeleteTable": self._table_change("DeleteTable"),
         }
+        for op in _SCHEMA_CHANGES:
+            handlers[op] = self._table_change(op)
         for op in _WRITES:
             handlers[op] = self._writer(op)
         self._handlers = handlers
@@ -131,6 +133,8 @@ class CachedStore:
     def _table_change(self, operation: str) -> Callable[[Request], Awaitable[Response]]:
         async def change(req: Request) -> Response:
             name = req.get("TableName")
+            if isinstance(name, str):  # reads in flight from here on cannot fill the old incarnation
+                self.flush(name)
             try:
                 return await self.store.call(operation, req)
             finally:
@@ -235,11 +239,14 @@ class CachedStore:
         if message.table == EVERYTHING:
             self.flush()
             return
+        if message.keys is None:  # a schema change (or a write whose keys were unknown)
+            forget = getattr(self.store, "forget_table", None)
+            if forget is not None:  # else this node's engine could answer from the old definition for a while
+                forget(message.table)
+            self.flush(message.table)
+            return
         state = self.tables.get(message.table)
         if state is None:
-            return
-        if message.keys is None:
-            self.flush(message.table)
             return
         for pk, sk in message.keys:
             key = (state.incarnation, pk, sk)

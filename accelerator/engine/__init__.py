@@ -71,6 +71,13 @@ class TableEngine:
         """Call ``listener(table, pk, sk)`` for items the engine deletes on its own (TTL expiry)."""
         self.sweeper.listeners.append(listener)
 
+    def forget_table(self, name: str) -> None:
+        """Another process changed this table's definition: read it again now, not within a second."""
+        self.tables.forget(name)
+        self.storage.forget(name)
+        for prefix in ("ttl:", "tags:", "table:", "indexes:"):
+            self.meta.forget(prefix + name)
+
     async def call(self, operation: str, request: Request) -> Response:
         handler = self.handlers.get(operation)
         if handler is None:

@@ -18,6 +18,7 @@ from typing import Any
 from accelerator.core.errors import (
     DynamoError,
     LimitExceededException,
+    ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
 )
@@ -128,14 +129,22 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     billing = table.billing_mode
     if billing == "PROVISIONED" and body.get("ProvisionedThroughput") is None:
         raise ValidationException(f"{_INVALID}ProvisionedThroughput must be specified for index: {name}")
+    storage = f"{table.name}{SEPARATOR}{name}"
+    index = IndexDef(name, True, key, projection, non_key, table.key, storage, "CREATING")
+    try:
+        await engine.storage.inner.create_table(storage_def(index, table.created))
+    except ResourceInUseException:
+        # An index of this name was deleted a moment ago and its entries are not dropped yet (processes
+        # holding the old definition may still write there): the new index gets storage of its own.
+        storage = f"{storage}{SEPARATOR}{record['version'] + 1}"
+        index = IndexDef(name, True, key, projection, non_key, table.key, storage, "CREATING")
+        await engine.storage.inner.create_table(storage_def(index, table.created))
     spec = {"name": name, "global": True, **key.to_spec(), "projection": projection, "non_key": list(non_key),
-            "status": "CREATING"}
+            "status": "CREATING", "storage": storage}
     if body.get("ProvisionedThroughput") is not None:
         record["gsi_throughput"][name] = body["ProvisionedThroughput"]
     record["indexes"].append(spec)
     record["attrs"] = _used_attributes(table, record, types)
-    index = IndexDef(name, True, key, projection, non_key, table.key, f"{table.name}{SEPARATOR}{name}", "CREATING")
-    await engine.storage.inner.create_table(storage_def(index, table.created))
     await _save(engine, table.name, record)
     engine.spawn(backfill(engine, table.name, name))
 
@@ -152,13 +161,17 @@ async def _delete(engine: Any, table: TableDef, record: dict[str, Any], existing
     record["gsi_throughput"].pop(name, None)
     record["attrs"] = _used_attributes(table, record, dict(table.attribute_definitions))
     await _save(engine, table.name, record)
-    engine.spawn(_drop_later(engine, f"{table.name}{SEPARATOR}{name}"))
+    engine.spawn(_drop_later(engine, spec.get("storage") or f"{table.name}{SEPARATOR}{name}", table.created))
     return gone
 
 
-async def _drop_later(engine: Any, storage_name: str) -> None:
-    # Processes that still hold the old definition keep writing entries for a moment: drop after that.
+async def _drop_later(engine: Any, storage_name: str, created: float) -> None:
+    # Processes that still hold the old definition keep writing entries for a moment: drop after that,
+    # unless the table was deleted and created again meanwhile and this storage is its new index's.
     await asyncio.sleep(SETTLE_SECONDS)
+    current = await engine.storage.inner.get_table(storage_name)
+    if current is None or current.created != created:
+        return
     with contextlib.suppress(ResourceNotFoundException):
         await engine.storage.inner.delete_table(storage_name)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import TransactionConflictException, ValidationException
+from accelerator.core.errors import ResourceInUseException, TransactionConflictException, ValidationException
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
 from accelerator.engine.indexes import (
@@ -53,7 +53,13 @@ class IndexedStorage:
     async def create_table(self, table: TableDef) -> None:
         await self.inner.create_table(table)
         for index in indexes_of(table):
-            await self.inner.create_table(storage_def(index, table.created))
+            try:
+                await self.inner.create_table(storage_def(index, table.created))
+            except ResourceInUseException:
+                # An index of the same name, deleted by UpdateTable from the table that had this name
+                # before, is still waiting to be dropped: its entries are garbage, this table is new.
+                await self.inner.delete_table(index.storage_name)
+                await self.inner.create_table(storage_def(index, table.created))
         self._defs.pop(table.name, None)
 
     async def delete_table(self, name: str) -> None:

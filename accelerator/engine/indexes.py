@@ -255,7 +255,8 @@ def indexes_of(table: TableDef) -> tuple[IndexDef, ...]:
         return found
     defs = tuple(
         IndexDef(spec["name"], spec["global"], CompositeKey.from_spec(spec), spec["projection"],
-                 tuple(spec["non_key"]), table.key, f"{table.name}{SEPARATOR}{spec['name']}", spec.get("status", "ACTIVE"))
+                 tuple(spec["non_key"]), table.key, spec.get("storage") or f"{table.name}{SEPARATOR}{spec['name']}",
+                 spec.get("status", "ACTIVE"))
         for spec in table.extra.get("indexes", ()))
     _CACHE[cache_key] = defs
     return defs

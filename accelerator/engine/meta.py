@@ -52,6 +52,10 @@ class MetaStore:
         self._cache[key] = (now + self.ttl, record)
         return record
 
+    def forget(self, key: str) -> None:
+        """Read the record again on the next get (another process changed it)."""
+        self._cache.pop(key, None)
+
     async def put(self, key: str, record: dict[str, Any]) -> None:
         data = orjson.dumps(record)
         await self.storage.transact([self._ref(key)], lambda olds: [data])

@@ -80,6 +80,9 @@ class ExpressionContext:
                 _check_key("ExpressionAttributeNames", _NAME_KEY, _VALID_NAME_KEYS, key)
                 if not isinstance(name, str):
                     raise ValidationException(f"ExpressionAttributeNames contains invalid value for key {key}")
+                if not name:
+                    raise ValidationException(
+                        f"ExpressionAttributeNames contains invalid value: Empty attribute name for key {key}")
                 check_attribute_name(name)
         if values is not None:
             if not values:

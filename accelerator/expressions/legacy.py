@@ -79,6 +79,8 @@ OPERATION_PARAMETERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _path(name: str) -> Path:
+    if not name:  # an item could never be written back with it (PutItem refuses empty names)
+        raise ValidationException(_INVALID + "An AttributeName cannot be empty")
     check_attribute_name(name)
     return Path((name,))
 
