@@ -21,7 +21,10 @@ _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=T
 # words them as DynamoDB does.
 _PROJECTION = Field(MAP, shape=Shape({"ProjectionType": Field(STR), "NonKeyAttributes": Field(LIST, items=Field(STR))}))
 _INDEX_KEY = Field(LIST, items=_KEY_ELEMENT)
-_LSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": _INDEX_KEY, "Projection": _PROJECTION}))
+# An LSI keeps DynamoDB's two-element KeySchema (multi-attribute keys are for GSIs only), so a third element is
+# the shape layer's "length less than or equal to 2", as AWS answers it.
+_LSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": Field(LIST, max_len=2, items=_KEY_ELEMENT),
+                               "Projection": _PROJECTION}))
 _GSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": _INDEX_KEY, "Projection": _PROJECTION,
                                "ProvisionedThroughput": _THROUGHPUT}))
 _GSI_UPDATE = Field(MAP, shape=Shape({
