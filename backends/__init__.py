@@ -6,10 +6,9 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from accelerator.core.errors import ResourceNotFoundException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 
-__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values", "table_not_found"]
+__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values"]
 
 # name -> (module, class). Lazy on purpose: asyncpg and redis are imported only by the backend that uses them.
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -44,7 +43,3 @@ def check_new_values(keys: Sequence[KeyRef], new: Sequence[Any]) -> Sequence[Any
             raise TypeError(f"apply must return bytes, None or KEEP, not {type(value).__name__}")
     return new
 
-
-def table_not_found(name: str) -> ResourceNotFoundException:
-    """DynamoDB's error for a table that does not exist, as every backend raises it."""
-    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")

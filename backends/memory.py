@@ -9,11 +9,11 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
-from accelerator.core.errors import ResourceInUseException
+from accelerator.core.errors import TableExists, TableMissing
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values, table_not_found
+from backends import check_new_values
 
 __all__ = ["MemoryStorage"]
 
@@ -71,12 +71,12 @@ class MemoryStorage:
 
     async def create_table(self, table: TableDef) -> None:
         if table.name in self._tables:
-            raise ResourceInUseException(f"Table already exists: {table.name}")
+            raise TableExists(table.name)
         self._tables[table.name] = _Table(table)
 
     async def delete_table(self, name: str) -> None:
         if self._tables.pop(name, None) is None:
-            raise table_not_found(name)
+            raise TableMissing(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         table = self._tables.get(name)
@@ -161,7 +161,7 @@ class MemoryStorage:
         for ref in keys:
             table = self._tables.get(ref.table)
             if table is None:
-                raise table_not_found(ref.table)
+                raise TableMissing(ref.table)
             tables.append(table)
         old = [self._get(ref) for ref in keys]
         new = check_new_values(keys, apply(list(old)))

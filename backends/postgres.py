@@ -51,14 +51,15 @@ import asyncpg
 
 from accelerator.core.errors import (
     BackendUnavailable,
-    ResourceInUseException,
+    TableExists,
+    TableMissing,
     TransactionConflictException,
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
-from backends import check_new_values, table_not_found
+from backends import check_new_values
 from backends.tasks import enter_task
 
 __all__ = ["PostgresStorage", "DEFAULT_DSN"]
@@ -275,7 +276,7 @@ class PostgresStorage:
         async with self._connection() as conn:
             created = await conn.fetchval(self._sql.create_table, table.name, table.to_bytes())
         if created is None:
-            raise ResourceInUseException(f"Table already exists: {table.name}")
+            raise TableExists(table.name)
 
     async def delete_table(self, name: str) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -285,7 +286,7 @@ class PostgresStorage:
             if deleted is not None:
                 await conn.execute(self._sql.delete_items, name)
         if deleted is None:
-            raise table_not_found(name)
+            raise TableMissing(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         async with self._connection() as conn:
@@ -422,7 +423,7 @@ class PostgresStorage:
                 missing = refs[ordinal - 1].table
         try:
             if missing is not None:
-                raise table_not_found(missing)
+                raise TableMissing(missing)
             new = check_new_values(refs, apply(list(old)))
         except BaseException as exc:
             await conn.execute("ROLLBACK")

@@ -42,12 +42,13 @@ from accelerator.core.errors import (
     BackendUnavailable,
     DynamoError,
     InternalServerError,
-    ResourceInUseException,
+    TableExists,
+    TableMissing,
 )
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values, table_not_found
+from backends import check_new_values
 
 __all__ = ["SqliteStorage", "SYNCHRONOUS_MODES"]
 
@@ -371,7 +372,7 @@ class SqliteStorage:
     async def create_table(self, table: TableDef) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute(_GET_TABLE, (table.name,)).fetchone() is not None:
-                raise ResourceInUseException(f"Table already exists: {table.name}")
+                raise TableExists(table.name)
             conn.execute("INSERT INTO tables (name, def) VALUES (?, ?)", (table.name, table.to_bytes()))
 
         await self._write(run)
@@ -379,7 +380,7 @@ class SqliteStorage:
     async def delete_table(self, name: str) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("DELETE FROM tables WHERE name = ?", (name,)).rowcount == 0:
-                raise table_not_found(name)
+                raise TableMissing(name)
             conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
 
         await self._write(run)
@@ -490,7 +491,7 @@ class SqliteStorage:
         def run(conn: sqlite3.Connection) -> list[bytes | None]:
             for name in {ref.table for ref in refs}:
                 if conn.execute(_GET_TABLE, (name,)).fetchone() is None:
-                    raise table_not_found(name)
+                    raise TableMissing(name)
             addresses = [(ref.table, partition_hash(ref.pk), ref.pk, ref.sk) for ref in refs]
             old: list[bytes | None] = []
             for address in addresses:

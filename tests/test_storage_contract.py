@@ -1,7 +1,7 @@
 """The ``Storage`` contract, run against every backend registered in ``storage_backends.BACKENDS``.
 
 Contract points a backend author might miss, each pinned by a test below:
-- ``transact`` on a table that does not exist raises ResourceNotFoundException and writes nothing (so a
+- ``transact`` on a table that does not exist raises TableMissing and writes nothing (so a
   process holding a stale table definition cannot leave orphan items behind a DeleteTable);
 - ``apply`` must be pure: a backend may call it more than once (an optimistic one retries on conflict),
   and it may run on another thread (the SQLite writer); only the committed run's old values are returned;
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from accelerator.core.errors import ConditionFailed, ResourceInUseException, ResourceNotFoundException
+from accelerator.core.errors import ConditionFailed, TableExists, TableMissing
 from accelerator.core.keys import KeySchema, segment_bounds
 from accelerator.core.protocols import KEEP, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
@@ -64,13 +64,13 @@ async def test_table_lifecycle(storage: Storage) -> None:
     assert await storage.list_tables() == ["C", "a", "b"]
     assert await storage.get_table("a") == table_def("a")
     assert await storage.get_table("missing") is None
-    with pytest.raises(ResourceInUseException):
+    with pytest.raises(TableExists):
         await storage.create_table(table_def("a", sort_key=False))
     assert await storage.get_table("a") == table_def("a")
     await storage.delete_table("a")
     assert await storage.get_table("a") is None
     assert await storage.list_tables() == ["C", "b"]
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(TableMissing):
         await storage.delete_table("a")
 
 
@@ -193,7 +193,7 @@ async def test_malformed_apply_result_writes_nothing(storage: Storage) -> None:
 async def test_transact_on_missing_table_raises(storage: Storage) -> None:
     await storage.create_table(table_def("t"))
     keys = [KeyRef("t", b"a", b"1"), KeyRef("gone", b"a", b"1")]
-    with pytest.raises(ResourceNotFoundException):
+    with pytest.raises(TableMissing):
         await storage.transact(keys, lambda _old: [b"x", b"y"])
     assert await storage.get("t", b"a", b"1") is None
     await storage.create_table(table_def("gone"))

@@ -20,6 +20,11 @@
     └── ServiceUnavailable           503 (retryable)
 
 Backends translate their driver errors into ``BackendUnavailable`` (a ServiceUnavailable) at their boundary.
+The storage contract's own outcomes are not wire errors and carry no DynamoDB wording; the engine words them:
+
+    StorageError
+    ├── TableMissing                 the storage table does not exist (it may be an index's internal name)
+    └── TableExists                  create_table of a name already in use
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ __all__ = [
     "ServiceUnavailable",
     "BackendUnavailable",
     "ConditionFailed",
+    "StorageError",
+    "TableMissing",
+    "TableExists",
 ]
 
 AWS_PREFIX = "com.amazonaws.dynamodb.v20120810#"
@@ -196,3 +204,23 @@ class ConditionFailed(Exception):
     def __init__(self, payload: Any = None) -> None:
         super().__init__("condition failed")
         self.payload = payload
+
+
+class StorageError(Exception):
+    """An outcome of the storage contract, for the engine to word; it never reaches the wire as it is."""
+
+
+class TableMissing(StorageError):
+    """The storage table ``table`` does not exist."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(f"storage table {table!r} does not exist")
+        self.table = table
+
+
+class TableExists(StorageError):
+    """The storage table ``table`` exists already."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(f"storage table {table!r} exists already")
+        self.table = table

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from accelerator.core.errors import UnknownOperationException
+from accelerator.core.errors import ResourceNotFoundException, TableMissing, UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
 from accelerator.engine.indexed_storage import IndexedStorage
@@ -82,6 +82,11 @@ class TableEngine:
         handler = self.handlers.get(operation)
         if handler is None:
             raise UnknownOperationException(operation)
-        if request.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
-            return await capacity.metered(operation, request, lambda: handler(self, request))
-        return await handler(self, request)
+        try:
+            if request.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
+                return await capacity.metered(operation, request, lambda: handler(self, request))
+            return await handler(self, request)
+        except TableMissing:
+            # The table (or an index's storage) went away between the definition read and the storage call,
+            # e.g. a concurrent DeleteTable: what DynamoDB answers for a missing table, with no internal name.
+            raise ResourceNotFoundException("Requested resource not found") from None

@@ -13,6 +13,8 @@ from accelerator.core.errors import (
     AccessDeniedException,
     ResourceInUseException,
     ResourceNotFoundException,
+    TableExists,
+    TableMissing,
     ValidationException,
 )
 from accelerator.core.protocols import Request, Response
@@ -52,7 +54,7 @@ async def create_table(engine: Any, req: Request) -> Response:
     tags = _merge_tags([], req.get("Tags") or [])  # checked before the table exists
     try:
         await engine.storage.create_table(table)
-    except ResourceInUseException:
+    except TableExists:
         raise ResourceInUseException(f"Table already exists: {table.name}") from None
     engine.tables.forget(table.name)
     await engine.meta.delete("table:" + table.name)
@@ -82,7 +84,7 @@ async def delete_table(engine: Any, req: Request) -> Response:
                                   "Disable deletion protection first.")
     try:
         await engine.storage.delete_table(table.name)
-    except ResourceNotFoundException:
+    except TableMissing:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
     for prefix in ("ttl:", "tags:", "table:", "indexes:"):

@@ -18,8 +18,10 @@ from typing import Any
 from accelerator.core.errors import (
     DynamoError,
     LimitExceededException,
-    ResourceInUseException,
     ResourceNotFoundException,
+    StorageError,
+    TableExists,
+    TableMissing,
     ValidationException,
 )
 from accelerator.core.tables import TableDef
@@ -133,7 +135,7 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     index = IndexDef(name, True, key, projection, non_key, table.key, storage, "CREATING")
     try:
         await engine.storage.inner.create_table(storage_def(index, table.created))
-    except ResourceInUseException:
+    except TableExists:
         # An index of this name was deleted a moment ago and its entries are not dropped yet (processes
         # holding the old definition may still write there): the new index gets storage of its own.
         storage = f"{storage}{SEPARATOR}{record['version'] + 1}"
@@ -172,7 +174,7 @@ async def _drop_later(engine: Any, storage_name: str, created: float) -> None:
     current = await engine.storage.inner.get_table(storage_name)
     if current is None or current.created != created:
         return
-    with contextlib.suppress(ResourceNotFoundException):
+    with contextlib.suppress(TableMissing):
         await engine.storage.inner.delete_table(storage_name)
 
 
@@ -196,7 +198,7 @@ async def backfill(engine: Any, table_name: str, index_name: str) -> None:
             if spec["name"] == index_name:
                 spec["status"] = "ACTIVE"
         await _save(engine, table_name, record)
-    except (DynamoError, ResourceNotFoundException) as exc:
+    except (DynamoError, StorageError) as exc:
         log.warning("backfill of %s.%s stopped: %s (resumed when the engine opens again)", table_name,
                     index_name, exc)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import ResourceInUseException, TransactionConflictException, ValidationException
+from accelerator.core.errors import TableExists, TransactionConflictException, ValidationException
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
 from accelerator.engine.indexes import (
@@ -55,7 +55,7 @@ class IndexedStorage:
         for index in indexes_of(table):
             try:
                 await self.inner.create_table(storage_def(index, table.created))
-            except ResourceInUseException:
+            except TableExists:
                 # An index of the same name, deleted by UpdateTable from the table that had this name
                 # before, is still waiting to be dropped: its entries are garbage, this table is new.
                 await self.inner.delete_table(index.storage_name)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import ResourceInUseException
+from accelerator.core.errors import TableExists
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.core.tables import TableDef
@@ -34,7 +34,7 @@ class MetaStore:
 
     async def open(self) -> None:
         definition = TableDef(name=META_TABLE, key=KeySchema("k", "S"), attribute_definitions=(), created=0.0)
-        with contextlib.suppress(ResourceInUseException):
+        with contextlib.suppress(TableExists):
             await self.storage.create_table(definition)
 
     @staticmethod

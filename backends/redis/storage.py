@@ -11,7 +11,8 @@ from typing import Any
 
 from accelerator.core.errors import (
     InternalServerError,
-    ResourceInUseException,
+    TableExists,
+    TableMissing,
     TransactionConflictException,
     ValidationException,
 )
@@ -19,7 +20,7 @@ from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
-from backends import check_new_values, table_not_found
+from backends import check_new_values
 from backends.redis import scripts as lua
 from backends.redis.driver import DEFAULT_URL, Driver, driver_errors, parse_node
 from backends.redis.index import PartitionIndex
@@ -94,7 +95,7 @@ class RedisStorage:
             with driver_errors():
                 created = await client.hsetnx(self.layout.tables, table.name, table.to_bytes())
         if not created:
-            raise ResourceInUseException(f"Table already exists: {table.name}")
+            raise TableExists(table.name)
 
     async def delete_table(self, name: str) -> None:
         client = self.driver.client
@@ -102,7 +103,7 @@ class RedisStorage:
             with driver_errors():
                 removed = await client.hdel(self.layout.tables, name)
             if not removed:
-                raise table_not_found(name)
+                raise TableMissing(name)
             await self.index.purge(name)
 
     async def get_table(self, name: str) -> TableDef | None:
@@ -270,7 +271,7 @@ class RedisStorage:
                 await self.index.sync(plan, [result])
                 return old
             if status == b"missing":
-                raise table_not_found(result[1].decode())
+                raise TableMissing(result[1].decode())
             if status == b"conflict":
                 conflicts += 1
                 self.stats["conflicts"] += 1
@@ -312,7 +313,7 @@ class RedisStorage:
                         )
                     missing = [r for r in results if r[0] == b"missing"]
                     if missing:
-                        raise table_not_found(missing[0][1].decode())
+                        raise TableMissing(missing[0][1].decode())
             finally:
                 if held:
                     await self.locks.release(held, token)
@@ -331,7 +332,7 @@ class RedisStorage:
             found, *values = await pipe.execute()
         for name, definition in zip(names, found, strict=True):
             if definition is None:
-                raise table_not_found(name)
+                raise TableMissing(name)
         return values
 
     async def _write(
