@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from accelerator.core.errors import BackendUnavailable, DynamoError, ResourceInUseException
+from accelerator.core.errors import BackendUnavailable, DynamoError, TableExists
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
@@ -34,7 +34,7 @@ async def _increments(path: str, tasks: int, each: int) -> None:
     storage = SqliteStorage(path)
     await storage.open()  # the processes race to create the file, its schema and the table
     try:
-        with contextlib.suppress(ResourceInUseException):
+        with contextlib.suppress(TableExists):
             await storage.create_table(table_def())
 
         async def worker() -> None:

@@ -2,9 +2,8 @@
 
 Why this shape (measured on this machine kind): a primary-key read costs ~6 µs in process but ~200 µs
 through a thread hop, so reads run inline on the loop thread from a dedicated reader connection. A commit
-is the expensive part of a write, so one writer thread drains every pending write job, runs them all in
-one ``BEGIN IMMEDIATE ... COMMIT`` (a SAVEPOINT per job, so one failing job leaves no partial writes and
-does not disturb the others), and only after COMMIT returned resolves the callers' futures.
+is the expensive part of a write, so writes go to one thread that commits them in groups
+(``backends.sqlite.writer``).
 
 Several processes may share one file: ``BEGIN IMMEDIATE`` takes the database write lock (waiting up to
 ``busy_timeout``), and every job reads its keys inside that locked transaction, so read-check-write is
@@ -16,8 +15,7 @@ kernel crash may lose the last commits. Use ``synchronous="FULL"`` for power-los
 per group commit).
 
 ``apply`` therefore runs on the writer thread, exactly once per call (the lock is taken first, so there
-is nothing to retry). Checkpoints run on a third thread (see ``_Checkpointer``) so no commit waits for one.
-Cancelling a caller does not withdraw its submitted write: it may still commit.
+is nothing to retry). Cancelling a caller does not withdraw its submitted write: it may still commit.
 
 Layout: ``items`` is a rowid table with one unique index on (tbl, h, pk, sk), h = partition_hash(pk).
 That one index serves point reads, partition ranges (``query``) and hash-ordered scans; measured against
@@ -27,21 +25,16 @@ point reads, smaller, and (b) doubled the file and tripled read time with 2 KB i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from accelerator.core.errors import (
     BackendUnavailable,
-    DynamoError,
-    InternalServerError,
     TableExists,
     TableMissing,
 )
@@ -49,13 +42,12 @@ from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
 from backends import check_new_values
+from backends.sqlite.writer import GroupCommitWriter, Run, translate
 
 __all__ = ["SqliteStorage", "SYNCHRONOUS_MODES"]
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _SCHEMA_VERSION = 1
-_MAX_BATCH = 256  # jobs per group commit: bounds the latency one commit adds to the first job
-_CHECKPOINT_INTERVAL = 0.05  # seconds between WAL checkpoints while writes keep coming
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, def BLOB NOT NULL)",
@@ -76,22 +68,6 @@ _SCAN_AFTER = (
     " ORDER BY h, pk, sk LIMIT ?"
 )
 
-# A write job runs inside the writer's transaction and returns the caller's result.
-_Run = Callable[[sqlite3.Connection], Any]
-_Job = tuple[_Run, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
-_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
-
-
-def _translate(exc: sqlite3.Error) -> DynamoError:
-    """The project's error for a driver error: busy/locked/I-O are retryable unavailability."""
-    if isinstance(exc, sqlite3.OperationalError):
-        err: DynamoError = BackendUnavailable(f"sqlite: {exc}")
-    else:
-        err = InternalServerError(f"sqlite: {exc}")
-    err.__cause__ = exc
-    return err
-
-
 @lru_cache(maxsize=64)
 def _query_sql(lo: bool | None, hi: bool | None, forward: bool, after: bool) -> str:
     """SQL for one shape of partition range; ``lo``/``hi`` are the bounds' inclusiveness (None: open)."""
@@ -103,57 +79,6 @@ def _query_sql(lo: bool | None, hi: bool | None, forward: bool, after: bool) -> 
     if after:
         sql += " AND sk > ?" if forward else " AND sk < ?"
     return sql + (" ORDER BY sk LIMIT ?" if forward else " ORDER BY sk DESC LIMIT ?")
-
-
-def _settle(outcomes: list[_Outcome]) -> None:
-    """Resolve futures on their loop; a caller that gave up (cancelled) is skipped."""
-    for future, result, exc in outcomes:
-        if future.done():
-            continue
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database file on its own thread and connection.
-
-    SQLite's automatic checkpoint runs inside the COMMIT that crosses N WAL pages, stalling that whole
-    group. A PASSIVE checkpoint here never blocks the writer or readers, but under unbroken writes it
-    never catches up fully, and the WAL restarts only after a complete one; so the writer keeps an
-    automatic checkpoint at 4000 pages as a backstop, which then has little left to copy. Measured with
-    32 concurrent writers, 96k transacts: default 1000-page autocheckpoint 3.8-5.1 s, p99 9-15 ms, WAL
-    4 MB; this pair 1.9-2.0 s, p99 4.2-4.6 ms, WAL <= ~20 MB; this thread alone (no backstop) similar
-    speed but a 58 MB WAL that only a pause in writes lets shrink.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._dirty = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="sqlite-checkpointer", daemon=True)
-        self._thread.start()
-
-    def poke(self) -> None:
-        """Note that the WAL has grown."""
-        self._dirty.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._dirty.set()
-        self._thread.join()
-        self._conn.close()
-
-    def _main(self) -> None:
-        while True:
-            self._dirty.wait()
-            if self._stopping.is_set():
-                return
-            self._dirty.clear()
-            with contextlib.suppress(sqlite3.Error):  # e.g. another process is checkpointing: next time
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self._stopping.wait(_CHECKPOINT_INTERVAL)
 
 
 class SqliteStorage:
@@ -169,9 +94,7 @@ class SqliteStorage:
         self.synchronous = mode
         self.busy_timeout = busy_timeout
         self._reader: sqlite3.Connection | None = None
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closing = False
+        self._writer = GroupCommitWriter(str(self.path), self._connect_writer, self._connect)
 
     # ----- lifecycle
 
@@ -206,166 +129,40 @@ class SqliteStorage:
             raise
 
     async def open(self) -> None:
-        if self._thread is not None:
+        if self._reader is not None:
             return
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        self._queue = queue.SimpleQueue()  # fresh: a failed open may have left a stop marker behind
-        self._closing = False
-        self._thread = threading.Thread(
-            target=self._writer_main,
-            args=(loop, ready, self._queue),
-            name=f"sqlite-writer {self.path}",
-            daemon=True,
-        )
-        self._thread.start()
+        await self._writer.open()
         try:
-            await ready
             self._reader = self._connect()
             self._reader.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
             await self.close()
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
         """Finish every write already submitted, then close both connections."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._closing = True
-            self._queue.put(None)
-            await asyncio.to_thread(thread.join)
+        await self._writer.close()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
 
-    # ----- the writer thread
-
-    def _writer_main(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        ready: asyncio.Future[None],
-        jobs: queue.SimpleQueue[_Job | None],
-    ) -> None:
-        # ``jobs`` is bound here, not read from self: a later open() replaces self._queue while we drain.
-        started = self._start_writer(loop, ready)
-        if started is None:
-            return
-        conn, checkpointer = started
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The writer thread's connection, with the schema in place (runs on that thread)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
         try:
-            stop = False
-            while not stop:
-                batch, stop = self._next_batch(jobs)
-                if not batch:
-                    continue
-                try:
-                    results = self._run_batch(conn, batch)
-                except BaseException as exc:  # a bug here must fail the callers, not leave them waiting
-                    if conn.in_transaction:  # nor hold the write lock: every later BEGIN would fail
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    err = InternalServerError(f"sqlite writer: {exc!r}")
-                    err.__cause__ = exc
-                    results = [(None, err)] * len(batch)
-                self._deliver(batch, results)
-                checkpointer.poke()
-        finally:
-            checkpointer.stop()
-            conn.close()
-
-    def _start_writer(
-        self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]
-    ) -> tuple[sqlite3.Connection, _Checkpointer] | None:
-        """Open the writer's and checkpointer's connections and the schema; report through ``ready``."""
-        conn: sqlite3.Connection | None = None
-        started = None
-        err: BaseException | None = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
             self._init_schema(conn)
-            conn.execute("PRAGMA wal_autocheckpoint = 4000")  # backstop only: see _Checkpointer
-            started = conn, _Checkpointer(self._connect())
-        except sqlite3.Error as exc:
-            err = _translate(exc)
-        except OSError as exc:
-            err = BackendUnavailable(f"sqlite: {exc}")
-            err.__cause__ = exc
-        except DynamoError as exc:
-            err = exc
-        if err is not None and conn is not None:
+            conn.execute("PRAGMA wal_autocheckpoint = 4000")  # backstop only: see writer._Checkpointer
+        except BaseException:
             conn.close()
-        loop.call_soon_threadsafe(_settle, [(ready, None, err)])
-        return started
+            raise
+        return conn
 
-    @staticmethod
-    def _next_batch(jobs: queue.SimpleQueue[_Job | None]) -> tuple[list[_Job], bool]:
-        """Block for one job, then take whatever else is already queued (the group of a group commit)."""
-        job = jobs.get()
-        if job is None:
-            return [], True
-        batch = [job]
-        while len(batch) < _MAX_BATCH:
-            try:
-                job = jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                return batch, True
-            batch.append(job)
-        return batch, False
-
-    def _run_batch(
-        self, conn: sqlite3.Connection, batch: list[_Job]
-    ) -> list[tuple[Any, BaseException | None]]:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            return [(None, _translate(exc))] * len(batch)
-        results: list[tuple[Any, BaseException | None]] = []
-        try:
-            for run, _future, _loop in batch:
-                results.append(self._run_job(conn, run))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            # The savepoint machinery or COMMIT failed: the whole transaction is lost, so is every job.
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            return [(None, _translate(exc))] * len(batch)
-        return results
-
-    @staticmethod
-    def _run_job(conn: sqlite3.Connection, run: _Run) -> tuple[Any, BaseException | None]:
-        conn.execute("SAVEPOINT job")
-        try:
-            result = run(conn)
-        except BaseException as exc:  # apply may raise anything; it belongs to this job's caller
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-            return None, _translate(exc) if isinstance(exc, sqlite3.Error) else exc
-        conn.execute("RELEASE job")
-        return result, None
-
-    @staticmethod
-    def _deliver(batch: list[_Job], results: list[tuple[Any, BaseException | None]]) -> None:
-        """Hand results to each caller's loop: one thread-safe wake-up per loop per batch."""
-        per_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for (_run, future, loop), (result, exc) in zip(batch, results, strict=True):
-            per_loop.setdefault(loop, []).append((future, result, exc))
-        for loop, outcomes in per_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_settle, outcomes)
-
-    async def _write(self, run: _Run) -> Any:
-        if self._thread is None or self._closing:
-            raise BackendUnavailable("sqlite: storage is not open")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put((run, future, loop))
-        return await future
+    async def _write(self, run: Run) -> Any:
+        return await self._writer.submit(run)
 
     # ----- tables
 
@@ -394,14 +191,14 @@ class SqliteStorage:
         try:
             row = self._read().execute(_GET_TABLE, (name,)).fetchone()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return None if row is None else TableDef.from_bytes(row[0])
 
     async def list_tables(self) -> list[str]:
         try:
             rows = self._read().execute("SELECT name FROM tables ORDER BY name").fetchall()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return [name for (name,) in rows]
 
     # ----- reads (inline: no thread hop)
@@ -410,7 +207,7 @@ class SqliteStorage:
         try:
             row = self._read().execute(_GET, (table, partition_hash(pk), pk, sk)).fetchone()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return None if row is None else row[0]
 
     async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
@@ -427,7 +224,7 @@ class SqliteStorage:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return out
 
     async def query(
@@ -457,7 +254,7 @@ class SqliteStorage:
         try:
             rows = self._read().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return [(sk, v) for sk, v in rows]
 
     async def scan(
@@ -479,7 +276,7 @@ class SqliteStorage:
                 args = (table, lo, hi, partition_hash(start[0]), start[0], start[1], limit)
                 rows = self._read().execute(_SCAN_AFTER, args).fetchall()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return [(pk, sk, v) for pk, sk, v in rows]
 
     # ----- the atomic unit
