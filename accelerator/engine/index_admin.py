@@ -36,13 +36,13 @@ from accelerator.engine.indexes import (
     storage_def,
 )
 from accelerator.engine.meta import META_TABLE
+from accelerator.engine.paging import scan_all
 
 __all__ = ["update_indexes", "resume_backfills", "SETTLE_SECONDS"]
 
 log = logging.getLogger("accelerator.indexes")
 
 SETTLE_SECONDS = 1.5  # longer than any process caches index definitions
-_PAGE = 256
 _INVALID = "One or more parameter values were invalid: "
 
 
@@ -182,14 +182,9 @@ async def backfill(engine: Any, table_name: str, index_name: str) -> None:
     """Write every existing item's entry of a new index, then mark the index ACTIVE."""
     await asyncio.sleep(SETTLE_SECONDS)  # from now on every process maintains the index on writes
     try:
-        start: tuple[bytes, bytes] | None = None
-        while True:
-            rows = await engine.storage.scan(table_name, segment=0, total_segments=1, start=start, limit=_PAGE)
+        async for rows in scan_all(engine.storage, table_name):
             for pk, sk, _ in rows:
                 await engine.storage.reindex(table_name, pk, sk, index_name)
-            if len(rows) < _PAGE:
-                break
-            start = rows[-1][0], rows[-1][1]
         table = await engine.storage.get_table(table_name)
         if table is None:
             return
@@ -205,15 +200,10 @@ async def backfill(engine: Any, table_name: str, index_name: str) -> None:
 
 async def resume_backfills(engine: Any) -> None:
     """Start again the backfills a stopped process left CREATING."""
-    start: tuple[bytes, bytes] | None = None
-    while True:
-        rows = await engine.storage.scan(META_TABLE, segment=0, total_segments=1, start=start, limit=_PAGE)
+    async for rows in scan_all(engine.storage, META_TABLE):
         for pk, _, _ in rows:
             if pk.startswith(OVERRIDE_PREFIX):
                 table = await engine.storage.get_table(pk[len(OVERRIDE_PREFIX):].decode())
                 for index in indexes_of(table) if table is not None else ():
                     if index.status == "CREATING":
                         engine.spawn(backfill(engine, table.name, index.name))
-        if len(rows) < _PAGE:
-            return
-        start = rows[-1][0], rows[-1][1]

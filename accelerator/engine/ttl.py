@@ -22,13 +22,13 @@ import orjson
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
+from accelerator.engine.paging import scan_all
 
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
 log = logging.getLogger("accelerator.ttl")
 
 _FIVE_YEARS = 5 * 365 * 24 * 3600
-_PAGE = 256
 
 
 def expired(item: dict[str, Any] | None, attribute: str, now: float) -> bool:
@@ -113,22 +113,16 @@ class TtlSweeper:
 
     async def _sweep_table(self, table: str, attribute: str) -> int:
         deleted = 0
-        start: tuple[bytes, bytes] | None = None
-        while True:
-            rows = await self.storage.scan(table, segment=0, total_segments=1, start=start, limit=_PAGE)
+        async for rows in scan_all(self.storage, table):
             now = self.clock()
             for pk, sk, data in rows:
                 if expired(orjson.loads(data), attribute, now):
                     deleted += await self._delete(KeyRef(table, pk, sk), attribute, now)
-            if len(rows) < _PAGE:
-                return deleted
-            start = rows[-1][0], rows[-1][1]
+        return deleted
 
     async def _sweep_tokens(self) -> int:
         deleted = 0
-        start: tuple[bytes, bytes] | None = None
-        while True:
-            rows = await self.storage.scan(META_TABLE, segment=0, total_segments=1, start=start, limit=_PAGE)
+        async for rows in scan_all(self.storage, META_TABLE):
             now = self.clock()
             for pk, sk, data in rows:
                 if pk.startswith(TOKEN_PREFIX) and now - orjson.loads(data)["at"] > TOKEN_SECONDS:
@@ -140,9 +134,7 @@ class TtlSweeper:
 
                     await self.storage.transact([ref], apply)
                     deleted += 1
-            if len(rows) < _PAGE:
-                return deleted
-            start = rows[-1][0], rows[-1][1]
+        return deleted
 
     async def _delete(self, ref: KeyRef, attribute: str, now: float) -> int:
         gone = [0]
