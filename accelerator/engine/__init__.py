@@ -7,20 +7,19 @@ only owns the storage, the table registry and the dispatch table.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from accelerator.core.errors import ResourceNotFoundException, TableMissing, UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
+from accelerator.engine.handler import Handler
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.tables import TableRegistry
 from accelerator.engine.ttl import TtlSettings, TtlSweeper
 
 __all__ = ["TableEngine"]
-
-Handler = Callable[["TableEngine", Request], Awaitable[Response]]
 
 
 class TableEngine:

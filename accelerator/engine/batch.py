@@ -11,6 +11,7 @@ from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
+from accelerator.engine.handler import Engine
 from accelerator.engine.indexes import indexes_of
 from accelerator.expressions import plan
 
@@ -22,7 +23,7 @@ _GET_BYTES = 16 * 1024 * 1024
 _DUPLICATES = "Provided list of item keys contains duplicates"
 
 
-async def batch_get_item(engine: Any, req: Request) -> Response:
+async def batch_get_item(engine: Engine, req: Request) -> Response:
     request_items: dict[str, Any] = req["RequestItems"]
     total = sum(len(spec.get("Keys") or ()) for spec in request_items.values())
     if total > MAX_GET_KEYS:
@@ -87,7 +88,7 @@ def _parse_write(table: Any, request: Any) -> tuple[KeyRef, bytes | None]:
                               "or a DeleteRequest with a Key")
 
 
-async def batch_write_item(engine: Any, req: Request) -> Response:
+async def batch_write_item(engine: Engine, req: Request) -> Response:
     request_items: dict[str, list[Any]] = req["RequestItems"]
     total = sum(len(v) for v in request_items.values())
     if total > MAX_WRITES:

@@ -20,6 +20,7 @@ from accelerator.core.errors import (
 from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.engine import index_admin
+from accelerator.engine.handler import Engine
 from accelerator.engine.tables import describe, table_from_request
 
 __all__ = ["create_table", "describe_table", "delete_table", "list_tables", "update_table", "update_ttl",
@@ -30,7 +31,7 @@ _NOT_IN_DELETE = ("KeySchema", "AttributeDefinitions", "CreationDateTime", "Glob
                   "LocalSecondaryIndexes")
 
 
-async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
+async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
     desc = describe(table, status)
     changes = await engine.meta.get("table:" + table.name)
     if changes:
@@ -49,7 +50,7 @@ async def _description(engine: Any, table: TableDef, status: str = "ACTIVE") -> 
     return desc
 
 
-async def create_table(engine: Any, req: Request) -> Response:
+async def create_table(engine: Engine, req: Request) -> Response:
     table = table_from_request(req)
     tags = _merge_tags([], req.get("Tags") or [])  # checked before the table exists
     try:
@@ -63,7 +64,7 @@ async def create_table(engine: Any, req: Request) -> Response:
     return {"TableDescription": describe(table)}
 
 
-async def _table(engine: Any, name: str) -> TableDef:
+async def _table(engine: Engine, name: str) -> TableDef:
     """The named table, or the ResourceNotFoundException the control plane words with the table's name."""
     try:
         return await engine.tables.get(name)
@@ -71,12 +72,12 @@ async def _table(engine: Any, name: str) -> TableDef:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found") from None
 
 
-async def describe_table(engine: Any, req: Request) -> Response:
+async def describe_table(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     return {"Table": await _description(engine, table)}
 
 
-async def delete_table(engine: Any, req: Request) -> Response:
+async def delete_table(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     desc = await _description(engine, table, "DELETING")
     if desc.get("DeletionProtectionEnabled"):
@@ -94,7 +95,7 @@ async def delete_table(engine: Any, req: Request) -> Response:
     return {"TableDescription": desc}
 
 
-async def list_tables(engine: Any, req: Request) -> Response:
+async def list_tables(engine: Engine, req: Request) -> Response:
     names = await engine.storage.list_tables()
     start = req.get("ExclusiveStartTableName")
     if start is not None:
@@ -107,7 +108,7 @@ async def list_tables(engine: Any, req: Request) -> Response:
     return response
 
 
-async def update_table(engine: Any, req: Request) -> Response:
+async def update_table(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     if req.get("GlobalSecondaryIndexUpdates"):
         deleted = await index_admin.update_indexes(engine, table, req)
@@ -150,14 +151,14 @@ async def update_table(engine: Any, req: Request) -> Response:
     return {"TableDescription": await _description(engine, table)}
 
 
-async def update_ttl(engine: Any, req: Request) -> Response:
+async def update_ttl(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     spec = req["TimeToLiveSpecification"]
     await engine.ttl.set(table.name, spec)
     return {"TimeToLiveSpecification": spec}
 
 
-async def describe_ttl(engine: Any, req: Request) -> Response:
+async def describe_ttl(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
     spec = await engine.ttl.get(table.name)
     if spec is None or not spec["Enabled"]:
@@ -165,7 +166,7 @@ async def describe_ttl(engine: Any, req: Request) -> Response:
     return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": spec["AttributeName"]}}
 
 
-async def _table_of_arn(engine: Any, arn: str) -> TableDef:
+async def _table_of_arn(engine: Engine, arn: str) -> TableDef:
     if not arn.startswith("arn:"):  # not an ARN at all: nothing the caller may access
         raise AccessDeniedException(f"User is not authorized to perform this action on resource: {arn}")
     if _ARN_TABLE not in arn:
@@ -190,14 +191,14 @@ def _merge_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> lis
     return [{"Key": k, "Value": v} for k, v in merged.items()]
 
 
-async def tag_resource(engine: Any, req: Request) -> Response:
+async def tag_resource(engine: Engine, req: Request) -> Response:
     table = await _table_of_arn(engine, req["ResourceArn"])
     current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
     await engine.meta.put("tags:" + table.name, {"Tags": _merge_tags(current["Tags"], req["Tags"])})
     return {}
 
 
-async def untag_resource(engine: Any, req: Request) -> Response:
+async def untag_resource(engine: Engine, req: Request) -> Response:
     table = await _table_of_arn(engine, req["ResourceArn"])
     current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
     drop = set(req["TagKeys"])
@@ -205,13 +206,13 @@ async def untag_resource(engine: Any, req: Request) -> Response:
     return {}
 
 
-async def list_tags(engine: Any, req: Request) -> Response:
+async def list_tags(engine: Engine, req: Request) -> Response:
     table = await _table_of_arn(engine, req["ResourceArn"])
     current = await engine.meta.get("tags:" + table.name) or {"Tags": []}
     return {"Tags": current["Tags"]}
 
 
-async def describe_limits(engine: Any, req: Request) -> Response:
+async def describe_limits(engine: Engine, req: Request) -> Response:
     return {"AccountMaxReadCapacityUnits": 80000, "AccountMaxWriteCapacityUnits": 80000,
             "TableMaxReadCapacityUnits": 40000, "TableMaxWriteCapacityUnits": 40000}
 

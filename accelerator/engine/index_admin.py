@@ -25,6 +25,7 @@ from accelerator.core.errors import (
     ValidationException,
 )
 from accelerator.core.tables import TableDef
+from accelerator.engine.handler import Engine
 from accelerator.engine.indexes import (
     OVERRIDE_PREFIX,
     SEPARATOR,
@@ -56,7 +57,7 @@ def _record(table: TableDef) -> dict[str, Any]:
     }
 
 
-async def _save(engine: Any, name: str, record: dict[str, Any]) -> None:
+async def _save(engine: Engine, name: str, record: dict[str, Any]) -> None:
     record["version"] += 1
     await engine.meta.put("indexes:" + name, record)
     engine.storage.forget(name)
@@ -81,7 +82,7 @@ def _used_attributes(table: TableDef, record: dict[str, Any], types: dict[str, s
     return [[n, t] for n, t in types.items() if n in used]
 
 
-async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> dict[str, Any] | None:
+async def update_indexes(engine: Engine, table: TableDef, req: dict[str, Any]) -> dict[str, Any] | None:
     """Apply GlobalSecondaryIndexUpdates (one Create or Delete per call, as DynamoDB allows).
 
     Returns the description of the index a Delete removed (IndexStatus DELETING), for the response.
@@ -116,7 +117,7 @@ async def update_indexes(engine: Any, table: TableDef, req: dict[str, Any]) -> d
     return deleted
 
 
-async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
+async def _create(engine: Engine, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
                   body: dict[str, Any], req: dict[str, Any]) -> None:
     name = body["IndexName"]
     if name in existing:
@@ -151,7 +152,7 @@ async def _create(engine: Any, table: TableDef, record: dict[str, Any], existing
     engine.spawn(backfill(engine, table.name, name))
 
 
-async def _delete(engine: Any, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
+async def _delete(engine: Engine, table: TableDef, record: dict[str, Any], existing: dict[str, Any],
                   name: str) -> dict[str, Any]:
     spec = existing.get(name)
     if spec is None or not spec["global"]:
@@ -167,7 +168,7 @@ async def _delete(engine: Any, table: TableDef, record: dict[str, Any], existing
     return gone
 
 
-async def _drop_later(engine: Any, storage_name: str, created: float) -> None:
+async def _drop_later(engine: Engine, storage_name: str, created: float) -> None:
     # Processes that still hold the old definition keep writing entries for a moment: drop after that,
     # unless the table was deleted and created again meanwhile and this storage is its new index's.
     await asyncio.sleep(SETTLE_SECONDS)
@@ -178,7 +179,7 @@ async def _drop_later(engine: Any, storage_name: str, created: float) -> None:
         await engine.storage.inner.delete_table(storage_name)
 
 
-async def backfill(engine: Any, table_name: str, index_name: str) -> None:
+async def backfill(engine: Engine, table_name: str, index_name: str) -> None:
     """Write every existing item's entry of a new index, then mark the index ACTIVE."""
     await asyncio.sleep(SETTLE_SECONDS)  # from now on every process maintains the index on writes
     try:
@@ -198,12 +199,14 @@ async def backfill(engine: Any, table_name: str, index_name: str) -> None:
                     index_name, exc)
 
 
-async def resume_backfills(engine: Any) -> None:
+async def resume_backfills(engine: Engine) -> None:
     """Start again the backfills a stopped process left CREATING."""
     async for rows in scan_all(engine.storage, META_TABLE):
         for pk, _, _ in rows:
             if pk.startswith(OVERRIDE_PREFIX):
                 table = await engine.storage.get_table(pk[len(OVERRIDE_PREFIX):].decode())
-                for index in indexes_of(table) if table is not None else ():
+                if table is None:
+                    continue
+                for index in indexes_of(table):
                     if index.status == "CREATING":
                         engine.spawn(backfill(engine, table.name, index.name))

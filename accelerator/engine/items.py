@@ -15,6 +15,7 @@ from accelerator.core.errors import ConditionalCheckFailedException, ConditionFa
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
 from accelerator.engine import capacity
+from accelerator.engine.handler import Engine
 from accelerator.expressions import plan
 
 __all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
@@ -45,7 +46,7 @@ def return_values(mode: str, old: Item | None, new: Item | None, updated: Any = 
     return {}
 
 
-async def get_item(engine: Any, req: Request) -> Response:
+async def get_item(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     pk, sk = table.key.key_of_request(req["Key"])
     ctx = plan.Context(req, "GetItem")
@@ -71,7 +72,7 @@ def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
     return ConditionalCheckFailedException(item=exc.payload)
 
 
-async def _replace(engine: Any, req: Request, operation: str, key: tuple[bytes, bytes],
+async def _replace(engine: Engine, req: Request, operation: str, key: tuple[bytes, bytes],
                    new: Item | None) -> Response:
     """PutItem (``new`` is the item) or DeleteItem (``new`` is None): conditional replace of one key."""
     table = await engine.tables.get(req["TableName"])
@@ -95,14 +96,14 @@ async def _replace(engine: Any, req: Request, operation: str, key: tuple[bytes, 
     return return_values(req.get("ReturnValues", "NONE"), old, new)
 
 
-async def put_item(engine: Any, req: Request) -> Response:
+async def put_item(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     item = req["Item"]
     validate_item(item)
     return await _replace(engine, req, "PutItem", table.key.key_of_item(item), item)
 
 
-async def delete_item(engine: Any, req: Request) -> Response:
+async def delete_item(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     return await _replace(engine, req, "DeleteItem", table.key.key_of_request(req["Key"]), None)
 
@@ -118,7 +119,7 @@ def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | Non
     return new
 
 
-async def update_item(engine: Any, req: Request) -> Response:
+async def update_item(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     key = req["Key"]
     pk, sk = table.key.key_of_request(key)

@@ -12,6 +12,7 @@ from accelerator.core.protocols import Bound, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import Item, item_size
 from accelerator.engine import capacity
+from accelerator.engine.handler import Engine
 from accelerator.engine.indexes import IndexDef, entry_range, indexes_of
 from accelerator.expressions import plan
 
@@ -145,7 +146,7 @@ class _Page:
         return out
 
 
-async def _full_items(engine: Any, source: _Source, rows: list[bytes]) -> list[Item]:
+async def _full_items(engine: Engine, source: _Source, rows: list[bytes]) -> list[Item]:
     """Index entries as items; a local index with a partial projection reads the table for ALL_ATTRIBUTES."""
     entries = [orjson.loads(data) for data in rows]
     if source.index is None or source.index.projection == "ALL" or not source.fetch_table:
@@ -156,7 +157,7 @@ async def _full_items(engine: Any, source: _Source, rows: list[bytes]) -> list[I
     return [orjson.loads(v) if v is not None else e for v, e in zip(values, entries, strict=True)]
 
 
-async def _run(engine: Any, source: _Source, page: _Page, fetch: Any) -> Response:
+async def _run(engine: Engine, source: _Source, page: _Page, fetch: Any) -> Response:
     while True:
         want = min(_CHUNK, page.limit - page.scanned)
         rows, cursor_of = await fetch(want)
@@ -170,7 +171,7 @@ async def _run(engine: Any, source: _Source, page: _Page, fetch: Any) -> Respons
         cursor_of()
 
 
-async def query(engine: Any, req: Request) -> Response:
+async def query(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     source = _Source(table, req)
     ctx = plan.Context(req, "Query")
@@ -199,7 +200,7 @@ async def query(engine: Any, req: Request) -> Response:
     return await _run(engine, source, page, fetch)
 
 
-async def scan(engine: Any, req: Request) -> Response:
+async def scan(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     source = _Source(table, req)
     ctx = plan.Context(req, "Scan")

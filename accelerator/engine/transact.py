@@ -24,6 +24,7 @@ from accelerator.core.errors import (
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
+from accelerator.engine.handler import Engine
 from accelerator.engine.items import load, updated_item
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS
 from accelerator.expressions import plan
@@ -35,7 +36,7 @@ _MAX_BYTES = 4 * 1024 * 1024
 _MULTIPLE = "Transaction request cannot include multiple operations on one item"
 
 
-async def transact_get_items(engine: Any, req: Request) -> Response:
+async def transact_get_items(engine: Engine, req: Request) -> Response:
     refs: list[KeyRef] = []
     projections = []
     for entry in req["TransactItems"]:
@@ -89,7 +90,7 @@ def _target(kind: str, body: dict[str, Any], table: Any) -> tuple[KeyRef, dict[s
     return KeyRef(table.name, *table.key.key_of_request(key)), key
 
 
-def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
+def _parse_action(engine: Engine, entry: Any, table: Any) -> _Action:
     (kind, body), = entry.items()
     ctx = plan.Context(body)
     cond = plan.condition(body, ctx)
@@ -116,7 +117,7 @@ def _parse_action(engine: Any, entry: Any, table: Any) -> _Action:
     return _Action(kind, table, ref, key, cond, on_fail_old, item, update, invalid)
 
 
-async def _parse(engine: Any, req: Request) -> list[_Action]:
+async def _parse(engine: Engine, req: Request) -> list[_Action]:
     actions = []
     for entry in req["TransactItems"]:
         if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in (
@@ -201,7 +202,7 @@ def _with_token(actions: list[_Action], token: str, digest: str, now: float) -> 
     return apply
 
 
-async def transact_write_items(engine: Any, req: Request) -> Response:
+async def transact_write_items(engine: Engine, req: Request) -> Response:
     """All actions in one atomic unit; a ClientRequestToken's record is part of that unit, so a retry
     within 10 minutes has no second effect on any accelerator process sharing the backend."""
     actions = await _parse(engine, req)
