@@ -51,6 +51,9 @@ so botocore's retries of it stay idempotent.
 
 DescribeTable answers for ACTIVE tables are reused for ``describe_ttl`` seconds (the cache layer learns
 key schemas through it; table changes through this store drop the entry).
+
+Why one module over 400 lines: the call path, the raw response parser and the error translation all hook
+into one botocore session's internals; kept together, a botocore upgrade is checked in one place.
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ are retried under ``retry``; ``apply`` therefore runs once per try.
 Errors: every driver error (asyncpg errors, OSError, timeouts of the pool or a command) becomes
 ``BackendUnavailable`` at this boundary. A connection the server closed is replaced by the pool on the
 next acquire, so the backend recovers by itself when the server is back.
+
+Why one module over 400 lines: the schema, the lock protocol and the statements that rely on it are one
+design (the atomic unit is correct only with this layout and this lock order); split, a change to one
+would silently break another.
 """
 
 from __future__ import annotations
