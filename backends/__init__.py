@@ -6,9 +6,10 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+from accelerator.core.changelog import Logged
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 
-__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values"]
+__all__ = ["STORAGE_KINDS", "open_storage", "check_new_values", "split_logged"]
 
 # name -> (module, class). Lazy on purpose: asyncpg and redis are imported only by the backend that uses them.
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -35,11 +36,23 @@ def open_storage(kind: str, **options: Any) -> Storage:
 
 
 def check_new_values(keys: Sequence[KeyRef], new: Sequence[Any]) -> Sequence[Any]:
-    """Reject an ``apply`` result that is not one bytes / None / KEEP per key (a bug in the caller)."""
+    """Reject an ``apply`` result that is not one bytes / None / KEEP / Logged per key (a bug in the caller)."""
     if len(new) != len(keys):
         raise ValueError(f"apply returned {len(new)} values for {len(keys)} keys")
     for value in new:
-        if value is not None and value is not KEEP and type(value) is not bytes:
-            raise TypeError(f"apply must return bytes, None or KEEP, not {type(value).__name__}")
+        if value is not None and value is not KEEP and type(value) is not bytes and type(value) is not Logged:
+            raise TypeError(f"apply must return bytes, None, KEEP or Logged, not {type(value).__name__}")
     return new
+
+
+def split_logged(keys: Sequence[KeyRef], new: Sequence[Any]) -> tuple[list[Any], list[tuple[str, bytes, bytes]]]:
+    """The plain values of an ``apply`` result, and its log records as (table, pk, record) in key order."""
+    values: list[Any] = []
+    records: list[tuple[str, bytes, bytes]] = []
+    for ref, value in zip(keys, new, strict=True):
+        if type(value) is Logged:
+            records.append((ref.table, ref.pk, value.record))
+            value = value.value
+        values.append(value)
+    return values, records
 

@@ -7,13 +7,14 @@ is atomic by construction. Nothing survives the process.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from collections.abc import Sequence
 
 from accelerator.core.errors import TableExists, TableMissing
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, split_logged
 
 __all__ = ["MemoryStorage"]
 
@@ -62,6 +63,8 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self._tables: dict[str, _Table] = {}
+        self._logs: dict[str, deque[tuple[int, bytes]]] = {}  # table -> (seq, record), ascending
+        self._heads: dict[str, int] = {}  # table -> last sequence assigned (kept after DeleteTable)
 
     async def open(self) -> None:
         return None
@@ -77,6 +80,7 @@ class MemoryStorage:
     async def delete_table(self, name: str) -> None:
         if self._tables.pop(name, None) is None:
             raise TableMissing(name)
+        self._logs.pop(name, None)
 
     async def get_table(self, name: str) -> TableDef | None:
         table = self._tables.get(name)
@@ -164,11 +168,35 @@ class MemoryStorage:
                 raise TableMissing(ref.table)
             tables.append(table)
         old = [self._get(ref) for ref in keys]
-        new = check_new_values(keys, apply(list(old)))
+        new, records = split_logged(keys, check_new_values(keys, apply(list(old))))
         # Nothing is written until apply has returned and its result checked, so a raise leaves no trace.
         for table, ref, value in zip(tables, keys, new, strict=True):
             if value is None:
                 table.delete(ref.pk, ref.sk)
             elif value is not KEEP:
                 table.put(ref.pk, ref.sk, value)
+        for name, _pk, record in records:
+            seq = self._heads[name] = self._heads.get(name, 0) + 1
+            self._logs.setdefault(name, deque()).append((seq, record))
         return old
+
+    # ----- the change log (see accelerator.core.changelog)
+
+    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        log = self._logs.get(table)
+        if not log or limit <= 0:
+            return []
+        first = log[0][0]  # sequences in one deque are consecutive: index by arithmetic
+        start = max(0, after + 1 - first)
+        return [log[i] for i in range(start, min(len(log), start + limit))]
+
+    async def log_head(self, table: str) -> int:
+        return self._heads.get(table, 0)
+
+    async def trim_log(self, table: str, before: int) -> int:
+        log = self._logs.get(table)
+        gone = 0
+        while log and log[0][0] < before:
+            log.popleft()
+            gone += 1
+        return gone

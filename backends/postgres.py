@@ -63,7 +63,7 @@ from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, split_logged
 from backends.tasks import enter_task
 
 __all__ = ["PostgresStorage", "DEFAULT_DSN"]
@@ -117,6 +117,25 @@ class _Sql:
             f" FOR VALUES WITH (MODULUS {partitions}, REMAINDER {i})"
             for i in range(partitions)
         ]
+        # The change log (accelerator.core.changelog): records by (table, sequence), each table's last sequence.
+        self.log_ddl = [
+            f"CREATE TABLE IF NOT EXISTS {s}.log (tbl text NOT NULL, seq int8 NOT NULL, rec bytea NOT NULL,"
+            " PRIMARY KEY (tbl, seq))",
+            f"CREATE TABLE IF NOT EXISTS {s}.log_heads (tbl text PRIMARY KEY, seq int8 NOT NULL)",
+        ]
+        # Taking the head row's lock orders every logging transaction of a table by commit; it is the last
+        # statement before COMMIT, so the lock is held only for the commit itself.
+        self.advance_head = (
+            f"INSERT INTO {s}.log_heads AS h (tbl, seq) VALUES ($1, $2) ON CONFLICT (tbl)"
+            " DO UPDATE SET seq = h.seq + EXCLUDED.seq RETURNING seq"
+        )
+        self.append = (
+            f"INSERT INTO {s}.log (tbl, seq, rec) SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])"
+        )
+        self.read_log = f"SELECT seq, rec FROM {s}.log WHERE tbl = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        self.log_head = f"SELECT seq FROM {s}.log_heads WHERE tbl = $1"
+        self.trim_log = f"DELETE FROM {s}.log WHERE tbl = $1 AND seq < $2"
+        self.delete_log = f"DELETE FROM {s}.log WHERE tbl = $1"
         self.drop = f"DROP SCHEMA IF EXISTS {s} CASCADE"
         self.create_table = (
             f"INSERT INTO {s}.tables (name, def) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING name"
@@ -242,7 +261,7 @@ class PostgresStorage:
                     self.schema, existing, self.partitions,
                 )
                 ddl = ddl[:2]  # the schema and the tables registry only
-            for statement in ddl:
+            for statement in ddl + self._sql.log_ddl:
                 await conn.execute(statement)
 
     async def close(self) -> None:
@@ -289,6 +308,7 @@ class PostgresStorage:
             deleted = await conn.fetchval(self._sql.delete_table, name)
             if deleted is not None:
                 await conn.execute(self._sql.delete_items, name)
+                await conn.execute(self._sql.delete_log, name)
         if deleted is None:
             raise TableMissing(name)
 
@@ -428,13 +448,50 @@ class PostgresStorage:
         try:
             if missing is not None:
                 raise TableMissing(missing)
-            new = check_new_values(refs, apply(list(old)))
+            new, records = split_logged(refs, check_new_values(refs, apply(list(old))))
         except BaseException as exc:
             await conn.execute("ROLLBACK")
             return exc
         await self._write(conn, refs, new)
+        if records:
+            await self._append(conn, records)
         await conn.execute("COMMIT")
         return old
+
+    async def _append(self, conn: asyncpg.Connection, records: list[tuple[str, bytes, bytes]]) -> None:
+        """Advance each table's head (sorted, so two units cannot deadlock on heads) and insert the records."""
+        per_table: dict[str, list[bytes]] = {}
+        for name, _pk, record in records:
+            per_table.setdefault(name, []).append(record)
+        names: list[str] = []
+        seqs: list[int] = []
+        recs: list[bytes] = []
+        for name in sorted(per_table):
+            batch = per_table[name]
+            head = await conn.fetchval(self._sql.advance_head, name, len(batch))
+            names += [name] * len(batch)
+            seqs += range(head - len(batch) + 1, head + 1)
+            recs += batch
+        await conn.execute(self._sql.append, names, seqs, recs)
+
+    # ----- the change log (see accelerator.core.changelog)
+
+    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            rows = await conn.fetch(self._sql.read_log, table, after, limit)
+        return [(seq, rec) for seq, rec in rows]
+
+    async def log_head(self, table: str) -> int:
+        async with self._connection() as conn:
+            head = await conn.fetchval(self._sql.log_head, table)
+        return 0 if head is None else int(head)
+
+    async def trim_log(self, table: str, before: int) -> int:
+        async with self._connection() as conn:
+            status = await conn.execute(self._sql.trim_log, table, before)
+        return int(status.split()[-1])
 
     async def _write(self, conn: asyncpg.Connection, refs: list[KeyRef], new: Sequence[Any]) -> None:
         latest: dict[tuple[str, bytes, bytes], Any] = {}

@@ -13,6 +13,7 @@ from typing import Any
 from accelerator.core.errors import ResourceNotFoundException, TableMissing, UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
 from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
+from accelerator.engine.changelog import LoggingStorage
 from accelerator.engine.handler import Handler
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.meta import MetaStore
@@ -26,7 +27,8 @@ class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
     def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0) -> None:
-        self.storage = IndexedStorage(storage)
+        self.changelog = LoggingStorage(storage)
+        self.storage = IndexedStorage(self.changelog)
         self.tables = TableRegistry(self.storage)
         self._background: set[asyncio.Task[None]] = set()
         self.meta = MetaStore(self.storage)
@@ -74,6 +76,7 @@ class TableEngine:
         """Another process changed this table's definition: read it again now, not within a second."""
         self.tables.forget(name)
         self.storage.forget(name)
+        self.changelog.forget(name)
         for prefix in ("ttl:", "tags:", "table:", "indexes:"):
             self.meta.forget(prefix + name)
 

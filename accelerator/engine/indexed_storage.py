@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from accelerator.core.changelog import ChangeLog
 from accelerator.core.errors import TableExists, TransactionConflictException, ValidationException
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
@@ -124,6 +125,15 @@ class IndexedStorage:
     async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
                    limit: int) -> list[tuple[bytes, bytes, bytes]]:
         return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
+
+    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        return await cast(ChangeLog, self.inner).read_log(table, after, limit)
+
+    async def log_head(self, table: str) -> int:
+        return await cast(ChangeLog, self.inner).log_head(table)
+
+    async def trim_log(self, table: str, before: int) -> int:
+        return await cast(ChangeLog, self.inner).trim_log(table, before)
 
     async def _indexes(self, name: str) -> tuple[IndexDef, ...]:
         now = time.monotonic()

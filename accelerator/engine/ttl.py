@@ -21,6 +21,7 @@ import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.protocols import KEEP, KeyRef, Storage
+from accelerator.engine.changelog import BY_SERVICE
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
 from accelerator.engine.paging import scan_all
 
@@ -146,7 +147,11 @@ class TtlSweeper:
             gone[0] = 0
             return [KEEP]
 
-        await self.storage.transact([ref], apply)
+        token = BY_SERVICE.set(True)
+        try:
+            await self.storage.transact([ref], apply)
+        finally:
+            BY_SERVICE.reset(token)
         if gone[0]:
             for listener in self.listeners:
                 listener(ref.table, ref.pk, ref.sk)

@@ -24,6 +24,10 @@ Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partitio
     P:{T}:parts       zset   the table's non-empty partitions, member = 4-byte big-endian
                              partition_hash(pk) + pk, scores 0: lex order is the scan order (hash, pk)
     P:{T}:pv          hash   member -> version of the last index update (cluster mode only)
+    P:{T}:log         zset   standalone: the table's change log, score = sequence, member = "seq:record"
+    P:{T}:lseq        string standalone: the table's last log sequence (INCR in the WRITE script)
+    P:{T:H}:g         zset   cluster: the partition's change log, score = hybrid-clock sequence (µs)
+    P:{T}:lp          zset   cluster: partitions that have logged (registered before their first log write)
 A Query is one script: ZRANGEBYLEX (or ZREVRANGEBYLEX) with LIMIT plus an HGET per hit, one round trip,
 atomic. A Scan walks ``P:{T}:parts`` from the segment's first hash and queries partitions in pipelined
 batches, so it reads in (partition_hash(pk), pk, sk) order; like DynamoDB's, it is not a snapshot.
@@ -45,6 +49,12 @@ stale "non-empty" report can only leave an empty partition in the index, which s
 (TOUCH + SYNC_INDEX). A report lost with its writer (a crash, or a reply lost after the script ran)
 leaves the mark set, and the partition's next writer reports for it; until then scans miss that
 partition, whose write was never acknowledged.
+
+The change log (``accelerator.core.changelog``) is appended by the same WRITE script as the items, so a
+record exists exactly when its write does. Standalone: one counter and log per table. Cluster: a log per
+partition in the partition's slot, sequenced by a hybrid clock (the Redis server's µs, or the log's last
+sequence + 1); a partition is added to ``P:{T}:lp`` before its first logged write (idempotent, so a crash
+between leaves only an empty entry) and ``read_log`` merges the registered partitions' logs.
 
 Transactions whose keys span slots on a cluster are done, not refused: a per-partition lock protocol.
 The unit takes ``P:{T:H}:l`` (SET NX PX ``lock_lease``, a random owner token) for each partition in

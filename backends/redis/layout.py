@@ -37,6 +37,9 @@ class Part:
     index_versions: bytes
     member: bytes
     slot: int
+    log: bytes  # cluster: the partition's change log (standalone: the table's log, in the table's slot)
+    log_seq: bytes  # standalone: the table's log sequence counter (unused on a cluster)
+    log_parts: bytes  # cluster: the table's registry of partitions that have logged
 
 
 @dataclass(slots=True)
@@ -73,6 +76,9 @@ class Layout:
             index_versions=index + b"pv",
             member=partition_hash(pk).to_bytes(4, "big") + pk,
             slot=key_slot(tag) if self.clustered else 0,
+            log=tag + b":g" if self.clustered else index + b"log",
+            log_seq=index + b"lseq",
+            log_parts=index + b"lp",
         )
 
     def plan(self, refs: list[KeyRef]) -> Plan:

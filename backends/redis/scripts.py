@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "ALL"]
+__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "READ_LOG", "ALL"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,10 @@ return out
 #   and the tables hash last), in cluster mode the partition's version and index-pending keys (stride 5).
 # ARGV: mode ('s'|'c'), lock token ('' = hold no lock, and none may be held by others),
 #   ntables, table names..., nparts, index members..., nitems, then 6 per item:
-#   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex), expected, op ('k'|'d'|'p'), value.
+#   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex), expected, op ('k'|'d'|'p'), value,
+#   then nlogs and 2 per change-log record: log number l, record. Log keys follow the partitions' keys
+#   (before the tables hash): standalone 2 per log (the table's sequence counter, its log zset), cluster 1
+#   (the partition's log zset). A record is stored as member "seq:record" with score seq.
 # Returns {'ok', [j, version, nonempty, pending] per partition the index must hear about (cluster mode:
 #   its emptiness changed now, or an earlier change's report is still pending)} or
 #   {'missing', table} | {'locked'} | {'lost'} | {'conflict'}, having written nothing.
@@ -187,6 +190,27 @@ for j = 1, np do
     end
   end
 end
+local b = a + 6 * ni
+local nl = tonumber(ARGV[b])
+local base = stride * np
+for i = 0, nl - 1 do
+  local l = tonumber(ARGV[b + 1 + 2 * i])
+  local rec = ARGV[b + 2 + 2 * i]
+  if mode == 's' then
+    local seq = redis.call('INCR', KEYS[base + 2 * l - 1])
+    redis.call('ZADD', KEYS[base + 2 * l], seq, string.format('%d', seq) .. ':' .. rec)
+  else
+    local log = KEYS[base + l]
+    if not now then
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    local seq = now
+    local top = redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')
+    if top[2] and tonumber(top[2]) + 1 > seq then seq = tonumber(top[2]) + 1 end
+    redis.call('ZADD', log, seq, string.format('%.0f', seq) .. ':' .. rec)
+  end
+end
 return out
 """,
 )
@@ -235,4 +259,13 @@ return 0
 """,
 )
 
-ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF)
+# A page of a change log: KEYS log zset; ARGV exclusive minimum sequence, inclusive maximum ('+inf' or a
+# number), limit. Returns the members ("seq:record") in sequence order.
+READ_LOG = Script(
+    "read_log",
+    """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+""",
+)
+
+ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF, READ_LOG)

@@ -41,7 +41,7 @@ from accelerator.core.errors import (
 from accelerator.core.keys import partition_hash, segment_bounds
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.tables import TableDef
-from backends import check_new_values
+from backends import check_new_values, split_logged
 from backends.sqlite.writer import GroupCommitWriter, Run, translate
 
 __all__ = ["SqliteStorage", "SYNCHRONOUS_MODES"]
@@ -54,7 +54,17 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS items (tbl TEXT NOT NULL, h INTEGER NOT NULL, pk BLOB NOT NULL,"
     " sk BLOB NOT NULL, v BLOB NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (tbl, h, pk, sk)",
+    # The change log (accelerator.core.changelog): records by (table, sequence), and each table's last sequence.
+    "CREATE TABLE IF NOT EXISTS log (tbl TEXT NOT NULL, seq INTEGER NOT NULL, rec BLOB NOT NULL,"
+    " PRIMARY KEY (tbl, seq)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS log_heads (tbl TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
 )
+_HEAD = "SELECT seq FROM log_heads WHERE tbl = ?"
+_SET_HEAD = (
+    "INSERT INTO log_heads (tbl, seq) VALUES (?, ?) ON CONFLICT (tbl) DO UPDATE SET seq = excluded.seq"
+)
+_APPEND = "INSERT INTO log (tbl, seq, rec) VALUES (?, ?, ?)"
+_READ_LOG = "SELECT seq, rec FROM log WHERE tbl = ? AND seq > ? ORDER BY seq LIMIT ?"
 _GET = "SELECT v FROM items WHERE tbl = ? AND h = ? AND pk = ? AND sk = ?"
 _UPSERT = (
     "INSERT INTO items (tbl, h, pk, sk, v) VALUES (?, ?, ?, ?, ?)"
@@ -179,6 +189,7 @@ class SqliteStorage:
             if conn.execute("DELETE FROM tables WHERE name = ?", (name,)).rowcount == 0:
                 raise TableMissing(name)
             conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
+            conn.execute("DELETE FROM log WHERE tbl = ?", (name,))
 
         await self._write(run)
 
@@ -294,13 +305,52 @@ class SqliteStorage:
             for address in addresses:
                 row = conn.execute(_GET, address).fetchone()
                 old.append(None if row is None else row[0])
-            new = check_new_values(refs, apply(list(old)))
+            new, records = split_logged(refs, check_new_values(refs, apply(list(old))))
             for address, value in zip(addresses, new, strict=True):
                 if value is None:
                     conn.execute(_DELETE, address)
                 elif value is not KEEP:
                     conn.execute(_UPSERT, (*address, value))
+            if records:
+                _append(conn, records)
             return old
 
         result: list[bytes | None] = await self._write(run)
         return result
+
+    # ----- the change log (see accelerator.core.changelog)
+
+    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        if limit <= 0:
+            return []
+        try:
+            rows = self._read().execute(_READ_LOG, (table, after, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        return [(seq, rec) for seq, rec in rows]
+
+    async def log_head(self, table: str) -> int:
+        try:
+            row = self._read().execute(_HEAD, (table,)).fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        return 0 if row is None else int(row[0])
+
+    async def trim_log(self, table: str, before: int) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("DELETE FROM log WHERE tbl = ? AND seq < ?", (table, before)).rowcount)
+
+        gone: int = await self._write(run)
+        return gone
+
+
+def _append(conn: sqlite3.Connection, records: list[tuple[str, bytes, bytes]]) -> None:
+    """Append log records under each table's next sequences; the writer's lock orders them by commit."""
+    heads: dict[str, int] = {}
+    for name, _pk, record in records:
+        if name not in heads:
+            row = conn.execute(_HEAD, (name,)).fetchone()
+            heads[name] = 0 if row is None else int(row[0])
+        heads[name] += 1
+        conn.execute(_APPEND, (name, heads[name], record))
+    conn.executemany(_SET_HEAD, heads.items())
