@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from accelerator.core import guard
 from accelerator.core.protocols import Request, Response, Store
 
 __all__ = ["Metrics", "LATENCY_BUCKETS", "CONTENT_TYPE", "TimedStore"]
@@ -61,6 +62,9 @@ class Metrics:
         self.readers: dict[str, _Reader] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
+        self.counter("accelerator_swallowed_errors", lambda: {(site,): n for site, n in guard.FAILURES.items()},
+                     "Failures after a commit or in background work that were logged and not raised, by site",
+                     ["site"])
 
     def observe(self, operation: str, cache: str, seconds: float) -> None:
         self.requests[operation] += 1

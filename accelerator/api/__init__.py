@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ from accelerator.api.shapes import Shape, validate
 from accelerator.core.context import CACHE_STATUS, NONE
 from accelerator.core.errors import (
     DynamoError,
+    InternalServerError,
     SerializationException,
     UnknownOperationException,
 )
@@ -20,6 +22,8 @@ from accelerator.core.protocols import Store
 from accelerator.metrics import Metrics
 
 __all__ = ["Router", "TARGET_PREFIX", "SHAPES", "LOCAL_SHAPES"]
+
+log = logging.getLogger("accelerator.api")
 
 TARGET_PREFIX = b"DynamoDB_20120810."
 _JSON = b"application/x-amz-json-1.0"
@@ -77,5 +81,9 @@ class Router:
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)
             reply = self.error_reply(exc)
+        except Exception:  # a bug below: answered 500 like DynamoDB's own failures, and counted as one
+            log.exception("unhandled error in %s", name)
+            self.metrics.error(name, "InternalServerError")
+            reply = self.error_reply(InternalServerError("Internal server error"))
         self.metrics.observe(name, _CACHE_LABELS[CACHE_STATUS.get()], time.perf_counter() - started)
         return reply

@@ -33,6 +33,7 @@ from accelerator.cache.stats import Stats, register
 from accelerator.cache.tables import TableStates
 from accelerator.config import CacheConfig
 from accelerator.core.errors import DynamoError, ResourceNotFoundException
+from accelerator.core.guard import swallowed
 from accelerator.core.protocols import Request, Response, Store
 from accelerator.core.values import Item
 from accelerator.metrics import Metrics
@@ -158,15 +159,29 @@ class CachedStore:
         outcome = _UNKNOWN
         try:
             response = await self.store.call(operation, plan.inner)
-            response = writes.settle(operation, plan, response)
             outcome = _APPLIED
-            return response
         except DynamoError as exc:
             if exc.status < 500:
                 outcome = _FAILED
             raise
         finally:
-            self._end(plan.touches, outcome)
+            if outcome != _APPLIED:
+                self._end(plan.touches, outcome)
+        # The store committed: from here nothing may fail the request (see accelerator.core.guard).
+        response = self._settle(operation, plan, response)
+        self._end(plan.touches, outcome)
+        return response
+
+    def _settle(self, operation: str, plan: writes.WritePlan, response: Response) -> Response:
+        try:
+            return writes.settle(operation, plan, response)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not fail a committed write
+            swallowed("cache settle", exc)
+            for touch in plan.touches:
+                touch.new = writes.UNKNOWN  # invalidate rather than cache what we could not read
+            if plan.strip_attributes:
+                response = {k: v for k, v in response.items() if k != "Attributes"}
+            return response
 
     async def _blind_write(self, operation: str, req: Request) -> Response:
         names = writes.table_names(operation, req)
@@ -196,24 +211,40 @@ class CachedStore:
         self.gens.bump(inc)
 
     def _end(self, touches: list[writes.Touch], outcome: str) -> None:
+        changed: dict[str, tuple[tuple[bytes, bytes], ...] | None] = {}
+        try:
+            if outcome != _FAILED:
+                changed = self._update(touches, outcome)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not fail the write: forget its tables
+            swallowed("cache update after a write", exc)
+            for name in {t.state.name for t in touches}:
+                self.flush(name)
+                changed[name] = None
+        finally:
+            gens = self.gens
+            for t in touches:
+                self._bump(t.key)
+                gens.release(t.key)
+        for name, keys in changed.items():
+            self._publish(Invalidation(name, keys, self.node_id))
+
+    def _update(self, touches: list[writes.Touch],
+                outcome: str) -> dict[str, tuple[tuple[bytes, bytes], ...] | None]:
+        """The cache after a write that applied (or may have): fill or drop each key, drop its pages."""
         gens, items = self.gens, self.items
         changed: dict[str, list[tuple[bytes, bytes]]] = {}
         for t in touches:
             key, state = t.key, t.state
-            if outcome != _FAILED:
-                if (outcome == _APPLIED and t.new is not writes.UNKNOWN and gens.current(key) == t.mine
-                        and state.alive and state.item_enabled):
-                    items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl, t.size)
-                    self.stats.write_throughs += 1
-                else:
-                    items.discard(key)
-                    self.stats.invalidated_items += 1
-                self._drop_pages(key)
-                changed.setdefault(state.name, []).append(key[1:])
-            self._bump(key)
-            gens.release(key)
-        for name, keys in changed.items():
-            self._publish(Invalidation(name, tuple(keys), self.node_id))
+            if (outcome == _APPLIED and t.new is not writes.UNKNOWN and gens.current(key) == t.mine
+                    and state.alive and state.item_enabled):
+                items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl, t.size)
+                self.stats.write_throughs += 1
+            else:
+                items.discard(key)
+                self.stats.invalidated_items += 1
+            self._drop_pages(key)
+            changed.setdefault(state.name, []).append(key[1:])
+        return {name: tuple(keys) for name, keys in changed.items()}
 
     def _drop_pages(self, key: ItemKey) -> None:
         inc, pk, _ = key

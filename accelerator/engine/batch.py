@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
+from accelerator.core.guard import quietly
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
@@ -111,9 +112,8 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
 
     async def one(ref: KeyRef, data: bytes | None) -> None:
         olds = await engine.storage.transact([ref], lambda olds: [data])
-        if capacity.metering():
-            size = max(capacity.stored_size(data), capacity.stored_size(olds[0]))
-            capacity.charge(ref.table, capacity.write_units(size))
+        if capacity.metering():  # after the commit: a failure here must not fail the request
+            quietly("batch write capacity", _charge, ref.table, data, olds[0])
 
     results = await asyncio.gather(*(one(ref, data) for _, _, ref, data in writes), return_exceptions=True)
     failures = [(w, r) for w, r in zip(writes, results, strict=True) if isinstance(r, BaseException)]
@@ -125,3 +125,7 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
             raise exc  # only a retryable failure leaves the request for the client to send again
         unprocessed.setdefault(name, []).append(request)
     return {"UnprocessedItems": unprocessed}
+
+
+def _charge(table: str, new: bytes | None, old: bytes | None) -> None:
+    capacity.charge(table, capacity.write_units(max(capacity.stored_size(new), capacity.stored_size(old))))

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from accelerator.core.guard import quietly
 from accelerator.core.values import item_size
 
 __all__ = ["stored_size", "read_units", "write_units", "consumed", "merge", "metering", "charge", "metered"]
@@ -78,9 +79,14 @@ async def metered(operation: str, req: dict[str, Any], run: Callable[[], Awaitab
         usage = _USAGE.get() or {}
     finally:
         _USAGE.reset(token)
+    # The operation has committed: a failure to describe its capacity must not turn it into an error.
+    quietly("capacity report", _attach, operation, req, usage, response)
+    return response
+
+
+def _attach(operation: str, req: dict[str, Any], usage: dict[str, float], response: dict[str, Any]) -> None:
     if operation in _MULTI:
         response["ConsumedCapacity"] = merge(req, usage) or []
     else:
         table = req.get("TableName", "")
         response["ConsumedCapacity"] = consumed(req, table, usage.get(table, 0.0))
-    return response

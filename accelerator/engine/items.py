@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
+from accelerator.core.guard import quietly
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
 from accelerator.engine import capacity
@@ -64,8 +65,12 @@ async def get_item(engine: Engine, req: Request) -> Response:
 
 
 def _charge_write(table: str, old: Item | None, new: Item | None) -> None:
-    if capacity.metering():
-        capacity.charge(table, capacity.write_units(max(item_size(old or {}), item_size(new or {}))))
+    if capacity.metering():  # after the commit: a failure here must not fail the request
+        quietly("write capacity", _charge, table, old, new)
+
+
+def _charge(table: str, old: Item | None, new: Item | None) -> None:
+    capacity.charge(table, capacity.write_units(max(item_size(old or {}), item_size(new or {}))))
 
 
 def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:

@@ -21,6 +21,7 @@ from accelerator.core.errors import (
     TransactionCanceledException,
     ValidationException,
 )
+from accelerator.core.guard import quietly
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
@@ -221,8 +222,12 @@ async def transact_write_items(engine: Engine, req: Request) -> Response:
         raise TransactionCanceledException(exc.payload) from None
     except _Replayed:
         return {}
-    if capacity.metering():
-        for action, old in zip(actions, olds, strict=True):
-            size = max(capacity.stored_size(old), item_size(action.item) if action.item is not None else 0)
-            capacity.charge(action.table.name, 2 * capacity.write_units(size))
+    if capacity.metering():  # committed: nothing below may fail the request
+        quietly("transaction capacity", _charge, actions, olds[:len(actions)])  # past them: the token's record
     return {}
+
+
+def _charge(actions: list[_Action], olds: list[bytes | None]) -> None:
+    for action, old in zip(actions, olds, strict=True):
+        size = max(capacity.stored_size(old), item_size(action.item) if action.item is not None else 0)
+        capacity.charge(action.table.name, 2 * capacity.write_units(size))

@@ -1,0 +1,58 @@
+"""Code after a commit cannot fail the request: a failure there is counted, logged once, and carried past."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from accelerator.cache import writes
+from accelerator.core import guard
+from accelerator.core.context import HIT, MISS
+from tests.cache_fakes import FakeClock, make_cached
+from tests.test_cache_reads import S, get
+from tests.test_cache_writes import put
+
+
+def test_quietly_counts_and_logs_a_site_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    once = guard.LogOnce(logging.getLogger("test.guard"), interval=60.0, clock=clock)
+    with caplog.at_level(logging.INFO, "test.guard"):
+        assert once("a", logging.ERROR, "broke %s", 1)
+        assert not once("a", logging.ERROR, "broke %s", 2)
+        assert once("b", logging.ERROR, "other")
+        clock.advance(61)
+        assert once("a", logging.ERROR, "broke %s", 3)
+    assert [r.getMessage() for r in caplog.records] == ["broke 1", "other", "broke 3 (1 more since the last report)"]
+    before = guard.FAILURES["test site"]
+    assert guard.quietly("test site", lambda: 1 // 0, default=7) == 7
+    assert guard.quietly("test site", lambda: 5) == 5
+    assert guard.FAILURES["test site"] == before + 1
+
+
+def _broken(*args: Any) -> Any:
+    raise RuntimeError("a bug after the commit")
+
+
+def test_a_failing_settle_still_answers_the_committed_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    cs, store, _ = make_cached()
+    monkeypatch.setattr(writes, "settle", _broken)
+    before = guard.FAILURES["cache settle"]
+    assert put(cs, "a", "new") == {}
+    assert store.data["t"][(b"a", b"")]["v"] == S("new")
+    assert guard.FAILURES["cache settle"] == before + 1
+    assert get(cs, "a") == ({"Item": {"pk": S("a"), "v": S("new")}}, MISS)  # invalidated, not cached blind
+
+
+def test_a_failing_cache_update_still_answers_and_forgets_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    cs, store, _ = make_cached()
+    store.data["t"][(b"b", b"")] = {"pk": S("b"), "v": S("old")}
+    assert get(cs, "b")[1] == MISS and get(cs, "b")[1] == HIT
+    monkeypatch.setattr(cs.items, "put", _broken)
+    before = guard.FAILURES["cache update after a write"]
+    assert put(cs, "a", "new") == {}
+    assert guard.FAILURES["cache update after a write"] == before + 1
+    assert len(cs.gens) == 0  # every hold released
+    monkeypatch.undo()
+    assert get(cs, "b")[1] == MISS  # the table was flushed: nothing stale can be served
