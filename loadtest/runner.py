@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60, help="seconds of measured load")
     p.add_argument("--rate", type=float, default=1000, help="requests per second in total")
     p.add_argument("--users", type=int, default=1, help="Locust users (each paced at rate/users)")
+    p.add_argument("--generators", type=int, default=0,
+                   help="load generator processes (Locust master + N workers; 0: this process alone)")
     p.add_argument("--target", help="URL of a running server (default: start one)")
     p.add_argument("--config", default="configs/default.toml", help="config for the server it starts")
     p.add_argument("--no-slo", action="store_true", help="do not fail on the latency SLO (smoke runs)")
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Options that ``accelerator loadtest`` does not define get these values.
 _DEFAULTS = {"warmup": 0.0, "keys": None, "no_preload": False, "warm_start": False, "server_cpus": None, "client_cpus": None,
              "progress_every": None, "find_max_rate": False, "step_duration": 10.0, "max_rate": 20000.0,
-             "record": False}
+             "record": False, "generators": 0}
 
 
 class ServerUnderTest:
@@ -180,6 +182,18 @@ def run_phase(scenario: Scenario, url: str, rate: float, users: int, duration: f
     return recorder, env, costs
 
 
+def _phase(args: argparse.Namespace, scenario: Scenario, url: str, rate: float, duration: float, warmup: float,
+           progress_every: float | None, server: ServerUnderTest | None,
+           ) -> tuple[Recorder, Environment, dict[str, Any]]:
+    """One measured run, in this process or over ``--generators`` worker processes."""
+    if args.generators:
+        from loadtest.distributed import run_distributed_phase
+
+        return run_distributed_phase(scenario, args.scenario, args.keys, url, rate, args.users, duration,
+                                     args.generators, warmup, progress_every, server)
+    return run_phase(scenario, url, rate, args.users, duration, warmup, progress_every, server)
+
+
 def _machine() -> dict[str, Any]:
     model = ""
     try:
@@ -221,6 +235,10 @@ def main(args: argparse.Namespace) -> int:
     if args.users < 1 or args.rate <= 0 or args.duration <= 0:
         print("loadtest: --users, --rate and --duration must be positive", file=sys.stderr)
         return 2
+    if args.generators < 0 or (args.generators and args.users < args.generators):
+        print("loadtest: --generators must be 0 or at most --users (each generator runs whole users)",
+              file=sys.stderr)
+        return 2
     if args.client_cpus:
         os.sched_setaffinity(0, _cpu_list(args.client_cpus))
     scenario = load_scenario(args.scenario, args.keys)
@@ -244,8 +262,7 @@ def main(args: argparse.Namespace) -> int:
         every = args.progress_every or (1.0 if args.duration <= 15 else 5.0)
         print(f"running {args.scenario}: {args.rate:g} req/s over {args.users} user(s) for {args.duration:g}s"
               + (f" after {args.warmup:g}s warm-up" if args.warmup else ""), flush=True)
-        recorder, env, costs = run_phase(scenario, url, args.rate, args.users, args.duration, args.warmup,
-                                         every, server)
+        recorder, env, costs = _phase(args, scenario, url, args.rate, args.duration, args.warmup, every, server)
         summary = report.summarize(recorder, costs.pop("elapsed_s"))
         summary = {
             "scenario": args.scenario, "params": scenario.describe(), "target": url,
@@ -315,8 +332,7 @@ def _find_max_rate(args: argparse.Namespace, scenario: Scenario, url: str, serve
     steps: list[dict[str, Any]] = []
 
     def attempt(rate: float) -> bool:
-        recorder, _, costs = run_phase(scenario, url, rate, args.users, args.step_duration, args.warmup or 2.0,
-                                       None, server)
+        recorder, _, costs = _phase(args, scenario, url, rate, args.step_duration, args.warmup or 2.0, None, server)
         s = report.summarize(recorder, costs.pop("elapsed_s"))
         verdict = report.slo_verdict(s, rate)
         errors = sum(s["errors"].values())

@@ -52,3 +52,31 @@ def test_every_scenario_runs_and_writes_results(server: ServerProcess, tmp_path:
         assert "slo" in summary and "passed" in summary["slo"]
         for name in ("latency_over_time.png", "latency_distribution.png", "locust.html"):
             assert (run_dir / name).stat().st_size > 1000, name
+
+
+def test_generators_merge_exact_samples(server: ServerProcess, tmp_path: Path) -> None:
+    """--generators 2: Locust's master with two worker processes; both workers' exact samples reach summary.json."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest.runner", "--scenario", "hot-keys", "--target", server.url,
+         "--duration", "3", "--rate", "60", "--users", "2", "--generators", "2", "--keys", "200", "--no-slo",
+         "--results", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
+    assert proc.returncode == 0, proc.stdout.decode()
+    [run_dir] = list(tmp_path.iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    generator = summary["generator"]
+    assert generator["generators"] == 2
+    counts = generator["samples_per_generator"]
+    assert len(counts) == 2 and all(c > 0 for c in counts)
+    assert summary["requests"] == sum(counts)  # every merged sample is in the summary, none twice
+    assert not summary["errors"]
+
+
+def test_generators_must_not_exceed_users(server: ServerProcess, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest.runner", "--scenario", "hot-keys", "--target", server.url,
+         "--duration", "1", "--users", "1", "--generators", "2", "--results", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().strip().splitlines() == [
+        "loadtest: --generators must be 0 or at most --users (each generator runs whole users)"]
