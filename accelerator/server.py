@@ -39,6 +39,10 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method No
 _JSON = b"application/x-amz-json-1.0"
 _TEXT = b"text/plain; charset=utf-8"
 _NO_HEADERS: Mapping[bytes, bytes] = {}
+# One formatting call per response: status, reason, content type, request id (prefix, counter), CRC32 of the
+# body, its length, the Connection header, the server's identity header, the reply's extra headers, the body.
+_HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s%020X\r\nx-amz-crc32: %d\r\n"
+         b"Content-Length: %d\r\n%s%s%s\r\n%s")
 
 
 class ServerLimits:
@@ -225,16 +229,10 @@ class Connection(asyncio.Protocol):
             if coding is not None:
                 body = encode_body(body, coding)
                 extra += b"Content-Encoding: " + coding + b"\r\n"
-        head = b"".join((
-            b"HTTP/1.1 ", str(status).encode(), b" ", _REASONS.get(status, b"Unknown"),
-            b"\r\nContent-Type: ", ctype,
-            b"\r\nx-amzn-RequestId: ", self.server.request_id(),
-            b"\r\nx-amz-crc32: ", str(zlib.crc32(body)).encode(),
-            b"\r\nContent-Length: ", str(len(body)).encode(),
-            b"\r\n" if keep else b"\r\nConnection: close\r\n",
-            extra, b"\r\n",
-        ))
-        transport.write(head + body)
+        server = self.server
+        transport.write(_HEAD % (
+            status, _REASONS.get(status, b"Unknown"), ctype, server._id_prefix, next(server._ids),
+            zlib.crc32(body), len(body), b"" if keep else b"Connection: close\r\n", server.identity, extra, body))
         self.last_active = time.monotonic()
         if not keep:
             self.closing = True
@@ -281,9 +279,11 @@ class Server:
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(8).hex().upper().encode()
+        self.identity = b""
+        """Header lines added to every response (a worker's ``x-accelerator-worker``), CRLF-terminated."""
 
     def request_id(self) -> bytes:
-        return self._id_prefix + b"%020X" % next(self._ids)
+        return self._id_prefix + b"%020X" % next(self._ids)  # as _HEAD writes it
 
     def crash_reply(self, exc: BaseException | None) -> Reply:
         if isinstance(exc, DynamoError):

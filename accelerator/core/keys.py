@@ -16,7 +16,7 @@ segmented scan splits the key space into disjoint ranges.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -125,10 +125,14 @@ class KeySchema:
     hash_type: str
     range_name: str | None = None
     range_type: str | None = None
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The key attribute names, hash first (worked out once: every keyed request reads it)."""
+    name_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
+    def __post_init__(self) -> None:
+        names = (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "name_set", frozenset(names))
 
     def _part(self, name: str, key_type: str, value: Any, is_hash: bool) -> bytes:
         if not isinstance(value, dict) or len(value) != 1:
@@ -185,7 +189,7 @@ class KeySchema:
 
     def key_of_request(self, key: Any) -> tuple[bytes, bytes]:
         """Encoded (pk, sk) of a request's Key map, which must hold exactly the key attributes."""
-        if not isinstance(key, dict) or len(key) != len(self.names) or any(n not in key for n in self.names):
+        if not isinstance(key, dict) or key.keys() != self.name_set:
             raise ValidationException("The provided key element does not match the schema")
         return self.key_of_item(key)
 
