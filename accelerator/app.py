@@ -12,32 +12,50 @@ from typing import Any
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier
 from accelerator.config import Config
-from accelerator.core.protocols import Store
+from accelerator.core.protocols import Storage, Store
+from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
 from accelerator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from accelerator.metrics import Metrics, TimedStore
 from accelerator.server import Reply, Server, ServerLimits
 
-__all__ = ["build_store", "serve", "run"]
+__all__ = ["build_storage", "build_store", "serve", "run"]
 
 log = logging.getLogger("accelerator")
+
+
+def build_storage(config: Config, *, migrate: bool = False) -> Storage:
+    """The storage backend of a config, sealed by EncryptedStorage when a key file is set."""
+    from backends import open_storage
+
+    backend = config.backend
+    options: dict[str, Any] = dict(backend.options)
+    if backend.kind == "sqlite" and "path" not in options:
+        options["path"] = os.path.join(backend.data_dir, "accelerator.db")
+    if backend.encryption_key_file is None:
+        return PlainStorage(open_storage(backend.kind, **options))
+    ring = load_key_file(backend.encryption_key_file)
+    return EncryptedStorage(open_storage(backend.kind, **options), ring, migrate=migrate)
 
 
 def build_store(config: Config, metrics: Metrics | None = None) -> Store:
     """The store stack for a config: engine over storage (or an upstream), under the cache if enabled."""
     backend = config.backend
-    options: dict[str, Any] = dict(backend.options)
     store: Store
     if backend.kind == "dynamodb":
         from backends.dynamodb import DynamoDBStore
 
-        store = DynamoDBStore(**options)
+        if backend.encryption_key_file is not None:
+            raise EncryptionError("[backend] encryption_key_file is for storage backends; a DynamoDB upstream "
+                                  "encrypts at rest itself (DynamoDB server-side encryption)")
+        store = DynamoDBStore(**backend.options)
     else:
-        from backends import open_storage
-
-        if backend.kind == "sqlite" and "path" not in options:
-            options["path"] = os.path.join(backend.data_dir, "accelerator.db")
-        store = TableEngine(open_storage(backend.kind, **options), ttl_sweep_interval=backend.ttl_sweep_interval)
+        storage = build_storage(config)
+        if metrics is not None and isinstance(storage, EncryptedStorage):
+            sealed = storage
+            metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
+                            "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
+        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval)
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore

@@ -1,4 +1,4 @@
-"""Command line: ``accelerator serve``, ``accelerator cache``, ``accelerator loadtest``."""
+"""Command line: ``accelerator serve``, ``cache``, ``loadtest``, ``keygen``, ``rekey``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,52 @@ def _serve(args: argparse.Namespace) -> int:
         upstream_url=args.upstream_url, cache=False if args.no_cache else None,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(config)
+    from accelerator.encryption import EncryptionError
+
+    try:
+        run(config)
+    except EncryptionError as exc:  # a wrong key file or store: one line, no traceback
+        print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from accelerator.encryption import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from accelerator.app import build_storage
+    from accelerator.config import load_config
+    from accelerator.encryption import EncryptedStorage, EncryptionError, rekey
+
+    config = load_config(args.config)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.backend.encryption_key_file is None or config.backend.kind == "dynamodb":
+        print("accelerator: error: rekey needs a storage backend with [backend] encryption_key_file",
+              file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        storage = build_storage(config, migrate=True)
+        assert isinstance(storage, EncryptedStorage)
+        await storage.open()
+        try:
+            report = await rekey(storage, lambda line: print(line, flush=True))
+        finally:
+            await storage.close()
+        return 1 if report.failed else 0
+
+    try:
+        return asyncio.run(run())
+    except EncryptionError as exc:
+        print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -69,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--url", default="http://127.0.0.1:8111", help="server URL")
     cache.add_argument("--table", help="flush only this table's entries")
     cache.set_defaults(func=_cache)
+
+    keygen = sub.add_parser("keygen", help="print a new random AES-256 key (one line of a key file)")
+    keygen.set_defaults(func=_keygen)
+
+    rekey = sub.add_parser("rekey", help="seal every stored value again with the key file's newest key",
+                           description="Re-seal all data (items, index entries, records) with the first key of "
+                                       "[backend] encryption_key_file; safe while servers run. Also seals a store "
+                                       "written without encryption (servers stopped).")
+    rekey.add_argument("--config", required=True, help="the servers' TOML config file")
+    rekey.set_defaults(func=_rekey)
 
     load = sub.add_parser("loadtest", add_help=False,
                           help="run a Locust scenario headless and write results/ (all options: "

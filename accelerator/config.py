@@ -31,6 +31,7 @@ class BackendConfig:
     kind: str = "sqlite"
     data_dir: str = "data"
     ttl_sweep_interval: float = 30.0
+    encryption_key_file: str | None = None  # AES-256 keys, newest first: values are sealed at rest
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +100,11 @@ def load_config(path: str | Path | None) -> Config:
     kind = backend_raw.pop("kind", "sqlite")
     data_dir = backend_raw.pop("data_dir", "data")
     sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
-    backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, options=backend_raw)
+    key_file = backend_raw.pop("encryption_key_file", None)
+    if key_file is not None and not isinstance(key_file, str):
+        raise ValueError("[backend] encryption_key_file must be a file name")
+    backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, encryption_key_file=key_file,
+                            options=backend_raw)
     cache_raw = dict(raw.get("cache", {}))
     tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")
               for name, spec in cache_raw.pop("tables", {}).items()}

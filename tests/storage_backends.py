@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from accelerator.core.protocols import Storage
+from accelerator.encryption import EncryptedStorage, KeyRing
 from backends.memory import MemoryStorage
 from backends.sqlite import SqliteStorage
 from tests.backend_services import postgres_storage, redis_cluster_storage, redis_storage
@@ -42,10 +43,17 @@ def sqlite_storage(tmp_path: Path) -> AbstractAsyncContextManager[Storage]:
     return _opened(SqliteStorage(tmp_path / "storage.db"))
 
 
+def encrypted_sqlite_storage(tmp_path: Path) -> AbstractAsyncContextManager[Storage]:
+    """SQLite under the encryption codec: sealing must keep every contract point."""
+    ring = KeyRing((bytes(range(32)),))
+    return _opened(EncryptedStorage(SqliteStorage(tmp_path / "storage.db"), ring))
+
+
 # name -> factory.
 BACKENDS: dict[str, StorageFactory] = {
     "memory": memory_storage,
     "sqlite": sqlite_storage,
+    "sqlite-encrypted": encrypted_sqlite_storage,
     "postgres": postgres_storage,
     "redis": redis_storage,
     "redis-cluster": redis_cluster_storage,

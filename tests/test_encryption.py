@@ -1,0 +1,316 @@
+"""Encryption at rest, in process: the sealed format, the key file, EncryptedStorage, the canary and rekey.
+
+The end-to-end proofs (a real server on every backend, raw storage grepped) are in test_encryption_e2e.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accelerator.core.errors import InternalServerError
+from accelerator.core.keys import KeySchema
+from accelerator.core.protocols import KEEP, KeyRef, Storage
+from accelerator.core.tables import TableDef
+from accelerator.encryption import (
+    ENCRYPTION_TABLE,
+    EncryptedStorage,
+    EncryptionError,
+    KeyRing,
+    PlainStorage,
+    generate_key,
+    load_key_file,
+    rekey,
+)
+from accelerator.encryption.codec import HEADER, OVERHEAD, SealBroken, seal, sealed_key_id, unseal
+from accelerator.encryption.keys import key_id
+from backends.memory import MemoryStorage
+
+K1, K2 = bytes(range(32)), bytes(range(100, 132))
+RING = KeyRing((K1,))
+TABLE = TableDef(name="things", key=KeySchema("pk", "S", "sk", "S"), attribute_definitions=(("pk", "S"),),
+                 created=0.0)
+MARKER = b'{"v":{"S":"PLAINTEXT-MARKER"}}'
+
+
+def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(body())
+
+
+async def put(storage: Storage, table: str, pk: bytes, sk: bytes, value: bytes | None) -> None:
+    await storage.transact([KeyRef(table, pk, sk)], lambda olds: [value])
+
+
+# ----- the sealed format
+
+
+def test_seal_round_trip_and_format() -> None:
+    sealed = seal(RING, "t", b"pk", b"sk", MARKER)
+    assert sealed[0] == 1 and sealed[1:5] == key_id(K1) and len(sealed) == len(MARKER) + OVERHEAD
+    assert MARKER not in sealed and b"PLAINTEXT" not in sealed
+    assert unseal(RING, "t", b"pk", b"sk", sealed) == MARKER
+    assert seal(RING, "t", b"pk", b"sk", MARKER) != sealed  # a fresh nonce each time
+
+
+@pytest.mark.parametrize("address", [("u", b"pk", b"sk"), ("t", b"pK", b"sk"), ("t", b"pk", b"sK"),
+                                     ("t", b"pks", b""), ("tp", b"k", b"sk")])
+def test_a_sealed_value_does_not_open_at_another_address(address: tuple[str, bytes, bytes]) -> None:
+    sealed = seal(RING, "t", b"pk", b"sk", MARKER)
+    with pytest.raises(SealBroken, match="authentication failed"):
+        unseal(RING, *address, sealed)
+
+
+@pytest.mark.parametrize("position", [0, 1, 5, HEADER, -1])
+def test_any_flipped_byte_is_detected(position: int) -> None:
+    sealed = bytearray(seal(RING, "t", b"pk", b"", MARKER))
+    sealed[position] ^= 0x01
+    with pytest.raises(SealBroken):
+        unseal(RING, "t", b"pk", b"", bytes(sealed))
+
+
+@pytest.mark.parametrize("data, reason", [(MARKER, "not a sealed value"), (b"", "not a sealed value"),
+                                          (b"\x01" + b"\x00" * 31, "not a sealed value")])
+def test_what_is_not_a_sealed_value(data: bytes, reason: str) -> None:
+    assert sealed_key_id(data) is None
+    with pytest.raises(SealBroken, match=reason):
+        unseal(RING, "t", b"pk", b"", data)
+
+
+def test_a_value_sealed_by_an_unknown_key_names_the_key() -> None:
+    sealed = seal(KeyRing((K2,)), "t", b"pk", b"", MARKER)
+    with pytest.raises(SealBroken, match=f"key {key_id(K2).hex()}, which is not in the key file"):
+        unseal(RING, "t", b"pk", b"", sealed)
+    assert unseal(KeyRing((K1, K2)), "t", b"pk", b"", sealed) == MARKER  # an older key still opens
+
+
+# ----- the key file
+
+
+def test_key_file_newest_first_with_comments(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    new, old = generate_key(), generate_key()
+    path.write_text(f"# rotated today\n{new}\n\n  {old}  \n")
+    ring = load_key_file(path)
+    assert ring.keys == (base64.b64decode(new), base64.b64decode(old))
+    assert ring.newest == key_id(base64.b64decode(new))
+    assert len(base64.b64decode(generate_key())) == 32 and generate_key() != generate_key()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "holds no key"),
+    ("# only a comment\n", "holds no key"),
+    ("not base64!\n", "line 1: not base64"),
+    (base64.b64encode(b"k" * 16).decode() + "\n", "line 1: a key must be 32 bytes (44 base64 characters), not 16"),
+    (base64.b64encode(b"k" * 32).decode()[:-2] + "\n", "line 1: not base64"),
+    (base64.b64encode(b"k" * 32).decode() + "\n" + base64.b64encode(b"k" * 32).decode(), "appears twice"),
+    ("\u00e9\n", "cannot be read"),
+])
+def test_bad_key_files_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "keys"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(EncryptionError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        load_key_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_key_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(EncryptionError, match="does not exist .make one: accelerator keygen > FILE."):
+        load_key_file(tmp_path / "absent")
+
+
+# ----- EncryptedStorage over a backend
+
+
+def test_every_value_reaches_the_backend_sealed_and_comes_back_plain() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        storage = EncryptedStorage(inner, RING)
+        await storage.open()
+        await storage.create_table(TABLE)
+        for i in range(5):
+            await put(storage, "things", b"p", b"s%d" % i, MARKER)
+        olds = await storage.transact([KeyRef("things", b"p", b"s0"), KeyRef("things", b"p", b"s9")],
+                                      lambda olds: [KEEP, olds[0]])
+        assert olds == [MARKER, None]
+        assert await storage.get("things", b"p", b"s9") == MARKER
+        rows = await storage.query("things", b"p", lo=None, hi=None, forward=False, start=None, limit=10)
+        assert [sk for sk, _ in rows] == [b"s9", b"s4", b"s3", b"s2", b"s1", b"s0"]
+        assert {v for _, v in rows} == {MARKER}
+        scanned = await storage.scan("things", segment=0, total_segments=1, start=None, limit=100)
+        assert len(scanned) == 6 and {v for _, _, v in scanned} == {MARKER}
+        assert await storage.get_many([KeyRef("things", b"p", b"s1"), KeyRef("things", b"q", b"")]) == [MARKER, None]
+        assert await storage.list_tables() == ["things"]  # the canary's table is hidden
+        for value in await _all_values(inner):
+            assert b"PLAINTEXT" not in value and sealed_key_id(value) == RING.newest
+
+    run(body)
+
+
+async def _all_values(inner: Storage) -> list[bytes]:
+    out: list[bytes] = []
+    for name in await inner.list_tables():
+        rows = await inner.scan(name, segment=0, total_segments=1, start=None, limit=1 << 30)
+        out.extend(value for _, _, value in rows)
+    return out
+
+
+def test_a_tampered_value_is_an_internal_error_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        storage = EncryptedStorage(inner, RING)
+        await storage.open()
+        await storage.create_table(TABLE)
+        await put(storage, "things", b"a", b"", MARKER)
+        await put(storage, "things", b"b", b"", b'{"v":{"S":"other"}}')
+        moved = await inner.get("things", b"b", b"")
+        await put(inner, "things", b"a", b"", moved)  # b's value copied over a's: must not read as a's
+        for _ in range(3):
+            with pytest.raises(InternalServerError, match="failed its integrity check"):
+                await storage.get("things", b"a", b"")
+        with pytest.raises(InternalServerError):
+            await storage.scan("things", segment=0, total_segments=1, start=None, limit=10)
+        with pytest.raises(InternalServerError):  # a write over it reads it first: refused, nothing written
+            await storage.transact([KeyRef("things", b"a", b"")], lambda olds: [b"new"])
+        assert await inner.get("things", b"a", b"") == moved
+        assert storage.broken == 5
+
+    with caplog.at_level(logging.ERROR, logger="accelerator.encryption"):
+        run(body)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "table things, key 61/" in lines[0] and "authentication failed" in lines[0]
+
+
+# ----- the canary
+
+
+def test_canary_refuses_another_key_file() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        await EncryptedStorage(inner, RING).open()
+        with pytest.raises(EncryptionError, match=f"encrypted with key {key_id(K1).hex()}, which is not in"):
+            await EncryptedStorage(inner, KeyRing((K2,))).open()
+        await EncryptedStorage(inner, KeyRing((K2, K1))).open()  # a new key in front: accepted and recorded
+        with pytest.raises(EncryptionError, match=f"encrypted with key {key_id(K2).hex()}, which is not in"):
+            await EncryptedStorage(inner, RING).open()  # the new key was dropped again before a rekey
+        k3 = bytes(range(200, 232))
+        await EncryptedStorage(inner, KeyRing((k3, K2, K1))).open()
+        with pytest.raises(EncryptionError, match=f"has data sealed with key {key_id(K2).hex()}, which is not in"):
+            await EncryptedStorage(inner, KeyRing((k3, K1))).open()  # K2 sealed data and is gone
+
+    run(body)
+
+
+def test_canary_refuses_a_plaintext_store_and_plain_storage_refuses_an_encrypted_one() -> None:
+    async def body() -> None:
+        plain = MemoryStorage()
+        await PlainStorage(plain).open()
+        await plain.create_table(TABLE)
+        with pytest.raises(EncryptionError, match="written without encryption: stop every server and run "
+                                                  "`accelerator rekey"):
+            await EncryptedStorage(plain, RING).open()
+        sealed = MemoryStorage()
+        await EncryptedStorage(sealed, RING).open()
+        with pytest.raises(EncryptionError, match=r"the store is encrypted: set \[backend\] encryption_key_file"):
+            await PlainStorage(sealed).open()
+
+    run(body)
+
+
+def test_canary_damage_is_a_startup_error() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        await EncryptedStorage(inner, RING).open()
+        canary = await inner.get(ENCRYPTION_TABLE, b"canary", b"")
+        assert canary is not None
+        await put(inner, ENCRYPTION_TABLE, b"canary", b"", canary[:-1] + bytes((canary[-1] ^ 1,)))
+        with pytest.raises(EncryptionError, match="canary .!encryption. does not open: authentication failed"):
+            await EncryptedStorage(inner, RING).open()
+        await put(inner, ENCRYPTION_TABLE, b"canary", b"", b"{}")
+        with pytest.raises(EncryptionError, match="damaged: not a sealed value"):
+            await EncryptedStorage(inner, RING).open()
+        await put(inner, ENCRYPTION_TABLE, b"canary", b"", seal(RING, ENCRYPTION_TABLE, b"canary", b"", b"[]"))
+        with pytest.raises(EncryptionError, match="damaged: no key list"):
+            await EncryptedStorage(inner, RING).open()
+
+    run(body)
+
+
+# ----- rekey
+
+
+def test_rotation_add_a_key_rekey_drop_the_old_one() -> None:
+    inner = MemoryStorage()
+    progress: list[str] = []
+
+    async def body() -> None:
+        old = EncryptedStorage(inner, KeyRing((K1,)))
+        await old.open()
+        await old.create_table(TABLE)
+        for i in range(40):
+            await put(old, "things", b"p%d" % i, b"", MARKER)
+        both = EncryptedStorage(inner, KeyRing((K2, K1)))
+        await both.open()
+        await put(both, "things", b"new", b"", MARKER)  # sealed with K2 at once
+        report = await rekey(both, progress.append, page=7)
+        assert (report.scanned, report.resealed, report.failed) == (41, 40, 0)
+        assert both.key_ids == [key_id(K2).hex()]
+        again = await rekey(both, progress.append)
+        assert again.resealed == 0  # a rerun rewrites nothing
+        only_new = EncryptedStorage(inner, KeyRing((K2,)))
+        await only_new.open()
+        for i in range(40):
+            assert await only_new.get("things", b"p%d" % i, b"") == MARKER
+        assert {sealed_key_id(v) for v in await _all_values(inner)} == {key_id(K2)}
+
+    run(body)
+    assert progress[-1].startswith("done: 1 tables, 41 values scanned, 0 re-sealed")
+
+
+def test_rekey_seals_a_store_written_without_encryption() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        await inner.create_table(TABLE)
+        await put(inner, "things", b"a", b"", MARKER)
+        storage = EncryptedStorage(inner, RING, migrate=True)
+        await storage.open()
+        report = await rekey(storage, lambda line: None)
+        assert report.resealed == 1
+        assert all(b"PLAINTEXT" not in v for v in await _all_values(inner))
+        reopened = EncryptedStorage(inner, RING)
+        await reopened.open()
+        assert await reopened.get("things", b"a", b"") == MARKER
+
+    run(body)
+
+
+def test_rekey_leaves_the_key_list_when_a_value_does_not_open() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        storage = EncryptedStorage(inner, KeyRing((K1,)))
+        await storage.open()
+        await storage.create_table(TABLE)
+        await put(storage, "things", b"a", b"", MARKER)
+        await put(storage, "things", b"b", b"", MARKER)
+        moved = await inner.get("things", b"b", b"")
+        await put(inner, "things", b"a", b"", moved)
+        both = EncryptedStorage(inner, KeyRing((K2, K1)))
+        await both.open()
+        lines: list[str] = []
+        report = await rekey(both, lines.append)
+        assert (report.resealed, report.failed) == (1, 1)
+        assert both.key_ids == [key_id(K1).hex(), key_id(K2).hex()]
+        assert "did not open with any key" in lines[-1]
+
+    run(body)
