@@ -92,7 +92,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         routes.update(admin())
     s = config.server
     limits = ServerLimits(max_body=s.max_body_bytes, max_header=s.max_header_bytes,
-                          request_timeout=s.request_timeout, idle_timeout=s.idle_timeout)
+                          request_timeout=s.request_timeout, idle_timeout=s.idle_timeout,
+                          max_connections=s.max_connections)
     server = Server(router, limits, routes, verifier=_verifier(config))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

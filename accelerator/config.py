@@ -18,6 +18,7 @@ class ServerConfig:
     max_header_bytes: int = 64 * 1024
     request_timeout: float = 30.0
     idle_timeout: float = 300.0
+    max_connections: int = 0  # 0: sized for the machine (the file descriptor limit less a reserve)
     shutdown_grace: float = 10.0
     auth: str = "none"  # "sigv4": requests must be signed with one of `credentials`
     credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret access key

@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import os
+import resource
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
@@ -25,10 +26,12 @@ from accelerator.api import Router
 from accelerator.auth import SigV4Verifier
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
 from accelerator.core.errors import DynamoError, InternalServerError
+from accelerator.core.guard import LogOnce
 
-__all__ = ["Server", "ServerLimits", "Reply"]
+__all__ = ["Server", "ServerLimits", "Reply", "default_max_connections"]
 
 log = logging.getLogger("accelerator.server")
+_now = time.monotonic  # the connection clock (a test replaces it)
 
 Reply = tuple[int, bytes, bytes, bytes]
 """(status, content type, extra header lines, body) of a response."""
@@ -45,18 +48,32 @@ _HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s%020X\r\nx-
          b"Content-Length: %d\r\n%s%s%s\r\n%s")
 
 
-class ServerLimits:
-    """Per-connection limits: sizes in bytes, times in seconds."""
+def default_max_connections() -> int:
+    """Open connections the process can hold: its file descriptor limit less a reserve for backends and files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 65536
+    return max(16, soft - 256)
 
-    __slots__ = ("max_body", "max_header", "request_timeout", "idle_timeout", "max_pipeline")
+
+class ServerLimits:
+    """Per-connection limits (sizes in bytes, times in seconds) and the cap on open connections.
+
+    ``request_timeout`` is a deadline from a request's first byte (a client trickling bytes does not extend
+    it); ``max_connections`` 0 means ``default_max_connections()``.
+    """
+
+    __slots__ = ("max_body", "max_header", "request_timeout", "idle_timeout", "max_pipeline", "max_connections")
 
     def __init__(self, max_body: int = 16 * 1024 * 1024 + 65536, max_header: int = 64 * 1024,
-                 request_timeout: float = 30.0, idle_timeout: float = 300.0, max_pipeline: int = 64) -> None:
+                 request_timeout: float = 30.0, idle_timeout: float = 300.0, max_pipeline: int = 64,
+                 max_connections: int = 0) -> None:
         self.max_body = max_body
         self.max_header = max_header
         self.request_timeout = request_timeout
         self.idle_timeout = idle_timeout
         self.max_pipeline = max_pipeline
+        self.max_connections = max_connections or default_max_connections()
 
 
 class _Resume:
@@ -93,7 +110,7 @@ class Connection(asyncio.Protocol):
     """One client socket: parse, dispatch in order, write responses."""
 
     __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
-                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request")
+                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -110,19 +127,31 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.in_request = False
-        self.last_active = time.monotonic()
+        self.last_active = self.started = _now()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is not a subclass
+        if len(self.server.connections) >= self.server.limits.max_connections:
+            _refused("max_connections", logging.WARNING, "max_connections (%d) reached: answering 503 and closing new ones",
+                     self.server.limits.max_connections)
+            self._fail(503, b"too many connections")
+            return
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.server.connections.discard(self)
+        # httptools' parser holds this object's bound callbacks (a reference cycle that only the cyclic GC,
+        # run rarely here, would free, with the last request's body): break it and drop what we hold.
+        self.parser = _CLOSED_PARSER
+        self.transport = None
+        self.queue.clear()
+        self.body = []
+        self.headers = {}
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        self.last_active = _now()
         try:
             self.parser.feed_data(data)
         except _Reject as rej:
@@ -140,6 +169,7 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.in_request = True
+        self.started = self.last_active  # the request's deadline counts from its first byte
         self.url = b""
         self.headers = {}
         self.target = b""
@@ -174,6 +204,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.in_request = False
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.body = []  # the queue entry holds it until dispatch, the handler after
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
         self.queue.append((method, self.url, self.target, body, keep, self.headers))
@@ -233,7 +264,7 @@ class Connection(asyncio.Protocol):
         transport.write(_HEAD % (
             status, _REASONS.get(status, b"Unknown"), ctype, server._id_prefix, next(server._ids),
             zlib.crc32(body), len(body), b"" if keep else b"Connection: close\r\n", server.identity, extra, body))
-        self.last_active = time.monotonic()
+        self.last_active = _now()
         if not keep:
             self.closing = True
             transport.close()
@@ -246,14 +277,18 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def expire(self, now: float) -> None:
-        """Close the connection if a request stalled half-sent or it sat idle too long."""
+        """Close the connection if a request is not received within its deadline or it sat idle too long."""
         limits = self.server.limits
         idle = now - self.last_active
-        if self.in_request and idle > limits.request_timeout:
+        if self.in_request and now - self.started > limits.request_timeout:
             self._fail(408, b"request timed out")
         elif not self.busy and not self.queue and idle > limits.idle_timeout and self.transport is not None:
             self.closing = True
             self.transport.close()
+
+
+_CLOSED_PARSER = httptools.HttpRequestParser(object())  # a closed connection's: holds no callbacks
+_refused = LogOnce(log)
 
 
 class _Reject(Exception):
@@ -339,7 +374,7 @@ class Server:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = time.monotonic()
+            now = _now()
             for conn in list(self.connections):
                 conn.expire(now)
 
