@@ -17,6 +17,7 @@ from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStora
 from accelerator.engine import TableEngine
 from accelerator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from accelerator.metrics import Metrics, TimedStore
+from accelerator.policy import Enforcer, PolicyError, load_policies
 from accelerator.server import Reply, Server, ServerLimits
 
 __all__ = ["build_storage", "build_store", "serve", "run"]
@@ -76,12 +77,29 @@ def _verifier(config: Config) -> SigV4Verifier | None:
     return SigV4Verifier(s.credentials, max_skew=s.auth_max_skew)
 
 
+def _enforcer(config: Config, store: Store) -> Enforcer | None:
+    """Per-key policies from ``[server] policies``; PolicyError (one line) when the file is wrong."""
+    path = config.server.policies
+    if path is None:
+        return None
+    if config.server.auth != "sigv4":
+        raise PolicyError(f'policies file {path}: [server] policies needs auth = "sigv4" (the signing access key '
+                          "is the principal)")
+    policies = load_policies(path)
+
+    async def describe(table: str) -> dict[str, Any]:
+        return await store.call("DescribeTable", {"TableName": table})
+
+    return Enforcer(policies, describe)
+
+
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives."""
     metrics = Metrics()
     store = build_store(config, metrics)
+    enforcer = _enforcer(config, store)  # before opening anything: a bad policies file stops the start
     await store.open()
-    router = Router(store, metrics)
+    router = Router(store, metrics, enforcer=enforcer)
 
     async def metrics_page() -> Reply:
         return 200, METRICS_CONTENT_TYPE, b"", metrics.render()

@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
+from accelerator.core.context import PRINCIPAL
 from accelerator.core.errors import DynamoError
 
-__all__ = ["SigV4Verifier", "InvalidSignatureException", "UnrecognizedClientException"]
+__all__ = ["SigV4Verifier", "InvalidSignatureException", "UnrecognizedClientException", "PRINCIPAL"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _AUTH = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*\Z")
@@ -109,6 +110,7 @@ class SigV4Verifier:
             raise InvalidSignatureException(
                 "The request signature we calculated does not match the signature you provided. Check your AWS "
                 "Secret Access Key and signing method. Consult the service documentation for details.")
+        PRINCIPAL.set(access_key)  # the per-key policy decision reads it (accelerator.policy)
 
     def _check_time(self, amz_date: str, date: str) -> None:
         try:

@@ -20,10 +20,11 @@ def _serve(args: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from accelerator.encryption import EncryptionError
+    from accelerator.policy import PolicyError
 
     try:
         run(config)
-    except EncryptionError as exc:  # a wrong key file or store: one line, no traceback
+    except (EncryptionError, PolicyError) as exc:  # a wrong key file, store or policies file: one line
         print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

@@ -23,6 +23,7 @@ class ServerConfig:
     auth: str = "none"  # "sigv4": requests must be signed with one of `credentials`
     credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret access key
     auth_max_skew: float = 300.0
+    policies: str | None = None  # JSON file: access key id -> IAM policy document (needs auth = "sigv4")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import Store
 from accelerator.metrics import Metrics
+from accelerator.policy import Enforcer
 
 __all__ = ["Router", "TARGET_PREFIX", "SHAPES", "LOCAL_SHAPES"]
 
@@ -38,13 +39,17 @@ LOCAL_SHAPES: dict[str, Shape] = {"DescribeEndpoints": Shape({})}
 Reply = tuple[int, bytes, bytes, bytes]
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 _ENDPOINT_CACHE_MINUTES = 1440
+_SCHEMA_CHANGES = frozenset(("CreateTable", "DeleteTable", "UpdateTable"))
 
 
 class Router:
     """Routes a target to its operation: shape check, then the store, then the reply."""
 
-    def __init__(self, store: Store, metrics: Metrics | None = None, address: str = "localhost:8000") -> None:
+    def __init__(self, store: Store, metrics: Metrics | None = None, address: str = "localhost:8000",
+                 enforcer: Enforcer | None = None) -> None:
         self.store = store
+        self.enforcer = enforcer
+        """Per-key policies, checked after the shape and before the store (so before the cache)."""
         self.metrics = metrics or Metrics()
         self.address = address
         """host:port clients reach this server at, as DescribeEndpoints reports it."""
@@ -76,7 +81,14 @@ class Router:
             if not isinstance(request, dict):
                 raise SerializationException("Start of structure or map found where not expected.")
             validate(shape, request)
+            enforcer = self.enforcer
+            if enforcer is not None:
+                await enforcer.authorize(name, request)
+                if name in _SCHEMA_CHANGES:
+                    enforcer.forget(request.get("TableName"))
             response = await call(name, request)
+            if enforcer is not None and name in _SCHEMA_CHANGES:
+                enforcer.forget(request.get("TableName"))
             reply = (200, _JSON, _CACHE_HEADERS[CACHE_STATUS.get()], orjson.dumps(response))
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)

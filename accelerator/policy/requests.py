@@ -1,0 +1,311 @@
+"""What a request asks for, in IAM terms: one ``Target`` (action, resource, condition-key sources) per
+table, index or item it touches. Condition values are computed only when a policy reads them.
+
+Batch requests give one target per table whose ``dynamodb:LeadingKeys`` holds every item's partition
+key; transactions give one target per item with the action of its kind (GetItem, PutItem, UpdateItem,
+DeleteItem, ConditionCheckItem), as DynamoDB authorizes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from accelerator.expressions import (
+    parse_condition,
+    parse_filter,
+    parse_key_condition,
+    parse_projection,
+    parse_update,
+)
+from accelerator.expressions.tree import (
+    And,
+    Arithmetic,
+    Between,
+    Call,
+    Compare,
+    In,
+    NameRef,
+    Node,
+    Not,
+    Or,
+    Path,
+)
+from accelerator.policy.conditions import UNKNOWN
+
+__all__ = ["Target", "targets", "attributes", "select_of", "REGION", "ACCOUNT", "table_arn", "principal_arn"]
+
+REGION = "ddblocal"
+ACCOUNT = "000000000000"
+"""The region and account in this server's ARNs (DescribeTable's TableArn uses the same)."""
+
+_ACCOUNT_LEVEL = frozenset(("ListTables", "DescribeLimits", "DescribeEndpoints"))
+_TAGS = frozenset(("TagResource", "UntagResource", "ListTagsOfResource"))
+_READS = frozenset(("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"))
+
+
+def table_arn(table: str, index: str | None = None) -> str:
+    base = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
+    return base if index is None else f"{base}/index/{index}"
+
+
+def principal_arn(access_key: str | None) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{access_key or 'anonymous'}"
+
+
+class Target:
+    """One authorization question: may the key do ``action`` on ``resource``, given these sources?"""
+
+    __slots__ = ("action", "resource", "table", "index", "kind", "part", "keys", "query")
+
+    def __init__(self, action: str, table: str | None, kind: str = "", part: Mapping[str, Any] | None = None,
+                 keys: list[Any] | None = None, index: str | None = None, resource: str | None = None,
+                 query: bool = False) -> None:
+        self.action = "dynamodb:" + action
+        self.table = table
+        self.index = index
+        self.resource = resource if resource is not None else table_arn(str(table), index)
+        self.kind = kind
+        """How to read dynamodb:Attributes from ``part``: read, put, update, delete, check, query, scan, write."""
+        self.part: Mapping[str, Any] = part or {}
+        self.keys = keys
+        """Key maps or items whose partition key values are the request's leading keys."""
+        self.query = query
+
+
+def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
+    """The targets of a shape-checked request."""
+    table = request.get("TableName")
+    if operation == "GetItem":
+        return [Target("GetItem", table, "read", request, [request.get("Key")])]
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        source = request.get("Item") if operation == "PutItem" else request.get("Key")
+        return [Target(operation, table, operation[:-4].lower(), request, [source])]
+    if operation in ("Query", "Scan"):
+        return [Target(operation, table, operation.lower(), request, index=request.get("IndexName"),
+                       query=operation == "Query")]
+    if operation == "BatchGetItem":
+        return [Target("BatchGetItem", name, "read", entry, list(entry.get("Keys") or ()))
+                for name, entry in (request.get("RequestItems") or {}).items()]
+    if operation == "BatchWriteItem":
+        found = []
+        for name, entries in (request.get("RequestItems") or {}).items():
+            keys = [_write_key(e) for e in entries or ()]
+            found.append(Target("BatchWriteItem", name, "write", {"entries": entries}, keys))
+        return found
+    if operation == "TransactGetItems":
+        return [Target("GetItem", (e.get("Get") or {}).get("TableName"), "read", e.get("Get") or {},
+                       [(e.get("Get") or {}).get("Key")]) for e in request.get("TransactItems") or ()]
+    if operation == "TransactWriteItems":
+        return [_transact_target(e) for e in request.get("TransactItems") or ()]
+    if operation in _ACCOUNT_LEVEL:
+        return [Target(operation, None, resource="*")]
+    if operation in _TAGS:
+        return [Target(operation, None, resource=str(request.get("ResourceArn")))]
+    return [Target(operation, table)]  # the control plane: CreateTable, DescribeTable, UpdateTable, ...
+
+
+def _write_key(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return None
+    if "PutRequest" in entry:
+        return (entry["PutRequest"] or {}).get("Item")
+    return (entry.get("DeleteRequest") or {}).get("Key")
+
+
+_TRANSACT_KINDS = {"Put": ("PutItem", "put", "Item"), "Update": ("UpdateItem", "update", "Key"),
+                   "Delete": ("DeleteItem", "delete", "Key"), "ConditionCheck": ("ConditionCheckItem", "check", "Key")}
+
+
+def _transact_target(entry: Mapping[str, Any]) -> Target:
+    for member, (action, kind, key_field) in _TRANSACT_KINDS.items():
+        part = entry.get(member)
+        if isinstance(part, dict):
+            return Target(action, part.get("TableName"), kind, part, [part.get(key_field)])
+    return Target("TransactWriteItems", None, resource="*")  # the shape check rejects it before this
+
+
+# -- dynamodb:Attributes ---------------------------------------------------------------------------------------
+class _Unresolved(Exception):
+    pass
+
+
+def _walk(node: Node, names: Mapping[str, Any], out: set[str]) -> None:
+    if isinstance(node, Path):
+        first = node.elements[0]
+        if isinstance(first, NameRef):
+            resolved = names.get(first.ref)
+            if not isinstance(resolved, str):
+                raise _Unresolved(first.ref)
+            out.add(resolved)
+        else:
+            out.add(str(first))
+    elif isinstance(node, (Compare, And, Or, Arithmetic)):
+        _walk(node.left, names, out)
+        _walk(node.right, names, out)
+    elif isinstance(node, Between):
+        for n in (node.subject, node.low, node.high):
+            _walk(n, names, out)
+    elif isinstance(node, In):
+        for n in (node.subject, *node.options):
+            _walk(n, names, out)
+    elif isinstance(node, Call):
+        for n in node.args:
+            _walk(n, names, out)
+    elif isinstance(node, Not):
+        _walk(node.operand, names, out)
+
+
+def _expressions(part: Mapping[str, Any], out: set[str], *fields: str) -> None:
+    names = part.get("ExpressionAttributeNames") or {}
+    for name in fields:
+        text = part.get(name)
+        if not text:
+            continue
+        if name == "ProjectionExpression":
+            for path in parse_projection(text).paths:
+                _walk(path, names, out)
+        elif name == "UpdateExpression":
+            for action in parse_update(text).actions:
+                _walk(action.path, names, out)
+                value = getattr(action, "value", None)
+                if value is not None:
+                    _walk(value, names, out)
+        elif name == "KeyConditionExpression":
+            _walk(parse_key_condition(text).root, names, out)
+        elif name == "FilterExpression":
+            _walk(parse_filter(text).root, names, out)
+        else:
+            _walk(parse_condition(text).root, names, out)
+
+
+def _legacy(part: Mapping[str, Any], out: set[str], *fields: str) -> None:
+    for name in fields:
+        value = part.get(name)
+        if isinstance(value, dict):
+            out.update(value)
+        elif isinstance(value, list):
+            out.update(v for v in value if isinstance(v, str))
+
+
+def _returns_all(part: Mapping[str, Any], *values: str) -> bool:
+    return part.get("ReturnValues") in values or part.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+
+
+def _read_names(part: Mapping[str, Any], out: set[str]) -> bool:
+    """Add a read's projected names; False when it projects nothing (the whole item)."""
+    before = len(out)
+    _expressions(part, out, "ProjectionExpression")
+    _legacy(part, out, "AttributesToGet")
+    return len(out) > before or bool(part.get("ProjectionExpression") or part.get("AttributesToGet"))
+
+
+def attributes(target: Target) -> Any:
+    """The attribute names the target reads, writes or evaluates, as a tuple; UNKNOWN for the whole item."""
+    part, kind = target.part, target.kind
+    out: set[str] = set()
+    try:
+        if kind == "read":
+            if not _read_names(part, out):
+                return UNKNOWN
+            for key in target.keys or ():
+                out.update(key or ())
+        elif kind == "delete" or (kind == "put" and _returns_all(part, "ALL_OLD")) or \
+                (kind == "update" and _returns_all(part, "ALL_OLD", "ALL_NEW")) or \
+                (kind == "check" and _returns_all(part)):
+            return UNKNOWN
+        elif kind in ("put", "update", "check"):
+            for key in target.keys or ():
+                out.update(key or ())
+            _expressions(part, out, "ConditionExpression", "UpdateExpression")
+            _legacy(part, out, "Expected", "AttributeUpdates")
+        elif kind == "write":
+            if any(not isinstance(e, dict) or "PutRequest" not in e for e in part["entries"] or ()):
+                return UNKNOWN  # a DeleteRequest removes the whole item
+            for item in target.keys or ():
+                out.update(item or ())
+        elif kind in ("query", "scan"):
+            select = part.get("Select")
+            if select in _READS or (select != "COUNT" and not _read_names(part, out)):
+                return UNKNOWN
+            _expressions(part, out, "KeyConditionExpression", "FilterExpression")
+            _legacy(part, out, "KeyConditions", "QueryFilter", "ScanFilter", "ExclusiveStartKey")
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - an expression we cannot read names unknown attributes: fail closed
+        return UNKNOWN
+    return tuple(out)
+
+
+def select_of(target: Target) -> str | None:
+    """dynamodb:Select: as given, or what DynamoDB does without it (reads only)."""
+    if target.kind not in ("read", "query", "scan"):
+        return None
+    part = target.part
+    select = part.get("Select")
+    if isinstance(select, str):
+        return select
+    if part.get("ProjectionExpression") or part.get("AttributesToGet"):
+        return "SPECIFIC_ATTRIBUTES"
+    return "ALL_PROJECTED_ATTRIBUTES" if target.index else "ALL_ATTRIBUTES"
+
+
+def key_values(keys: Iterable[Any], hash_name: str) -> tuple[str, ...] | None:
+    """The partition key values (as strings, S/N/B as on the wire); None if a key lacks the attribute."""
+    found = []
+    for key in keys:
+        value = key.get(hash_name) if isinstance(key, dict) else None
+        text = _scalar(value)
+        if text is None:
+            return None
+        found.append(text)
+    return tuple(found)
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, text), = value.items()
+        if kind in ("S", "N", "B") and isinstance(text, str):
+            return text
+    return None
+
+
+def query_partition(request: Mapping[str, Any], hash_name: str) -> str | None:
+    """The partition key value a Query's key condition sets with ``=``; None if it names none."""
+    legacy = request.get("KeyConditions")
+    if isinstance(legacy, dict):
+        cond = legacy.get(hash_name)
+        if isinstance(cond, dict) and cond.get("ComparisonOperator") == "EQ":
+            values = cond.get("AttributeValueList") or []
+            return _scalar(values[0]) if len(values) == 1 else None
+        return None
+    text = request.get("KeyConditionExpression")
+    if not isinstance(text, str):
+        return None
+    try:
+        root = parse_key_condition(text).root
+    except Exception:  # noqa: BLE001 - the store answers the parse error; here it names no partition
+        return None
+    names = request.get("ExpressionAttributeNames") or {}
+    values = request.get("ExpressionAttributeValues") or {}
+    found: list[str | None] = []
+    _equalities(root, names, values, hash_name, found)
+    return found[0] if len(found) == 1 else None
+
+
+def _equalities(node: Node, names: Mapping[str, Any], values: Mapping[str, Any], hash_name: str,
+                found: list[str | None]) -> None:
+    if isinstance(node, And):
+        _equalities(node.left, names, values, hash_name, found)
+        _equalities(node.right, names, values, hash_name, found)
+        return
+    if isinstance(node, Compare):
+        sides = (node.left, node.right)
+        for this, other in (sides, sides[::-1]):
+            if isinstance(this, Path) and len(this.elements) == 1:
+                first = this.elements[0]
+                name = names.get(first.ref) if isinstance(first, NameRef) else first
+                if name == hash_name:
+                    ref = getattr(other, "ref", None)
+                    found.append(_scalar(values.get(ref)) if node.op == "=" and ref is not None else None)
+                    return
