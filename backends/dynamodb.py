@@ -83,8 +83,10 @@ from accelerator.core.errors import (
     ResourceNotFoundException,
     UnknownOperationException,
 )
+from accelerator.core.keys import KeySchema, schema_from_description
 from accelerator.core.protocols import Request, Response
 from accelerator.core.values import normalize_number
+from backends.dynamodb_follow import StreamFollower
 
 __all__ = ["DynamoDBStore", "UpstreamError", "RecentWrites", "upstream_error"]
 
@@ -250,6 +252,8 @@ class DynamoDBStore:
         read_timeout: float = 10.0,
         describe_ttl: float = 1.0,
         consistent_window: float = 3.0,
+        follow_streams: bool = True,
+        stream_poll_interval: float = 0.5,
     ) -> None:
         self.endpoint_url = endpoint_url or None
         self.region_name = region_name
@@ -274,6 +278,12 @@ class DynamoDBStore:
         self._context: dict[str, Any] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
+        self.follow_streams = follow_streams
+        self.stream_poll_interval = stream_poll_interval
+        self.follower: StreamFollower | None = None
+        self._follow_task: asyncio.Task[None] | None = None
+        self._schemas: dict[str, KeySchema] = {}
+        self._listeners: list[Callable[[str, bytes | None, bytes | None], None]] = []
 
     async def open(self) -> None:
         session = AioSession(profile=self.profile) if self.profile else AioSession()
@@ -292,8 +302,44 @@ class DynamoDBStore:
                          "has_streaming_input": False, "auth_type": None, "unsigned_payload": None,
                          "auth_options": meta.service_model.metadata.get("auth")}
         log.info("upstream DynamoDB at %s (region %s)", self._client.meta.endpoint_url, self.region_name)
+        if self.follow_streams:
+            await self._start_following(stack, keys)
+
+    async def _start_following(self, stack: contextlib.AsyncExitStack, keys: dict[str, Any]) -> None:
+        # A session of its own: the main one parses responses raw, this client needs botocore's parsing.
+        session = AioSession(profile=self.profile) if self.profile else AioSession()
+        streams = await stack.enter_async_context(session.create_client(
+            "dynamodbstreams", region_name=self.region_name, endpoint_url=self.endpoint_url, config=self.config,
+            **keys))
+        self.follower = StreamFollower(streams, lambda: list(self._schemas), self._described_table,
+                                       self._changed, poll_interval=self.stream_poll_interval)
+        self._follow_task = asyncio.ensure_future(self.follower.run())
+
+    def subscribe(self, listener: Callable[[str, bytes | None, bytes | None], None]) -> None:
+        """Call ``listener(table, pk, sk)`` for keys changed upstream by writes that did not pass through this
+        store (read from the table's stream), ``listener(table, None, None)`` when any key may have changed."""
+        self._listeners.append(listener)
+
+    async def _described_table(self, name: str) -> dict[str, Any]:
+        table: dict[str, Any] = (await self._describe({"TableName": name})).get("Table", {})
+        return table
+
+    def _changed(self, table: str, keys: dict[str, Any] | None) -> None:
+        pk: bytes | None = None
+        sk: bytes | None = None
+        schema = self._schemas.get(table)
+        if keys is not None and schema is not None:
+            with contextlib.suppress(Exception):  # an unreadable key: drop the whole table instead
+                pk, sk = schema.key_of_request(keys)
+        for listener in self._listeners:
+            listener(table, pk, sk)
 
     async def close(self) -> None:
+        task, self._follow_task = self._follow_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -360,8 +406,9 @@ class DynamoDBStore:
         raw = await self.forward("DescribeTable", request)
         response = _decode(raw)
         table = response.get("Table", {})
-        with contextlib.suppress(KeyError, TypeError, AttributeError):
+        with contextlib.suppress(KeyError, TypeError, AttributeError, StopIteration):
             self._key_names[name] = tuple(e["AttributeName"] for e in table["KeySchema"])
+            self._schemas[name] = schema_from_description(table)
         if self.describe_ttl > 0 and table.get("TableStatus") == "ACTIVE":
             self._described[name] = (now + self.describe_ttl, raw)
         return response
@@ -370,6 +417,7 @@ class DynamoDBStore:
         if isinstance(name, str):
             self._described.pop(name, None)
             self._key_names.pop(name, None)
+            self._schemas.pop(name, None)
 
     # -- writes, and reads after them ------------------------------------------------------------
     async def _write(self, operation: str, request: Request) -> Response:

@@ -76,7 +76,7 @@ def test_generators_must_not_exceed_users(server: ServerProcess, tmp_path: Path)
     proc = subprocess.run(
         [sys.executable, "-m", "loadtest.runner", "--scenario", "hot-keys", "--target", server.url,
          "--duration", "1", "--users", "1", "--generators", "2", "--results", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        cwd=ROOT, capture_output=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.decode().strip().splitlines() == [
         "loadtest: --generators must be 0 or at most --users (each generator runs whole users)"]

@@ -251,9 +251,12 @@ class CachedStore:
         self.stats.invalidated_pages += self.queries.invalidate((inc, pk)) + self.queries.invalidate(inc)
 
     # -- invalidation ----------------------------------------------------------------------------
-    def _store_deleted(self, table: str, pk: bytes, sk: bytes) -> None:
-        self.apply_invalidation(Invalidation(table, ((pk, sk),)))
-        self._publish(Invalidation(table, ((pk, sk),), self.node_id))
+    def _store_deleted(self, table: str, pk: bytes | None, sk: bytes | None) -> None:
+        """The store changed a key on its own (TTL expiry, a write upstream that bypassed the accelerator), or
+        any key of the table (``pk`` None)."""
+        keys = None if pk is None or sk is None else ((pk, sk),)
+        self.apply_invalidation(Invalidation(table, keys))
+        self._publish(Invalidation(table, keys, self.node_id))
 
     def _publish(self, message: Invalidation) -> None:
         if self.invalidator is not None:

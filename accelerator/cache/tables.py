@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelerator.config import CacheConfig, TableCacheConfig
-from accelerator.core.keys import KeySchema
+from accelerator.core.keys import KeySchema, schema_from_description
 from accelerator.core.protocols import Store
 
 __all__ = ["TableState", "TableStates", "schema_from_description"]
@@ -29,14 +29,6 @@ class TableState:
     negative_ttl: float
     query_ttl: float
     alive: bool = True
-
-
-def schema_from_description(table: dict[str, Any]) -> KeySchema:
-    """The table's primary key schema from a DescribeTable ``Table`` member."""
-    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
-    hash_name = next(e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "HASH")
-    range_name = next((e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "RANGE"), None)
-    return KeySchema(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
 
 
 class TableStates:

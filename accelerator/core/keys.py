@@ -25,6 +25,7 @@ from accelerator.core.values import decode_binary, normalize_number
 
 __all__ = [
     "KeySchema",
+    "schema_from_description",
     "encode_number",
     "decode_number",
     "encode_key_value",
@@ -204,3 +205,11 @@ class KeySchema:
             assert self.range_type is not None
             key[self.range_name] = decode_key_value(self.range_type, sk)
         return key
+
+
+def schema_from_description(table: dict[str, Any]) -> KeySchema:
+    """The table's primary key schema from a DescribeTable ``Table`` member."""
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    hash_name = next(e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "HASH")
+    range_name = next((e["AttributeName"] for e in table["KeySchema"] if e["KeyType"] == "RANGE"), None)
+    return KeySchema(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
