@@ -42,6 +42,20 @@ _ENDPOINT_CACHE_MINUTES = 1440
 _SCHEMA_CHANGES = frozenset(("CreateTable", "DeleteTable", "UpdateTable"))
 
 
+def _parse_body(body: bytes) -> dict[str, Any]:
+    """The request object, or DynamoDB's SerializationException for a body that is not one."""
+    try:
+        request: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise SerializationException() from None  # DynamoDB sends the type alone for unparsable JSON
+    if isinstance(request, dict):
+        return request
+    if request is None:  # a null input is an empty one
+        return {}
+    if isinstance(request, list):
+        raise SerializationException("Start of list found where not expected")
+    raise SerializationException("Expected null")
+
 class Router:
     """Routes a target to its operation: shape check, then the store, then the reply."""
 
@@ -74,12 +88,7 @@ class Router:
         name, shape, call = route
         CACHE_STATUS.set(NONE)
         try:
-            try:
-                request: Any = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise SerializationException("Start of structure or map found where not expected.") from None
-            if not isinstance(request, dict):
-                raise SerializationException("Start of structure or map found where not expected.")
+            request = _parse_body(body)
             validate(shape, request)
             enforcer = self.enforcer
             if enforcer is not None:

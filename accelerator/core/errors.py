@@ -78,7 +78,9 @@ class DynamoError(Exception):
         self.message = message
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON body DynamoDB sends for this error."""
+        """The JSON body DynamoDB sends for this error (no message member when it has none, as DynamoDB)."""
+        if not self.message:
+            return {"__type": self.prefix + self.type_name}
         return {"__type": self.prefix + self.type_name, "message": self.message}
 
 

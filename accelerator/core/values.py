@@ -13,7 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from accelerator.core.errors import SerializationException, ValidationException
+from accelerator.core.errors import DynamoError, SerializationException, ValidationException
 
 __all__ = [
     "Item",
@@ -99,15 +99,54 @@ def check_attribute_name(name: str) -> None:
 
 
 def decode_binary(text: Any) -> bytes:
-    """Decode a wire binary value (base64 text)."""
+    """Decode a wire binary value (canonical, padded base64 text) or raise DynamoDB's SerializationException."""
     if isinstance(text, (bytes, bytearray)):
         return bytes(text)
     if not isinstance(text, str):
-        raise ValidationException("Invalid Binary value: expected base64 text")
+        raise _not_blob(text)
     try:
-        return base64.b64decode(text, validate=True)
+        data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationException("Invalid Binary value: not valid base64") from None
+        raise _bad_base64(text) from None
+    # Padding leaves spare low bits in the last data character; DynamoDB wants them zero (canonical form).
+    if text.endswith("==") and _B64_ALPHABET.index(text[-3]) & 0xF:
+        raise _blob_error(text, _LAST_NON_PAD)
+    if text.endswith("=") and not text.endswith("==") and _B64_ALPHABET.index(text[-2]) & 0x3:
+        raise _blob_error(text, _LAST_NON_PAD)
+    return data
+
+
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_BAD_CHAR = re.compile(r"[^A-Za-z0-9+/=]|=[^=]")
+_LAST_NON_PAD = "Invalid last non-pad Base64 character dectected"  # sic: DynamoDB's spelling
+
+
+def _blob_error(text: str, reason: str) -> SerializationException:
+    return SerializationException(f"'{text}' can not be converted to a Blob: {reason}")
+
+
+def _bad_base64(text: str) -> SerializationException:
+    """DynamoDB's words for text that is not base64: length first, then the first bad character."""
+    if len(text) % 4:
+        return _blob_error(text, f"Base64 encoded length is expected a multiple of 4 bytes but found: {len(text)}")
+    bad = _B64_BAD_CHAR.search(text)
+    if bad is not None:
+        return _blob_error(text, f"Invalid Base64 character: '{bad.group()[0]}'")
+    return _blob_error(text, _LAST_NON_PAD)
+
+
+def _not_blob(value: Any) -> DynamoError:
+    """DynamoDB's error for a B member that is not a JSON string."""
+    if value is None:  # a null member is an absent one: the value has no type
+        return ValidationException("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
+    if isinstance(value, bool):
+        return SerializationException("class java.lang.Boolean can not be converted to a Blob")
+    if isinstance(value, (int, float)):
+        return SerializationException(
+            "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to a Blob")
+    if isinstance(value, list):
+        return SerializationException("Start of list found where not expected")
+    return SerializationException("Start of structure or map found where not expected.")
 
 
 def value_type(value: Any) -> str:
@@ -182,6 +221,8 @@ def validate_value(value: Any, depth: int = 1) -> None:
             seen = [normalize_number(n) for n in inner]
             inner[:] = seen
         else:
+            if any(b is None for b in inner):
+                raise ValidationException(_INVALID + "Binary sets may not contain null or empty values")
             seen = [decode_binary(b) for b in inner]
         if len(set(seen)) != len(seen):
             raise ValidationException(
