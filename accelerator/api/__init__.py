@@ -56,6 +56,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
         raise SerializationException("Start of list found where not expected")
     raise SerializationException("Expected null")
 
+
 class Router:
     """Routes a target to its operation: shape check, then the store, then the reply."""
 
