@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from accelerator.core.changelog import LogRecord
 from accelerator.core.errors import InternalServerError
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, KeyRef, Storage
@@ -30,6 +31,7 @@ from accelerator.encryption import (
 )
 from accelerator.encryption.codec import HEADER, OVERHEAD, SealBroken, seal, sealed_key_id, unseal
 from accelerator.encryption.keys import key_id
+from accelerator.engine.changelog import LoggingStorage
 from backends.memory import MemoryStorage
 
 K1, K2 = bytes(range(32)), bytes(range(100, 132))
@@ -312,5 +314,40 @@ def test_rekey_leaves_the_key_list_when_a_value_does_not_open() -> None:
         assert (report.resealed, report.failed) == (1, 1)
         assert both.key_ids == [key_id(K1).hex(), key_id(K2).hex()]
         assert "did not open with any key" in lines[-1]
+
+    run(body)
+
+
+def test_change_log_records_are_sealed_and_rekey_keeps_the_key_they_need() -> None:
+    inner = MemoryStorage()
+
+    async def body() -> None:
+        storage = EncryptedStorage(inner, KeyRing((K1,)))
+        logging_storage = LoggingStorage(storage)
+        await logging_storage.open()
+        await storage.create_table(TABLE)
+        await storage.create_table(TableDef(name="!meta", key=KeySchema("k", "S"), attribute_definitions=(),
+                                            created=0.0))
+        await put(storage, "!meta", b"stream:things", b"", b'{"log":true}')
+        await put(logging_storage, "things", b"a", b"", MARKER)
+        (seq, record), = await storage.read_log("things", 0, 10)
+        assert LogRecord.decode(seq, record).new == {"v": {"S": "PLAINTEXT-MARKER"}}
+        (_, raw), = await inner.read_log("things", 0, 10)
+        assert b"PLAINTEXT" not in raw and sealed_key_id(raw) == key_id(K1)
+        with pytest.raises(SealBroken):  # bound to its table's log: not an item value
+            unseal(RING, "things", b"a", b"", raw)
+        rotated = EncryptedStorage(inner, KeyRing((K2, K1)))
+        await rotated.open()
+        lines: list[str] = []
+        report = await rekey(rotated, lines.append)
+        assert report.log_keys == {key_id(K1).hex(): 1}
+        assert f"key {key_id(K1).hex()} still seals 1 change-log records" in lines[0]
+        assert rotated.key_ids == [key_id(K2).hex(), key_id(K1).hex()]
+        with pytest.raises(EncryptionError, match=f"has data sealed with key {key_id(K1).hex()}"):
+            await EncryptedStorage(inner, KeyRing((K2,))).open()
+        await rotated.trim_log("things", seq + 1)  # retention took the record: the old key may go
+        await rekey(rotated, lines.append)
+        assert rotated.key_ids == [key_id(K2).hex()]
+        await EncryptedStorage(inner, KeyRing((K2,))).open()
 
     run(body)

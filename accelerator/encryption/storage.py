@@ -4,6 +4,11 @@ It sits between the engine (above ``IndexedStorage``) and the backend, so items,
 engine's own records (``!meta``: TTL settings, tags, transaction tokens) all reach the backend sealed; keys
 stay in the order-preserving encoding so partition ranges and scans still work. A cache hit never gets here.
 
+Change-log records (``Logged`` results of ``apply``) are sealed too, bound to their table's log: the backend
+numbers a record inside its unit, so its sequence cannot be part of the associated data, and ``read_log``
+returns no item key. Records are immutable, so ``rekey`` cannot re-seal them: it keeps a key that still
+seals a record in the canary's list until retention trims the record.
+
 A canary record in the hidden table ``!encryption`` lists the ids of the keys the store's data is sealed
 with; opening checks it against the key file, so a wrong or incomplete key file is one startup error line,
 never garbage or a 500 at the first read. ``PlainStorage`` is the same check for a server started with no
@@ -15,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from accelerator.core.changelog import ChangeLog, Logged
 from accelerator.core.errors import InternalServerError, TableExists
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
@@ -26,7 +32,7 @@ from accelerator.core.tables import TableDef
 from accelerator.encryption.codec import SealBroken, seal, sealed_key_id, unseal
 from accelerator.encryption.keys import EncryptionError, KeyRing
 
-__all__ = ["CANARY", "ENCRYPTION_TABLE", "EncryptedStorage", "PlainStorage"]
+__all__ = ["CANARY", "ENCRYPTION_TABLE", "EncryptedStorage", "PlainStorage", "log_address"]
 
 log = logging.getLogger("accelerator.encryption")
 
@@ -34,6 +40,11 @@ ENCRYPTION_TABLE = "!encryption"  # "!" is not allowed in DynamoDB table names: 
 CANARY = KeyRef(ENCRYPTION_TABLE, b"canary", b"")
 _DEFINITION = TableDef(name=ENCRYPTION_TABLE, key=KeySchema("k", "S"), attribute_definitions=(), created=0.0)
 _REPORTED_MAX = 1024  # addresses whose broken seal was logged (each is logged once per process)
+
+
+def log_address(table: str) -> str:
+    """The table name a change-log record of ``table`` is sealed for (NUL is in no table name)."""
+    return table + "\x00log"
 
 
 class EncryptedStorage:
@@ -139,9 +150,17 @@ class EncryptedStorage:
                   exc)
 
     def _seal_all(self, refs: Sequence[KeyRef], values: Sequence[Any]) -> list[Any]:
-        ring = self.ring
-        return [seal(ring, ref.table, ref.pk, ref.sk, v) if type(v) is bytes else v
-                for ref, v in zip(refs, values, strict=True)]
+        return [self._seal(ref, v) for ref, v in zip(refs, values, strict=True)]
+
+    def _seal(self, ref: KeyRef, value: Any) -> Any:
+        kind = type(value)
+        if kind is bytes:
+            return seal(self.ring, ref.table, ref.pk, ref.sk, value)
+        if kind is Logged:
+            inner = value.value
+            return Logged(None if inner is None else seal(self.ring, ref.table, ref.pk, ref.sk, inner),
+                          seal(self.ring, log_address(ref.table), b"", b"", value.record))
+        return value  # None (delete) or KEEP
 
     def _open_all(self, refs: Sequence[KeyRef], values: Sequence[bytes | None]) -> list[bytes | None]:
         return [None if v is None else self._open(ref.table, ref.pk, ref.sk, v) for ref, v in zip(refs, values,
@@ -192,6 +211,25 @@ class EncryptedStorage:
             return last[0][1]  # the committed run's values, opened once already
         return self._open_all(refs, result)
 
+    # ----- the ChangeLog reading API (records opened; sequence numbers and trimming are the backend's)
+
+    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = await self.raw_log(table, after, limit)
+        address = log_address(table)
+        return [(seq, self._open(address, b"", b"", record)) for seq, record in rows]
+
+    async def raw_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """Records as stored (sealed); rekey reads their key ids."""
+        return await cast(ChangeLog, self.inner).read_log(table, after, limit)
+
+    async def log_head(self, table: str) -> int:
+        return await cast(ChangeLog, self.inner).log_head(table)
+
+    async def trim_log(self, table: str, before: int) -> int:
+        return await cast(ChangeLog, self.inner).trim_log(table, before)
+
+    # ----- rekey
+
     async def reseal(self, table: str, pk: bytes, sk: bytes) -> bool:
         """Seal one stored value again with the newest key unless it already is; True when rewritten."""
         ref = KeyRef(table, pk, sk)
@@ -214,6 +252,9 @@ class PlainStorage:
 
     def __init__(self, inner: Storage) -> None:
         self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # the backend's extras (the ChangeLog API): nothing to open there
+        return getattr(self.inner, name)
 
     async def open(self) -> None:
         await self.inner.open()
