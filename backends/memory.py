@@ -160,6 +160,10 @@ class MemoryStorage:
             index += 1
         return out
 
+    async def snapshot(self, table: str) -> _ListSnapshot:
+        """The table's items as of now (``Snapshots``)."""
+        return await _memory_snapshot(self, table)
+
     async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
         tables = []
         for ref in keys:
@@ -200,3 +204,29 @@ class MemoryStorage:
             log.popleft()
             gone += 1
         return gone
+
+
+class _ListSnapshot:
+    """A table's items copied out in scan order: a snapshot of the memory backend."""
+
+    def __init__(self, rows: list[tuple[bytes, bytes, bytes]]) -> None:
+        self.rows = rows
+        self.keys = [(partition_hash(pk), pk, sk) for pk, sk, _ in rows]
+
+    async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        first = 0 if start is None else bisect_right(self.keys, (partition_hash(start[0]), *start))
+        return self.rows[first : first + limit]
+
+    async def close(self) -> None:
+        self.rows, self.keys = [], []
+
+
+async def _memory_snapshot(storage: MemoryStorage, table: str) -> _ListSnapshot:
+    # Copied without awaiting, so no write lands half-way; values are immutable bytes, so the copy is shallow.
+    tbl = storage._tables.get(table)
+    rows: list[tuple[bytes, bytes, bytes]] = []
+    if tbl is not None:
+        for _, pk in tbl.order:
+            part = tbl.partitions[pk]
+            rows.extend((pk, sk, part.values[sk]) for sk in part.sks)
+    return _ListSnapshot(rows)

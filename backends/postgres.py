@@ -387,6 +387,10 @@ class PostgresStorage:
                 rows = await conn.fetch(self._sql.scan_after, table, lo, hi, partition_hash(pk), pk, sk, limit)
         return [(pk, sk, val) for pk, sk, val in rows]
 
+    async def snapshot(self, table: str) -> _PostgresSnapshot:
+        """The table's items as of now, read later from a transaction of its own (``Snapshots``)."""
+        return await _PostgresSnapshot.open(self, table)
+
     # ----- the atomic unit
 
     def _lock_statement(self, keys: Sequence[KeyRef]) -> str:
@@ -524,3 +528,62 @@ async def _rollback(conn: asyncpg.Connection) -> None:
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 
+
+
+class _PostgresSnapshot:
+    """A REPEATABLE READ, read-only transaction on a connection of its own, held until ``close``."""
+
+    def __init__(self, storage: PostgresStorage, conn: asyncpg.Connection, tx: Any, table: str) -> None:
+        self.storage = storage
+        self.conn: asyncpg.Connection | None = conn
+        self.tx = tx
+        self.table = table
+        self.lo, self.hi = segment_bounds(0, 1)
+
+    @classmethod
+    async def open(cls, storage: PostgresStorage, table: str) -> _PostgresSnapshot:
+        pool = storage._pool
+        if pool is None:
+            raise BackendUnavailable("postgres: storage is not open")
+        await enter_task()
+        try:
+            conn = await pool.acquire(timeout=storage.connect_timeout)
+        except _DRIVER_ERRORS as exc:
+            raise BackendUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+        try:
+            tx = conn.transaction(isolation="repeatable_read", readonly=True)
+            await tx.start()
+            await conn.fetchval("SELECT 1")  # the first statement fixes the snapshot
+        except BaseException as exc:
+            await pool.release(conn)
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise BackendUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+            raise
+        return cls(storage, conn, tx, table)
+
+    async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        if self.conn is None:
+            raise BackendUnavailable("postgres: snapshot is closed")
+        sql = self.storage._sql
+        try:
+            if start is None:
+                rows = await self.conn.fetch(sql.scan, self.table, self.lo, self.hi, limit)
+            else:
+                pk, sk = start
+                rows = await self.conn.fetch(sql.scan_after, self.table, self.lo, self.hi, partition_hash(pk), pk,
+                                             sk, limit)
+        except _DRIVER_ERRORS as exc:
+            raise BackendUnavailable(f"postgres: {type(exc).__name__}: {exc}") from exc
+        return [(pk, sk, val) for pk, sk, val in rows]
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            await self.tx.rollback()
+        except _DRIVER_ERRORS:
+            log.warning("postgres: could not end a snapshot's transaction", exc_info=True)
+        pool = self.storage._pool
+        if pool is not None:
+            await pool.release(conn)

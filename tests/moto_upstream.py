@@ -197,6 +197,10 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
     ("test_empty_attribute_name_is_rejected", "",
      "accepts an empty attribute name (in Item, AttributeUpdates, AttributesToGet, Expected, ScanFilter and "
      "ExpressionAttributeNames) and stores or evaluates it"),
+    ("test_restore_keeps_indexes_and_applies_overrides", "",
+     "DescribeBackup has no SourceTableFeatureDetails (the source's indexes, stream, TTL)"),
+    ("test_list_filters_and_pages", "",
+     "ListBackups ignores Limit and ExclusiveStartBackupArn"),
     ("test_consumed_capacity", "",
      "does not size ConsumedCapacity by the item: a 5 KB PutItem is 1 unit (5 in DynamoDB), its consistent"
      " GetItem 0.5 (2)"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.api import batch, items, query, tables, transact
+from accelerator.api import backups, batch, items, query, tables, transact
 from accelerator.api.shapes import Shape, validate
 from accelerator.core.context import CACHE_STATUS, NONE
 from accelerator.core.errors import (
@@ -32,7 +32,8 @@ _CACHE_HEADERS = {b"hit": b"x-accelerator-cache: hit\r\n", b"miss": b"x-accelera
                   b"bypass": b"x-accelerator-cache: bypass\r\n", NONE: b""}
 _CACHE_LABELS = {b"hit": "hit", b"miss": "miss", b"bypass": "bypass", NONE: ""}
 
-SHAPES: dict[str, Shape] = {**tables.SHAPES, **items.SHAPES, **query.SHAPES, **batch.SHAPES, **transact.SHAPES}
+SHAPES: dict[str, Shape] = {**tables.SHAPES, **items.SHAPES, **query.SHAPES, **batch.SHAPES, **transact.SHAPES,
+                           **backups.SHAPES}
 LOCAL_SHAPES: dict[str, Shape] = {"DescribeEndpoints": Shape({})}
 """Operations the router answers itself: they describe this server, not the store."""
 

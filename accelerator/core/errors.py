@@ -15,6 +15,7 @@
     ├── ProvisionedThroughputExceededException 400 (retryable)
     ├── ThrottlingException          400 (retryable)
     ├── LimitExceededException       400
+    ├── Backup*/Table*/PointInTime*/InvalidRestoreTime/ContinuousBackups*/Export*/Import* 400 (backups, PITR, export)
     ├── RequestLimitExceeded         400 (retryable)
     ├── InternalServerError          500 (retryable)
     └── ServiceUnavailable           503 (retryable)
@@ -49,6 +50,19 @@ __all__ = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "LimitExceededException",
+    "BackupNotFoundException",
+    "BackupInUseException",
+    "TableNotFoundException",
+    "TableAlreadyExistsException",
+    "TableInUseException",
+    "PointInTimeRecoveryUnavailableException",
+    "InvalidRestoreTimeException",
+    "ContinuousBackupsUnavailableException",
+    "ExportNotFoundException",
+    "InvalidExportTimeException",
+    "ExportConflictException",
+    "ImportNotFoundException",
+    "ImportConflictException",
     "RequestLimitExceeded",
     "ItemCollectionSizeLimitExceededException",
     "InternalServerError",
@@ -172,6 +186,58 @@ class ThrottlingException(DynamoError):
 
 class LimitExceededException(DynamoError):
     type_name = "LimitExceededException"
+
+
+class BackupNotFoundException(DynamoError):
+    type_name = "BackupNotFoundException"
+
+
+class BackupInUseException(DynamoError):
+    type_name = "BackupInUseException"
+
+
+class TableNotFoundException(DynamoError):
+    type_name = "TableNotFoundException"
+
+
+class TableAlreadyExistsException(DynamoError):
+    type_name = "TableAlreadyExistsException"
+
+
+class TableInUseException(DynamoError):
+    type_name = "TableInUseException"
+
+
+class PointInTimeRecoveryUnavailableException(DynamoError):
+    type_name = "PointInTimeRecoveryUnavailableException"
+
+
+class InvalidRestoreTimeException(DynamoError):
+    type_name = "InvalidRestoreTimeException"
+
+
+class ContinuousBackupsUnavailableException(DynamoError):
+    type_name = "ContinuousBackupsUnavailableException"
+
+
+class ExportNotFoundException(DynamoError):
+    type_name = "ExportNotFoundException"
+
+
+class InvalidExportTimeException(DynamoError):
+    type_name = "InvalidExportTimeException"
+
+
+class ExportConflictException(DynamoError):
+    type_name = "ExportConflictException"
+
+
+class ImportNotFoundException(DynamoError):
+    type_name = "ImportNotFoundException"
+
+
+class ImportConflictException(DynamoError):
+    type_name = "ImportConflictException"
 
 
 class RequestLimitExceeded(DynamoError):

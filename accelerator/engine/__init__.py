@@ -12,7 +12,8 @@ from typing import Any
 
 from accelerator.core.errors import ResourceNotFoundException, TableMissing, UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
-from accelerator.engine import batch, capacity, control, index_admin, items, query, transact
+from accelerator.engine import backups, batch, capacity, control, index_admin, items, query, transact
+from accelerator.engine.catalog import Catalog
 from accelerator.engine.changelog import LoggingStorage
 from accelerator.engine.handler import Handler
 from accelerator.engine.indexed_storage import IndexedStorage
@@ -34,8 +35,10 @@ class TableEngine:
         self.meta = MetaStore(self.storage)
         self.ttl = TtlSettings(self.meta)
         self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
+        self.backups = Catalog(self.storage, backups.CATALOG)
         self.handlers: dict[str, Handler] = {
             **control.HANDLERS,
+            **backups.HANDLERS,
             "GetItem": items.get_item,
             "PutItem": items.put_item,
             "DeleteItem": items.delete_item,
@@ -51,6 +54,7 @@ class TableEngine:
     async def open(self) -> None:
         await self.storage.open()
         await self.meta.open()
+        await self.backups.open()
         self.sweeper.start()
         await index_admin.resume_backfills(self)
 

@@ -47,6 +47,10 @@ async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") 
         if "TableClass" in changes:
             desc["TableClassSummary"] = {"TableClass": changes["TableClass"],
                                          "LastUpdateDateTime": changes.get("TableClassUpdated", table.created)}
+        if "Restore" in changes:  # a table made by a restore or an import: CREATING until it is filled
+            desc["RestoreSummary"] = changes["Restore"]
+            if changes["Restore"]["RestoreInProgress"] and status == "ACTIVE":
+                desc["TableStatus"] = "CREATING"
     return desc
 
 

@@ -290,6 +290,11 @@ class SqliteStorage:
             raise translate(exc) from exc
         return [(pk, sk, v) for pk, sk, v in rows]
 
+    async def snapshot(self, table: str) -> _SqliteSnapshot:
+        """The table's items as of now, read later from a read transaction of its own (``Snapshots``)."""
+        self._read()  # raises if the storage is not open
+        return _SqliteSnapshot.open(self, table)
+
     # ----- the atomic unit
 
     async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
@@ -354,3 +359,43 @@ def _append(conn: sqlite3.Connection, records: list[tuple[str, bytes, bytes]]) -
         heads[name] += 1
         conn.execute(_APPEND, (name, heads[name], record))
     conn.executemany(_SET_HEAD, heads.items())
+
+class _SqliteSnapshot:
+    """A read transaction on its own connection: WAL keeps its view fixed while the writer commits."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str) -> None:
+        self.conn: sqlite3.Connection | None = conn
+        self.table = table
+        self.lo, self.hi = segment_bounds(0, 1)
+
+    @classmethod
+    def open(cls, storage: SqliteStorage, table: str) -> _SqliteSnapshot:
+        conn = storage._connect()
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM tables").fetchone()  # the first read fixes the snapshot
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate(exc) from exc
+        return cls(conn, table)
+
+    async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        if self.conn is None:
+            raise BackendUnavailable("sqlite: snapshot is closed")
+        try:
+            if start is None:
+                rows = self.conn.execute(_SCAN, (self.table, self.lo, self.hi, limit)).fetchall()
+            else:
+                args = (self.table, self.lo, self.hi, partition_hash(start[0]), start[0], start[1], limit)
+                rows = self.conn.execute(_SCAN_AFTER, args).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        return [(pk, sk, v) for pk, sk, v in rows]
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            conn.close()

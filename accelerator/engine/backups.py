@@ -1,0 +1,222 @@
+"""On-demand backups: CreateBackup, DescribeBackup, ListBackups, DeleteBackup, RestoreTableFromBackup.
+
+CreateBackup fixes a consistent view of the table (``accelerator.engine.snapshot``) before it answers, so
+the backup holds the table exactly as of that instant whatever writes follow; the items are then copied, a
+page at a time, into a hidden table of the same backend (``!backup!<id>``) while the backup shows
+``CREATING``. A catalog record per backup (``!backups``) holds its details and the source's description,
+from which RestoreTableFromBackup creates the new table (with the request's overrides) and fills it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from accelerator.core.errors import (
+    BackupInUseException,
+    BackupNotFoundException,
+    ResourceNotFoundException,
+    TableNotFoundException,
+)
+from accelerator.core.protocols import Request, Response
+from accelerator.core.tables import TableDef
+from accelerator.engine import restore
+from accelerator.engine.control import describe_table
+from accelerator.engine.snapshot import open_view, pages
+
+__all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE"]
+
+log = logging.getLogger("accelerator.backups")
+
+CATALOG = "!backups"
+_STORE_PREFIX = "!backup!"
+_ARN_TABLE = ":table/"
+BACKUP_IN_USE = ("There is another ongoing conflicting backup control plane operation on the table. The backup "
+                 "is either being created, deleted or restored to a table.")
+_SUMMARY = ("TableName", "TableId", "TableArn", "BackupArn", "BackupName", "BackupCreationDateTime",
+            "BackupStatus", "BackupType", "BackupSizeBytes")
+
+
+def name_of(table: str) -> str:
+    """A TableName member that may be a table ARN: the table's name."""
+    if table.startswith("arn:") and _ARN_TABLE in table:
+        return table.split(_ARN_TABLE, 1)[1].split("/", 1)[0]
+    return table
+
+
+async def table_named(engine: Any, table: str) -> TableDef:
+    """The table, or the TableNotFoundException the backup operations answer."""
+    name = name_of(table)
+    try:
+        return await engine.tables.get(name)
+    except ResourceNotFoundException:
+        raise TableNotFoundException(f"Table not found: {name}") from None
+
+
+async def source_description(engine: Any, table: TableDef) -> dict[str, Any]:
+    return (await describe_table(engine, {"TableName": table.name}))["Table"]
+
+
+def _details(record: dict[str, Any]) -> dict[str, Any]:
+    return {"BackupArn": record["arn"], "BackupName": record["name"], "BackupSizeBytes": record["size"],
+            "BackupStatus": record["status"], "BackupType": "USER", "BackupCreationDateTime": record["created"]}
+
+
+def _description(record: dict[str, Any]) -> dict[str, Any]:
+    desc = record["source"]
+    billing = desc.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    throughput = desc.get("ProvisionedThroughput", {})
+    features: dict[str, Any] = {}
+    for member in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        if member in desc:
+            features[member] = [{k: i[k] for k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+                                 if k in i} for i in desc[member]]
+    for member, source in (("StreamDescription", "StreamSpecification"), ("SSEDescription", "SSEDescription")):
+        if source in desc:
+            features[member] = desc[source]
+    if record.get("ttl"):
+        features["TimeToLiveDescription"] = record["ttl"]
+    return {
+        "BackupDetails": _details(record),
+        "SourceTableDetails": {
+            "TableName": desc["TableName"], "TableId": desc["TableId"], "TableArn": desc["TableArn"],
+            "TableSizeBytes": record["size"], "KeySchema": desc["KeySchema"],
+            "TableCreationDateTime": desc["CreationDateTime"], "ItemCount": record["items"],
+            "ProvisionedThroughput": {"ReadCapacityUnits": throughput.get("ReadCapacityUnits", 0),
+                                      "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 0)},
+            "BillingMode": billing,
+        },
+        "SourceTableFeatureDetails": features,
+    }
+
+
+async def _record(engine: Any, arn: str) -> dict[str, Any]:
+    record = await engine.backups.get(arn)
+    if record is None:
+        raise BackupNotFoundException(f"Backup not found: {arn}")
+    return record
+
+
+async def create_backup(engine: Any, req: Request) -> Response:
+    table = await table_named(engine, req["TableName"])
+    source = await source_description(engine, table)
+    ttl = await engine.call("DescribeTimeToLive", {"TableName": table.name})
+    view = await open_view(engine.storage, table)  # the backup's instant: nothing after this is in it
+    created = round(time.time(), 3)  # DynamoDB's timestamps have milliseconds
+    backup_id = f"{int(created * 1000):014d}-{secrets.token_hex(4)}"
+    record = {"arn": f"{source['TableArn']}/backup/{backup_id}", "name": req["BackupName"], "created": created,
+              "status": "CREATING", "size": 0, "items": 0, "source": source, "store": _STORE_PREFIX + backup_id,
+              "ttl": ttl["TimeToLiveDescription"]}
+    try:
+        await engine.storage.create_table(TableDef(name=record["store"], key=table.key, attribute_definitions=(),
+                                                   created=created))
+        await engine.backups.put(record["arn"], record)
+    except BaseException:
+        await view.close()
+        raise
+    engine.spawn(_copy(engine, view, record))
+    return {"BackupDetails": _details(record)}
+
+
+async def _copy(engine: Any, view: Any, record: dict[str, Any]) -> None:
+    try:
+        items, size = await restore.write_pages(engine.storage, record["store"], pages(view))
+        current = await engine.backups.get(record["arn"])
+        if current is None:  # deleted meanwhile
+            await engine.storage.delete_table(record["store"])
+            return
+        await engine.backups.put(record["arn"], {**record, "status": "AVAILABLE", "items": items, "size": size})
+    except Exception:
+        log.exception("backup %s failed; it is removed", record["arn"])
+        await _drop(engine, record)
+    finally:
+        await view.close()
+
+
+async def _drop(engine: Any, record: dict[str, Any]) -> None:
+    try:
+        await engine.backups.delete(record["arn"])
+        await engine.storage.delete_table(record["store"])
+    except ResourceNotFoundException:
+        pass
+    except Exception:
+        log.exception("could not remove backup %s", record["arn"])
+
+
+async def describe_backup(engine: Any, req: Request) -> Response:
+    return {"BackupDescription": _description(await _record(engine, req["BackupArn"]))}
+
+
+async def delete_backup(engine: Any, req: Request) -> Response:
+    record = await _record(engine, req["BackupArn"])
+    if record["status"] != "AVAILABLE":
+        raise BackupInUseException(BACKUP_IN_USE)
+    await _drop(engine, record)
+    return {"BackupDescription": _description({**record, "status": "DELETED"})}
+
+
+async def list_backups(engine: Any, req: Request) -> Response:
+    records = sorted(await engine.backups.all(), key=lambda r: (r["created"], r["arn"]))
+    if req.get("BackupType", "USER") not in ("USER", "ALL"):
+        records = []
+    if "TableName" in req:
+        name = name_of(req["TableName"])
+        records = [r for r in records if r["source"]["TableName"] == name]
+    lower, upper = req.get("TimeRangeLowerBound"), req.get("TimeRangeUpperBound")
+    if lower is not None:
+        records = [r for r in records if r["created"] >= lower]
+    if upper is not None:
+        records = [r for r in records if r["created"] < upper]
+    start = req.get("ExclusiveStartBackupArn")
+    if start is not None:
+        arns = [r["arn"] for r in records]
+        records = records[arns.index(start) + 1:] if start in arns else [
+            r for r in records if r["arn"] > start]
+    limit = req.get("Limit")
+    response: Response = {}
+    if limit is not None and len(records) > limit:
+        records = records[:limit]
+        response["LastEvaluatedBackupArn"] = records[-1]["arn"]
+    response["BackupSummaries"] = [_summary(r) for r in records]
+    return response
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    source = record["source"]
+    out = {"TableName": source["TableName"], "TableId": source["TableId"], "TableArn": source["TableArn"],
+           **_details(record)}
+    return {k: out[k] for k in _SUMMARY}
+
+
+async def restore_table_from_backup(engine: Any, req: Request) -> Response:
+    record = await _record(engine, req["BackupArn"])
+    if record["status"] != "AVAILABLE":
+        raise BackupInUseException(BACKUP_IN_USE)
+    source = record["source"]
+    summary = {"SourceBackupArn": record["arn"], "SourceTableArn": source["TableArn"],
+               "RestoreDateTime": record["created"]}
+    create = restore.create_request(source, req["TargetTableName"], req)
+    table = await restore.create_target(engine, create, summary)
+    engine.spawn(_fill(engine, table, record["store"]))
+    return {"TableDescription": (await describe_table(engine, {"TableName": table.name}))["Table"]}
+
+
+async def _stored_pages(engine: Any, store: str) -> Any:
+    start: tuple[bytes, bytes] | None = None
+    while page := await engine.storage.scan(store, segment=0, total_segments=1, start=start, limit=500):
+        yield page
+        start = page[-1][0], page[-1][1]
+
+
+async def _fill(engine: Any, table: TableDef, store: str) -> None:
+    try:
+        await restore.write_pages(engine.storage, table.name, _stored_pages(engine, store))
+        await restore.finish(engine, table.name)
+    except Exception:
+        log.exception("restore of %s failed; the table stays CREATING", table.name)
+
+
+HANDLERS = {"CreateBackup": create_backup, "DescribeBackup": describe_backup, "ListBackups": list_backups,
+            "DeleteBackup": delete_backup, "RestoreTableFromBackup": restore_table_from_backup}
