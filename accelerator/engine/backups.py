@@ -9,6 +9,7 @@ from which RestoreTableFromBackup creates the new table (with the request's over
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -18,6 +19,7 @@ from accelerator.core.errors import (
     BackupInUseException,
     BackupNotFoundException,
     ResourceNotFoundException,
+    TableMissing,
     TableNotFoundException,
 )
 from accelerator.core.protocols import Request, Response
@@ -125,7 +127,8 @@ async def _copy(engine: Any, view: Any, record: dict[str, Any]) -> None:
         items, size = await restore.write_pages(engine.storage, record["store"], pages(view))
         current = await engine.backups.get(record["arn"])
         if current is None:  # deleted meanwhile
-            await engine.storage.delete_table(record["store"])
+            with contextlib.suppress(TableMissing):
+                await engine.storage.delete_table(record["store"])
             return
         await engine.backups.put(record["arn"], {**record, "status": "AVAILABLE", "items": items, "size": size})
     except Exception:
@@ -139,7 +142,7 @@ async def _drop(engine: Any, record: dict[str, Any]) -> None:
     try:
         await engine.backups.delete(record["arn"])
         await engine.storage.delete_table(record["store"])
-    except ResourceNotFoundException:
+    except TableMissing:
         pass
     except Exception:
         log.exception("could not remove backup %s", record["arn"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import ResourceInUseException
+from accelerator.core.errors import TableExists
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KeyRef, Storage
 from accelerator.core.tables import TableDef
@@ -30,7 +30,7 @@ class Catalog:
 
     async def open(self) -> None:
         definition = TableDef(name=self.name, key=KeySchema("arn", "S"), attribute_definitions=(), created=0.0)
-        with contextlib.suppress(ResourceInUseException):
+        with contextlib.suppress(TableExists):
             await self.storage.create_table(definition)
 
     async def get(self, arn: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from accelerator.core.errors import ResourceInUseException, TableAlreadyExistsException
+from accelerator.core.errors import TableAlreadyExistsException, TableExists
 from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
 from accelerator.engine.tables import table_from_request
@@ -71,7 +71,7 @@ async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, 
     table = table_from_request(create)
     try:
         await engine.storage.create_table(table)
-    except ResourceInUseException:
+    except TableExists:
         raise TableAlreadyExistsException(f"Table already exists: {table.name}") from None
     engine.tables.forget(table.name)
     for prefix in ("ttl:", "tags:"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,13 +30,39 @@ PAGE = 500
 
 
 async def open_view(storage: Any, table: TableDef) -> Snapshot:
-    """A consistent view of ``table`` on ``storage`` (the engine's stack or a backend), fixed when this returns."""
-    inner = storage
-    while not isinstance(inner, Snapshots) and hasattr(inner, "inner"):
-        inner = inner.inner
-    if isinstance(inner, Snapshots):
-        return await inner.snapshot(table.name)
-    return await _RolledForward.open(inner, table)
+    """A consistent view of ``table`` through ``storage`` (the engine's stack), fixed when this returns.
+
+    The stack's wrappers are followed through their ``inner`` down to the backend; a wrapper that transforms
+    stored values (encryption) opens the snapshot's values with its ``open_value``.
+    """
+    levels = [storage]
+    while hasattr(levels[-1], "inner"):
+        levels.append(levels[-1].inner)
+    native = [i for i, level in enumerate(levels) if isinstance(level, Snapshots)]
+    if native:
+        view: Snapshot = await levels[native[-1]].snapshot(table.name)
+        for level in reversed(levels[: native[-1]]):
+            opener = getattr(level, "open_value", None)
+            if opener is not None:
+                view = _Opened(view, table.name, opener)
+        return view
+    logs = [level for level in levels if hasattr(level, "log_head") and hasattr(level, "read_log")]
+    return await _RolledForward.open(storage, logs[-1] if logs else None, table)
+
+
+class _Opened:
+    """A snapshot whose values pass through a wrapper's ``open_value`` (decryption)."""
+
+    def __init__(self, inner: Snapshot, table: str, opener: Callable[[str, bytes, bytes, bytes], bytes]) -> None:
+        self.inner = inner
+        self.table = table
+        self.opener = opener
+
+    async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        return [(pk, sk, self.opener(self.table, pk, sk, v)) for pk, sk, v in await self.inner.scan(start, limit)]
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 async def pages(view: Snapshot, limit: int = PAGE) -> Any:
@@ -58,20 +85,19 @@ class _RolledForward:
         self.keys = [(partition_hash(pk), pk, sk) for pk, sk, _ in rows]
 
     @classmethod
-    async def open(cls, storage: Any, table: TableDef) -> _RolledForward:
+    async def open(cls, storage: Any, changes: Any, table: TableDef) -> _RolledForward:
         # The whole scan happens here, so the instant is fixed on return; rows are kept as bytes.
-        has_log = hasattr(storage, "log_head") and hasattr(storage, "read_log")
-        head = await storage.log_head(table.name) if has_log else 0
+        head = await changes.log_head(table.name) if changes is not None else 0
         rows: list[tuple[bytes, bytes, bytes]] = []
         start: tuple[bytes, bytes] | None = None
         while page := await storage.scan(table.name, segment=0, total_segments=1, start=start, limit=PAGE):
             rows.extend(page)
             start = page[-1][0], page[-1][1]
             await asyncio.sleep(0)
-        if not has_log:
+        if changes is None:
             return cls(rows)
-        end = await storage.log_head(table.name)
-        return cls(_merge(rows, await _changes(storage, table, head, end)))
+        end = await changes.log_head(table.name)
+        return cls(_merge(rows, await _changes(changes, table, head, end)))
 
     async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
         first = 0 if start is None else bisect_right(self.keys, (partition_hash(start[0]), *start))
