@@ -7,11 +7,12 @@ import gc
 import logging
 import os
 import signal
+import ssl
 from typing import Any
 
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier
-from accelerator.config import Config
+from accelerator.config import Config, ConfigError, metrics_address
 from accelerator.core.protocols import Storage, Store
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
@@ -20,7 +21,9 @@ from accelerator.metrics import Metrics, TimedStore
 from accelerator.policy import Enforcer, PolicyError, load_policies
 from accelerator.server import Reply, Server, ServerLimits
 
-__all__ = ["build_storage", "build_store", "serve", "run"]
+__all__ = ["build_storage", "build_store", "serve", "run", "tls_context"]
+
+METRICS_ACTION = "accelerator:GetMetrics"
 
 log = logging.getLogger("accelerator")
 
@@ -72,8 +75,6 @@ def _verifier(config: Config) -> SigV4Verifier | None:
     s = config.server
     if s.auth == "none":
         return None
-    if s.auth != "sigv4" or not s.credentials:
-        raise ValueError('[server] auth must be "none" or "sigv4" (with [server.credentials] access keys)')
     return SigV4Verifier(s.credentials, max_skew=s.auth_max_skew)
 
 
@@ -93,8 +94,26 @@ def _enforcer(config: Config, store: Store) -> Enforcer | None:
     return Enforcer(policies, describe)
 
 
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context (TLS 1.2 and up) from ``[server] tls_cert``/``tls_key``, or None for plain HTTP."""
+    s = config.server
+    if s.tls_cert is None or s.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(s.tls_cert, s.tls_key)
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, not PEM, key not matching the certificate
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"[server] tls_cert {s.tls_cert!r} / tls_key {s.tls_key!r}: cannot load: {reason}") \
+            from None
+    return context
+
+
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    tls = tls_context(config)  # before anything opens: a bad certificate is a startup error
     metrics = Metrics()
     store = build_store(config, metrics)
     enforcer = _enforcer(config, store)  # before opening anything: a bad policies file stops the start
@@ -104,7 +123,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     async def metrics_page() -> Reply:
         return 200, METRICS_CONTENT_TYPE, b"", metrics.render()
 
-    routes = {b"/metrics": metrics_page}
+    metrics_route = {(b"GET", b"/metrics"): (METRICS_ACTION, metrics_page)}
+    routes = dict(metrics_route)
     admin = getattr(store, "admin_routes", None)
     if admin is not None:
         routes.update(admin())
@@ -113,6 +133,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
                           request_timeout=s.request_timeout, idle_timeout=s.idle_timeout,
                           max_connections=s.max_connections)
     server = Server(router, limits, routes, verifier=_verifier(config))
+    # /metrics unsigned on a listener of its own (e.g. loopback only), for scrapers that cannot sign
+    metrics_server = Server(router, limits, metrics_route, data_plane=False) if s.metrics_listen else None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,18 +143,24 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     # Objects from startup never become garbage (freeze them) and young collections run less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    addresses = await server.start(s.host, s.port)
+    addresses = await server.start(s.host, s.port, ssl=tls)
+    if metrics_server is not None and s.metrics_listen is not None:
+        bound = await metrics_server.start(*metrics_address(s.metrics_listen))
+        log.info("metrics listening on %s", ", ".join(f"http://{h}:{p}/metrics" for h, p in bound))
     host, port = addresses[0][0], addresses[0][1]
     router.address = f"{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
     log.info("accelerator listening on %s (backend %s, cache %s)",
              ", ".join(f"{h}:{p}" for h, p in addresses), config.backend.kind,
              "on" if config.cache.enabled else "off")
-    print(f"accelerator listening on http://{addresses[0][0]}:{addresses[0][1]}", flush=True)
+    scheme = "https" if tls is not None else "http"
+    print(f"accelerator listening on {scheme}://{addresses[0][0]}:{addresses[0][1]}", flush=True)
     try:
         await stop.wait()
     finally:
         log.info("shutting down: draining in-flight requests")
         await server.shutdown(s.shutdown_grace)
+        if metrics_server is not None:
+            await metrics_server.shutdown(0)
         await store.close()
         log.info("stopped")
 

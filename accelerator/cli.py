@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import ssl
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 
 __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from accelerator.app import run
-    from accelerator.config import load_config
+    import tomllib
 
-    config = load_config(args.config).override(
-        host=args.host, port=args.port, backend=args.backend, data_dir=args.data_dir,
-        upstream_url=args.upstream_url, cache=False if args.no_cache else None,
-    )
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from accelerator.app import run
+    from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptionError
     from accelerator.policy import PolicyError
 
     try:
+        config = load_config(args.config).override(
+            host=args.host, port=args.port, backend=args.backend, data_dir=args.data_dir,
+            upstream_url=args.upstream_url, cache=False if args.no_cache else None,
+        )
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run(config)
-    except (EncryptionError, PolicyError) as exc:  # a wrong key file, store or policies file: one line
+    except (ConfigError, tomllib.TOMLDecodeError, EncryptionError, PolicyError) as exc:
+        # a wrong config value, certificate, key file, store or policies file: one line, no traceback
         print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
@@ -68,14 +74,38 @@ def _rekey(args: argparse.Namespace) -> int:
         return 2
 
 
-def _cache(args: argparse.Namespace) -> int:
+def _admin_request(args: argparse.Namespace, method: str, path: str) -> urllib.request.Request:
+    """The admin request, signed when credentials are given (options, else the AWS environment variables)."""
+    from accelerator.client.sigv4 import Credentials, SigV4Signer, credentials_from_env
+
     url = args.url.rstrip("/")
+    host = urllib.parse.urlsplit(url).netloc
+    headers = {"Host": host}
+    credentials = (Credentials(args.access_key, args.secret_key) if args.access_key and args.secret_key
+                   else credentials_from_env())
+    if credentials is not None:
+        headers.update(SigV4Signer(credentials, args.region).sign(host, {}, b"", method=method, path=path))
+    return urllib.request.Request(url + path, data=b"" if method == "POST" else None, method=method,
+                                  headers=headers)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    table = urllib.parse.quote(args.table, safe="") if args.table else None
     if args.action == "stats":
-        path = "/admin/cache"
+        method, path = "GET", "/admin/cache" + (f"/tables/{table}" if table else "")
     else:
-        path = "/admin/cache/flush" + (f"/{args.table}" if args.table else "")
-    with urllib.request.urlopen(url + path, timeout=10) as response:
-        sys.stdout.write(response.read().decode())
+        method, path = "POST", "/admin/cache/flush" + (f"/{table}" if table else "")
+    context = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
+    try:
+        with urllib.request.urlopen(_admin_request(args, method, path), timeout=10, context=context) as response:
+            sys.stdout.write(response.read().decode())
+    except urllib.error.HTTPError as exc:  # the server's own error (e.g. a signature refused): show it
+        print(f"accelerator: {method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')}",
+              file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"accelerator: {method} {args.url.rstrip('/')}{path}: {exc.reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -111,8 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser("cache", help="show cache statistics or flush cached entries of a running server")
     cache.add_argument("action", choices=["stats", "flush"])
-    cache.add_argument("--url", default="http://127.0.0.1:8111", help="server URL")
-    cache.add_argument("--table", help="flush only this table's entries")
+    cache.add_argument("--url", default="http://127.0.0.1:8111", help="server URL (https://... with TLS)")
+    cache.add_argument("--table", help="only this table: its cache state (stats) or its entries (flush)")
+    cache.add_argument("--access-key", help="sign with this access key id (default: $AWS_ACCESS_KEY_ID)")
+    cache.add_argument("--secret-key", help="... and this secret access key (default: $AWS_SECRET_ACCESS_KEY)")
+    cache.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                       or "us-east-1", help="region in the signature's scope (default: $AWS_REGION or us-east-1)")
+    cache.add_argument("--ca-file", help="CA bundle (PEM) to verify an https:// server's certificate")
     cache.set_defaults(func=_cache)
 
     keygen = sub.add_parser("keygen", help="print a new random AES-256 key (one line of a key file)")

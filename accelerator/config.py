@@ -7,7 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ServerConfig", "BackendConfig", "CacheConfig", "TableCacheConfig", "load_config"]
+__all__ = ["ConfigError", "Config", "ServerConfig", "BackendConfig", "CacheConfig", "TableCacheConfig", "load_config",
+           "metrics_address"]
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; its message is one line naming the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,31 @@ class ServerConfig:
     credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret access key
     auth_max_skew: float = 300.0
     policies: str | None = None  # JSON file: access key id -> IAM policy document (needs auth = "sigv4")
+    tls_cert: str | None = None  # PEM certificate chain: with tls_key, the listener speaks HTTPS (TLS 1.2+)
+    tls_key: str | None = None  # PEM private key
+    metrics_listen: str | None = None  # "127.0.0.1:9111": /metrics unsigned on a listener of its own
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("none", "sigv4"):
+            raise ConfigError(f'[server] auth must be "none" or "sigv4", not {self.auth!r}')
+        if self.auth == "sigv4" and not self.credentials:
+            raise ConfigError('[server] auth = "sigv4" needs access keys in [server.credentials]')
+        if not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in self.credentials.items()):
+            raise ConfigError("[server.credentials] maps access key ids to secret access keys (strings)")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("[server] tls_cert and tls_key go together (PEM certificate chain and private key)")
+        if self.metrics_listen is not None:
+            metrics_address(self.metrics_listen)
+        if self.auth_max_skew <= 0:
+            raise ConfigError("[server] auth_max_skew must be a positive number of seconds")
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """``host:port`` of ``[server] metrics_listen``, checked."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f'[server] metrics_listen must be "host:port", e.g. "127.0.0.1:9111", not {text!r}')
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +117,7 @@ def _section(cls: Any, raw: dict[str, Any], name: str) -> Any:
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
-        raise ValueError(f"unknown keys in [{name}]: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown keys in [{name}]: {', '.join(sorted(unknown))}")
     return cls(**raw)
 
 

@@ -15,26 +15,34 @@ import itertools
 import logging
 import os
 import resource
+import ssl as ssl_module
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import httptools
 
 from accelerator.api import Router
-from accelerator.auth import SigV4Verifier
+from accelerator.auth import Authorize, SigV4Verifier, allow_all, check_allowed
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
-from accelerator.core.errors import DynamoError, InternalServerError
+from accelerator.core.errors import DynamoError, InternalServerError, UnknownOperationException
 from accelerator.core.guard import LogOnce
 
-__all__ = ["Server", "ServerLimits", "Reply", "default_max_connections"]
+__all__ = ["Server", "ServerLimits", "Reply", "Route", "Routes", "default_max_connections"]
 
 log = logging.getLogger("accelerator.server")
 _now = time.monotonic  # the connection clock (a test replaces it)
 
 Reply = tuple[int, bytes, bytes, bytes]
 """(status, content type, extra header lines, body) of a response."""
+
+Route = tuple[str, Callable[..., Awaitable[Reply]]]
+"""(action name for the policy decision, handler) of an HTTP route besides the DynamoDB API."""
+
+Routes = Mapping[tuple[bytes, bytes], Route]
+"""Routes by (method, path); a path ending in "/" is a prefix whose handler gets the last path segment."""
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
             408: b"Request Timeout", 413: b"Payload Too Large", 431: b"Request Header Fields Too Large",
@@ -300,16 +308,20 @@ class _Reject(Exception):
 class Server:
     """Accepts connections and routes requests to the API router; owns graceful shutdown."""
 
-    def __init__(self, router: Router, limits: ServerLimits | None = None,
-                 extra_routes: Mapping[bytes, Callable[..., Awaitable[Reply]]] | None = None,
-                 verifier: SigV4Verifier | None = None) -> None:
+    def __init__(self, router: Router, limits: ServerLimits | None = None, extra_routes: Routes | None = None,
+                 verifier: SigV4Verifier | None = None, authorize: Authorize = allow_all,
+                 data_plane: bool = True) -> None:
         self.router = router
         self.verifier = verifier
+        self.authorize = authorize
+        self.data_plane = data_plane  # False: a listener for the extra routes only (the metrics listener)
         self.limits = limits or ServerLimits()
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Future[Any]] = set()
         self.ready = False
-        self.extra_routes = dict(extra_routes or {})
+        self.extra_routes: dict[bytes, dict[bytes, Route]] = {}
+        for (method, path), route in (extra_routes or {}).items():
+            self.extra_routes.setdefault(path, {})[method] = route
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -328,7 +340,12 @@ class Server:
 
     async def dispatch(self, method: bytes, url: bytes, target: bytes, body: bytes,
                        headers: Mapping[bytes, bytes] = _NO_HEADERS) -> Reply:
-        if method == b"POST":
+        if method == b"POST" and (url == b"/" or not url.startswith(b"/admin/")) and self.data_plane:
+            if self.verifier is not None:
+                try:  # over the bytes received: clients sign the body they send, compressed or not
+                    self.verifier.verify(method, url, headers, body)
+                except DynamoError as exc:
+                    return self.router.error_reply(exc)
             coding = headers.get(b"content-encoding")
             if coding:
                 try:
@@ -337,37 +354,53 @@ class Server:
                     return 413, _TEXT, b"", b"request body too large"
                 except BadCoding:  # DynamoDB's answer to a body it cannot decode
                     return self.router.error_reply(InternalServerError("Failed to decode the request body"))
-            if self.verifier is not None:
-                try:
-                    self.verifier.verify(method, url, headers, body)
-                except DynamoError as exc:
-                    return self.router.error_reply(exc)
             return await self.router.handle(target, body)
-        if method == b"GET":
-            path = url.split(b"?", 1)[0]
+        return await self._http_route(method, url, body, headers)
+
+    async def _http_route(self, method: bytes, url: bytes, body: bytes, headers: Mapping[bytes, bytes]) -> Reply:
+        """Health checks (always open), then the extra routes (signed and authorised when auth is on)."""
+        path = url.split(b"?", 1)[0]
+        if method == b"GET" and self.data_plane:
             if path == b"/":  # DynamoDB's health check: the address the client used
                 return 200, _TEXT, b"", b"healthy: " + headers.get(b"host", b"")
             if path == b"/health":
                 if self.ready:
                     return 200, _TEXT, b"", b"ok\n"
                 return 503, _TEXT, b"", b"starting\n"
-            route = self.extra_routes.get(path)
-            if route is not None:
-                return await route()
+        methods, arg = self.extra_routes.get(path), None
+        if methods is None:
             head, _, rest = path.rpartition(b"/")
-            prefix = self.extra_routes.get(head + b"/") if rest else None
-            if prefix is not None:  # a route registered with a trailing "/" gets the last path segment
-                return await prefix(rest)
+            methods = self.extra_routes.get(head + b"/") if rest else None
+            arg = rest
+        if methods is None:
             return 404, _TEXT, b"", b"not found\n"
-        return 405, _TEXT, b"", b"method not allowed\n"
+        route = methods.get(method)
+        if route is None:  # e.g. a flush by GET: state changes are POST only
+            allowed = b", ".join(sorted(methods))
+            _, ctype, _, text = self.router.error_reply(UnknownOperationException(
+                f"{method.decode('latin-1')} is not allowed on {path.decode('latin-1')}; use "
+                f"{allowed.decode()}"))
+            return 405, ctype, b"Allow: " + allowed + b"\r\n", text
+        action, handler = route
+        if self.verifier is not None:
+            try:
+                principal = self.verifier.verify(method, url, headers, body)
+                resource = "*" if arg is None else "arn:aws:dynamodb:*:*:table/" + unquote(arg.decode("latin-1"))
+                check_allowed(self.authorize, principal, action, resource)
+            except DynamoError as exc:
+                return self.router.error_reply(exc)
+        return await (handler() if arg is None else handler(arg))
 
-    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
-        """Listen on host:port; returns the bound addresses (port 0 picks a free one)."""
+    async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None) -> list[tuple[str, int]]:
+        """Listen on host:port (HTTPS with an ``ssl`` context); returns the bound addresses (port 0: a free one)."""
         loop = asyncio.get_running_loop()
+        # With TLS the transport hands Connection the decrypted stream: keep-alive and pipelining are unchanged.
         server = await loop.create_server(lambda: Connection(self), host, port, backlog=1024,
-                                          reuse_address=True)
+                                          reuse_address=True, ssl=ssl,
+                                          ssl_handshake_timeout=self.limits.request_timeout if ssl else None)
         self._servers.append(server)
-        self._sweeper = asyncio.ensure_future(self._sweep())
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
         self.ready = True
         return [s.getsockname()[:2] for s in server.sockets]
 

@@ -135,7 +135,8 @@ def run(args: argparse.Namespace, accel: RawClient, floor: RawClient, accel_port
     import urllib.request
 
     def flush() -> None:
-        urllib.request.urlopen(f"http://127.0.0.1:{accel_port}/admin/cache/flush", timeout=10).read()
+        request = urllib.request.Request(f"http://127.0.0.1:{accel_port}/admin/cache/flush", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
 
     statuses: dict[str, Counter[bytes]] = {c: Counter() for c in ("floor", "hit", "miss", "consistent")}
     samples: dict[str, list[float]] = {c: [] for c in statuses}

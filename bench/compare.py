@@ -292,7 +292,8 @@ def flush(url: str) -> Callable[[], None]:
     """Empty the accelerator's cache of the cold table (untimed, between passes over its keys)."""
 
     def do() -> None:
-        with urllib.request.urlopen(f"{url}/admin/cache/flush/{COLD}", timeout=10) as r:
+        request = urllib.request.Request(f"{url}/admin/cache/flush/{COLD}", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as r:
             r.read()
 
     return do

@@ -116,10 +116,11 @@ class ServerUnderTest:
         subprocess.run(["rm", "-rf", self.data_dir], check=False)
 
 
-def admin(url: str, path: str) -> Any:
-    """GET an accelerator admin route; None when the target has none (another DynamoDB endpoint)."""
+def admin(url: str, path: str, method: str = "GET") -> Any:
+    """Call an accelerator admin route (a flush is a POST); None when the target has none (another endpoint)."""
     try:
-        with urllib.request.urlopen(url + path, timeout=10) as r:
+        request = urllib.request.Request(url + path, data=b"" if method == "POST" else None, method=method)
+        with urllib.request.urlopen(request, timeout=10) as r:
             return json.loads(r.read())
     except (OSError, ValueError):
         return None
@@ -254,7 +255,7 @@ def main(args: argparse.Namespace) -> int:
         preload_s = 0.0 if args.no_preload else prepare(scenario, url)
         if not args.warm_start:
             # Writes fill the cache (write-through): without a flush every preloaded key would be a hit.
-            flushed = admin(url, "/admin/cache/flush")
+            flushed = admin(url, "/admin/cache/flush", "POST")
             if flushed is not None:
                 print(f"cache flushed after preload ({flushed.get('entries')} entries): the run starts cold")
         if args.find_max_rate:

@@ -57,6 +57,12 @@ class CacheServer:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return response.read()  # type: ignore[no-any-return]
 
+    def post(self, path: str) -> bytes:
+        """POST an admin route (a flush), with an empty body."""
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=b"", method="POST"),
+                                    timeout=10) as response:
+            return response.read()  # type: ignore[no-any-return]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

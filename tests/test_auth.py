@@ -89,3 +89,43 @@ def test_signed_clients_work_others_are_refused(secured: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", secured.port), timeout=5) as s:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_admin_routes_ask_the_policy_hook_and_the_principal_is_set() -> None:
+    """The policy decision for admin routes is pluggable; a refusal is DynamoDB's AccessDeniedException."""
+    import asyncio
+    import types
+
+    from accelerator.api import Router
+    from accelerator.auth import PRINCIPAL
+    from accelerator.server import Reply, Server
+
+    asked: list[tuple[str, str, str]] = []
+
+    def authorize(principal: str, action: str, resource: str) -> bool:
+        asked.append((principal, action, resource))
+        return action != "test:Flush"
+
+    async def handler(rest: bytes | None = None) -> Reply:
+        return 200, b"text/plain", b"", str(PRINCIPAL.get()).encode()
+
+    server = Server(Router(types.SimpleNamespace(call=None)),  # a router with no store: no data plane used
+                    extra_routes={(b"GET", b"/admin/x"): ("test:Describe", handler),
+                                  (b"POST", b"/admin/flush/"): ("test:Flush", handler)},
+                    verifier=SigV4Verifier({KEY: SECRET}), authorize=authorize)
+
+    def call(method: str, path: str) -> Reply:
+        request = AWSRequest(method=method, url=f"http://127.0.0.1:8111{path}", data=b"")
+        SigV4Auth(Credentials(KEY, SECRET), "dynamodb", "us-east-1").add_auth(request)
+        headers = {k.lower().encode(): v.encode() if isinstance(v, str) else v for k, v in request.headers.items()}
+        headers[b"host"] = b"127.0.0.1:8111"
+        return asyncio.run(server.dispatch(method.encode(), path.encode(), b"", b"", headers))
+
+    status, _, _, body = call("GET", "/admin/x")
+    assert (status, body) == (200, KEY.encode())
+    status, _, _, body = call("POST", "/admin/flush/sessions")
+    assert status == 400 and json.loads(body) == {
+        "__type": "com.amazon.coral.service#AccessDeniedException",
+        "message": f"User: {KEY} is not authorized to perform: test:Flush on resource: "
+                   "arn:aws:dynamodb:*:*:table/sessions"}
+    assert asked == [(KEY, "test:Describe", "*"), (KEY, "test:Flush", "arn:aws:dynamodb:*:*:table/sessions")]

@@ -53,7 +53,7 @@ def S(v: str) -> dict[str, str]:
 
 def test_hit_after_miss(server: CacheServer, ddb: Any, table: str) -> None:
     ddb.put_item(TableName=table, Item={"pk": S("a"), "v": S("1")})
-    server.get(f"/admin/cache/flush/{table}")  # forget the written-through copy: the next read misses
+    server.post(f"/admin/cache/flush/{table}")  # forget the written-through copy: the next read misses
     first = ddb.get_item(TableName=table, Key={"pk": S("a")})
     second = ddb.get_item(TableName=table, Key={"pk": S("a")})
     assert cache_header(first) == "miss" and cache_header(second) == "hit"
@@ -105,7 +105,7 @@ def test_projection_served_from_the_cached_whole_item(ddb: Any, table: str) -> N
 
 def test_batch_get_and_write(ddb: Any, table: str, server: CacheServer) -> None:
     ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"pk": S(f"k{i}")}}} for i in range(5)]})
-    server.get(f"/admin/cache/flush/{table}")
+    server.post(f"/admin/cache/flush/{table}")
     keys = [{"pk": S(f"k{i}")} for i in range(6)]
     first = ddb.batch_get_item(RequestItems={table: {"Keys": keys}})
     second = ddb.batch_get_item(RequestItems={table: {"Keys": keys}})

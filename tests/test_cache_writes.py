@@ -243,10 +243,12 @@ def test_metrics_and_admin_routes() -> None:
         assert families[name].type == kind and families[name].samples[0].value == value, name
     assert families["EstimatedDbSize"].samples[0].value == cs.items.bytes > 0
     routes = cs.admin_routes()
-    status, ctype, _, body = run(routes[b"/admin/cache"]())
+    status, ctype, _, body = run(routes[b"GET", b"/admin/cache"][1]())
     assert status == 200 and b'"item_hits": 2' in body
-    status, _, _, body = run(routes[b"/admin/cache/flush/"](b"t"))
+    status, _, _, body = run(routes[b"GET", b"/admin/cache/tables/"][1](b"t"))
+    assert b'"item_entries": 1' in body and b'"known": true' in body
+    status, _, _, body = run(routes[b"POST", b"/admin/cache/flush/"][1](b"t"))
     assert b'"entries":1' in body and cs.items.entries == 0
-    status, _, _, body = run(routes[b"/admin/cache/flush"]())
+    status, _, _, body = run(routes[b"POST", b"/admin/cache/flush"][1]())
     assert status == 200 and cs.tables.names() == []
 

@@ -72,6 +72,10 @@ class ItemCache:
             self._lru.discard(key)
         return len(doomed)
 
+    def count(self, incarnation: int) -> int:
+        """How many entries one table incarnation holds (a walk over every key: for the admin route)."""
+        return sum(1 for k in self._lru.raw_keys() if k[0] == incarnation)
+
     def clear(self) -> None:
         self._lru.clear()
 

@@ -20,7 +20,7 @@ from accelerator.metrics import Metrics
 if TYPE_CHECKING:
     from accelerator.cache.store import CachedStore
 
-__all__ = ["Stats", "register", "snapshot"]
+__all__ = ["Stats", "register", "snapshot", "table_snapshot"]
 
 
 @dataclass(slots=True)
@@ -53,6 +53,17 @@ def snapshot(cs: CachedStore) -> dict[str, Any]:
         "tables": cs.tables.names(),
         "reads_in_flight": len(cs.item_flights.active) + len(cs.query_flights.active),
     }
+
+
+def table_snapshot(cs: CachedStore, table: str) -> dict[str, Any]:
+    """One table's cache state: whether the cache knows it, its TTLs and its entries (a scan: admin only)."""
+    state = cs.tables.get(table)
+    if state is None:
+        return {"table": table, "known": False, "item_entries": 0, "query_entries": 0}
+    n = state.incarnation
+    return {"table": table, "known": True, "item_cache": state.item_enabled, "query_cache": state.query_enabled,
+            "item_ttl": state.item_ttl, "negative_ttl": state.negative_ttl, "query_ttl": state.query_ttl,
+            "item_entries": cs.items.count(n), "query_entries": cs.queries.count(n)}
 
 
 def register(metrics: Metrics, cs: CachedStore) -> None:

@@ -22,6 +22,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from accelerator.cache import reads, writes
 from accelerator.cache.flight import Flights
@@ -37,6 +38,9 @@ from accelerator.core.guard import swallowed
 from accelerator.core.protocols import Request, Response, Store
 from accelerator.core.values import Item
 from accelerator.metrics import Metrics
+
+if TYPE_CHECKING:
+    from accelerator.cache.admin import Handler
 
 __all__ = ["CachedStore"]
 
@@ -302,7 +306,8 @@ class CachedStore:
         return self.items.purge(state.incarnation) + self.queries.purge(state.incarnation)
 
     # -- admin -----------------------------------------------------------------------------------
-    def admin_routes(self) -> dict[bytes, Callable[..., Awaitable[tuple[int, bytes, bytes, bytes]]]]:
+    def admin_routes(self) -> dict[tuple[bytes, bytes], tuple[str, Handler]]:
+        """The admin HTTP routes by (method, path), each with its policy action (see accelerator.cache.admin)."""
         from accelerator.cache.admin import routes
 
         return routes(self)

@@ -1,16 +1,20 @@
-"""AWS Signature Version 4 for DynamoDB JSON requests (POST /, no query string), with hashlib and hmac only."""
+"""AWS Signature Version 4 for DynamoDB JSON requests and the accelerator's admin routes.
+
+The arithmetic (canonical request, string to sign, key derivation) is ``accelerator.core.sigv4``, shared with
+the server's verifier; this module adds credentials, caching of the day's key and the fast path for ``POST /``.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import time
 from dataclasses import dataclass
 
+from accelerator.core import sigv4 as core
+
 __all__ = ["Credentials", "SigV4Signer", "credentials_from_env"]
 
-_ALGORITHM = "AWS4-HMAC-SHA256"
+_ALGORITHM = core.ALGORITHM
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +35,6 @@ def credentials_from_env() -> Credentials | None:
     if not key or not secret:
         return None
     return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
-
-
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
 class SigV4Signer:
@@ -59,8 +59,7 @@ class SigV4Signer:
     def _signing_key(self, day: str) -> bytes:
         cached_day, key = self._day_key
         if cached_day != day:
-            key = _hmac(("AWS4" + self.credentials.secret_key).encode(), day)
-            key = _hmac(_hmac(_hmac(key, self.region), self.service), "aws4_request")
+            key = core.signing_key(self.credentials.secret_key, day, self.region, self.service)
             self._day_key = (day, key)
         return key
 
@@ -84,11 +83,11 @@ class SigV4Signer:
         """
         amz_date = self._timestamp()
         before_date, after_date, names = self._templates.get((host, target)) or self._template(host, target)
-        canonical = before_date + amz_date + after_date + hashlib.sha256(body).hexdigest()
+        # The canonical request of core.canonical_request, with its fixed parts precomputed per (host, target).
+        canonical = before_date + amz_date + after_date + core.payload_hash(body)
         day = amz_date[:8]
-        scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.digest(self._signing_key(day), to_sign.encode(), "sha256").hex()
+        scope = core.scope(day, self.region, self.service)
+        signature = core.signature(self._signing_key(day), core.string_to_sign(amz_date, scope, canonical))
         token = self.credentials.session_token
         return (
             f"X-Amz-Date: {amz_date}\r\n"
@@ -97,11 +96,12 @@ class SigV4Signer:
             f"SignedHeaders={names}, Signature={signature}\r\n"
         ).encode()
 
-    def sign(self, host: str, headers: dict[str, str], body: bytes, amz_date: str | None = None) -> dict[str, str]:
-        """The headers to add to a ``POST /`` request: X-Amz-Date, X-Amz-Security-Token (if any), Authorization.
+    def sign(self, host: str, headers: dict[str, str], body: bytes, amz_date: str | None = None,
+             method: str = "POST", path: str = "/") -> dict[str, str]:
+        """The headers to add to a request: X-Amz-Date, X-Amz-Security-Token (if any), Authorization.
 
         ``headers`` are the other headers that are sent and signed (besides Host), e.g. Content-Type and
-        X-Amz-Target; ``amz_date`` (``YYYYMMDDTHHMMSSZ``) fixes the time, for tests.
+        X-Amz-Target; ``amz_date`` (``YYYYMMDDTHHMMSSZ``) fixes the time, for tests; ``path`` may carry a query.
         """
         amz_date = amz_date or self._timestamp()
         token = self.credentials.session_token
@@ -115,17 +115,14 @@ class SigV4Signer:
             signed["x-amz-security-token"] = token
         names = sorted(signed)
         signed_names = ";".join(names)
-        canonical = "POST\n/\n\n{}\n\n{}\n{}".format(
-            "\n".join(f"{name}:{signed[name]}" for name in names),
-            signed_names,
-            hashlib.sha256(body).hexdigest(),
-        )
+        route, _, query = path.partition("?")
+        canonical = core.canonical_request(method, route, query, ((n, signed[n]) for n in names), signed_names,
+                                           core.payload_hash(body))
         day = amz_date[:8]
-        scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
+        credential_scope = core.scope(day, self.region, self.service)
+        signature = core.signature(self._signing_key(day), core.string_to_sign(amz_date, credential_scope, canonical))
         added["Authorization"] = (
-            f"{_ALGORITHM} Credential={self.credentials.access_key}/{scope}, "
+            f"{_ALGORITHM} Credential={self.credentials.access_key}/{credential_scope}, "
             f"SignedHeaders={signed_names}, Signature={signature}"
         )
         return added

@@ -4,7 +4,10 @@
     ├── ValidationException          400, bad request shape or value
     ├── SerializationException       400, body is not the JSON it should be
     ├── UnknownOperationException    400, X-Amz-Target names no operation
-    ├── MissingAuthenticationTokenException 400
+    ├── MissingAuthenticationTokenException 400, no SigV4 Authorization header
+    ├── IncompleteSignatureException 400, an Authorization header lacking parts, a malformed date
+    ├── InvalidSignatureException    400, a signature that does not verify, out of its time window
+    ├── UnrecognizedClientException  400, an access key the server does not know
     ├── AccessDeniedException        400, a ResourceArn that names nothing this account can reach
     ├── ResourceNotFoundException    400
     ├── ResourceInUseException       400
@@ -39,6 +42,9 @@ __all__ = [
     "SerializationException",
     "UnknownOperationException",
     "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+    "InvalidSignatureException",
+    "UnrecognizedClientException",
     "AccessDeniedException",
     "ResourceNotFoundException",
     "ResourceInUseException",
@@ -115,6 +121,21 @@ class UnknownOperationException(DynamoError):
 
 class MissingAuthenticationTokenException(DynamoError):
     type_name = "MissingAuthenticationTokenException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class IncompleteSignatureException(DynamoError):
+    type_name = "IncompleteSignatureException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class InvalidSignatureException(DynamoError):
+    type_name = "InvalidSignatureException"
+    prefix = _CORAL_SERVICE_PREFIX
+
+
+class UnrecognizedClientException(DynamoError):
+    type_name = "UnrecognizedClientException"
     prefix = _CORAL_SERVICE_PREFIX
 
 
