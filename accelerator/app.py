@@ -11,7 +11,7 @@ import ssl
 from typing import Any
 
 from accelerator.api import Router
-from accelerator.auth import SigV4Verifier
+from accelerator.auth import SigV4Verifier, allow_all
 from accelerator.config import Config, ConfigError, metrics_address
 from accelerator.core.protocols import Storage, Store
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
@@ -132,7 +132,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     limits = ServerLimits(max_body=s.max_body_bytes, max_header=s.max_header_bytes,
                           request_timeout=s.request_timeout, idle_timeout=s.idle_timeout,
                           max_connections=s.max_connections)
-    server = Server(router, limits, routes, verifier=_verifier(config))
+    server = Server(router, limits, routes, verifier=_verifier(config),
+                    authorize=enforcer.policies.allowed if enforcer is not None else allow_all)
     # /metrics unsigned on a listener of its own (e.g. loopback only), for scrapers that cannot sign
     metrics_server = Server(router, limits, metrics_route, data_plane=False) if s.metrics_listen else None
     stop = stop or asyncio.Event()

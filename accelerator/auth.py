@@ -20,8 +20,8 @@ cannot be replayed with another body (``UNSIGNED-PAYLOAD`` is refused, as Dynamo
 
 The verified access key is the request's principal: ``verify`` returns it and sets ``PRINCIPAL`` for the code
 below (``accelerator.core.context.PRINCIPAL``, re-exported here; the per-key policies of accelerator.policy
-read it). Admin routes ask ``Authorize(principal, action, resource)`` (``allow_all``
-unless per-key policies are configured); a refusal is ``AccessDeniedException``.
+read it). Admin routes ask ``Authorize(principal, action, resource)`` (``allow_all`` unless per-key policies are
+configured, then ``PolicySet.allowed``); a refusal is ``AccessDeniedException``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from accelerator.core.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+from accelerator.policy import principal_arn
 
 __all__ = ["PRINCIPAL", "Authorize", "SigV4Verifier", "allow_all", "check_allowed",
            "InvalidSignatureException", "UnrecognizedClientException"]
@@ -63,7 +64,7 @@ def allow_all(principal: str, action: str, resource: str) -> bool:
 def check_allowed(authorize: Authorize, principal: str | None, action: str, resource: str) -> None:
     """Raise DynamoDB's AccessDeniedException unless ``authorize`` allows the request's principal."""
     if principal is not None and not authorize(principal, action, resource):
-        raise AccessDeniedException(f"User: {principal} is not authorized to perform: {action} "
+        raise AccessDeniedException(f"User: {principal_arn(principal)} is not authorized to perform: {action} "
                                     f"on resource: {resource}")
 
 

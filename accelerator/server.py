@@ -18,31 +18,23 @@ import resource
 import ssl as ssl_module
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import Coroutine, Generator, Mapping
 from typing import Any
-from urllib.parse import unquote
 
 import httptools
 
 from accelerator.api import Router
-from accelerator.auth import Authorize, SigV4Verifier, allow_all, check_allowed
+from accelerator.auth import Authorize, SigV4Verifier, allow_all
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
-from accelerator.core.errors import DynamoError, InternalServerError, UnknownOperationException
+from accelerator.core.errors import DynamoError, InternalServerError
 from accelerator.core.guard import LogOnce
+from accelerator.routes import Reply, Route, Routes, RouteTable
 
 __all__ = ["Server", "ServerLimits", "Reply", "Route", "Routes", "default_max_connections"]
 
 log = logging.getLogger("accelerator.server")
 _now = time.monotonic  # the connection clock (a test replaces it)
 
-Reply = tuple[int, bytes, bytes, bytes]
-"""(status, content type, extra header lines, body) of a response."""
-
-Route = tuple[str, Callable[..., Awaitable[Reply]]]
-"""(action name for the policy decision, handler) of an HTTP route besides the DynamoDB API."""
-
-Routes = Mapping[tuple[bytes, bytes], Route]
-"""Routes by (method, path); a path ending in "/" is a prefix whose handler gets the last path segment."""
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
             408: b"Request Timeout", 413: b"Payload Too Large", 431: b"Request Header Fields Too Large",
@@ -319,9 +311,7 @@ class Server:
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Future[Any]] = set()
         self.ready = False
-        self.extra_routes: dict[bytes, dict[bytes, Route]] = {}
-        for (method, path), route in (extra_routes or {}).items():
-            self.extra_routes.setdefault(path, {})[method] = route
+        self.routes = RouteTable(extra_routes, router, verifier, authorize)
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -367,29 +357,8 @@ class Server:
                 if self.ready:
                     return 200, _TEXT, b"", b"ok\n"
                 return 503, _TEXT, b"", b"starting\n"
-        methods, arg = self.extra_routes.get(path), None
-        if methods is None:
-            head, _, rest = path.rpartition(b"/")
-            methods = self.extra_routes.get(head + b"/") if rest else None
-            arg = rest
-        if methods is None:
-            return 404, _TEXT, b"", b"not found\n"
-        route = methods.get(method)
-        if route is None:  # e.g. a flush by GET: state changes are POST only
-            allowed = b", ".join(sorted(methods))
-            _, ctype, _, text = self.router.error_reply(UnknownOperationException(
-                f"{method.decode('latin-1')} is not allowed on {path.decode('latin-1')}; use "
-                f"{allowed.decode()}"))
-            return 405, ctype, b"Allow: " + allowed + b"\r\n", text
-        action, handler = route
-        if self.verifier is not None:
-            try:
-                principal = self.verifier.verify(method, url, headers, body)
-                resource = "*" if arg is None else "arn:aws:dynamodb:*:*:table/" + unquote(arg.decode("latin-1"))
-                check_allowed(self.authorize, principal, action, resource)
-            except DynamoError as exc:
-                return self.router.error_reply(exc)
-        return await (handler() if arg is None else handler(arg))
+        reply = await self.routes.serve(method, url, path, body, headers)
+        return reply if reply is not None else (404, _TEXT, b"", b"not found\n")
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None) -> list[tuple[str, int]]:
         """Listen on host:port (HTTPS with an ``ssl`` context); returns the bound addresses (port 0: a free one)."""

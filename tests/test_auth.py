@@ -126,6 +126,7 @@ def test_admin_routes_ask_the_policy_hook_and_the_principal_is_set() -> None:
     status, _, _, body = call("POST", "/admin/flush/sessions")
     assert status == 400 and json.loads(body) == {
         "__type": "com.amazon.coral.service#AccessDeniedException",
-        "message": f"User: {KEY} is not authorized to perform: test:Flush on resource: "
-                   "arn:aws:dynamodb:*:*:table/sessions"}
-    assert asked == [(KEY, "test:Describe", "*"), (KEY, "test:Flush", "arn:aws:dynamodb:*:*:table/sessions")]
+        "message": f"User: arn:aws:iam::000000000000:user/{KEY} is not authorized to perform: test:Flush on "
+                   "resource: arn:aws:dynamodb:ddblocal:000000000000:table/sessions"}
+    assert asked == [(KEY, "test:Describe", "*"),
+                     (KEY, "test:Flush", "arn:aws:dynamodb:ddblocal:000000000000:table/sessions")]

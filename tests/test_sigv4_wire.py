@@ -290,3 +290,35 @@ def test_cli_signs_admin_requests(secured: ServerProcess) -> None:
                          timeout=30)
     assert run.returncode == 1 and "MissingAuthenticationTokenException" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_admin_actions_follow_per_key_policies(tmp_path: Path) -> None:
+    """With a policies file, admin routes are actions like any other: a key needs an Allow for them."""
+    ops, reader = ("AKIDOPS", "ops-secret"), ("AKIDREADER", "reader-secret")
+    everything = {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    policies = {
+        ops[0]: {"Version": "2012-10-17", "Statement": [
+            everything, {"Effect": "Allow", "Action": "accelerator:*", "Resource": "*"}]},
+        reader[0]: {"Version": "2012-10-17", "Statement": [
+            everything, {"Effect": "Allow", "Action": "accelerator:DescribeCache", "Resource": "*"}]},
+    }
+    (tmp_path / "policies.json").write_text(json.dumps(policies))
+    proc = ServerProcess({"kind": "memory"}, server={"auth": "sigv4", "credentials": dict((ops, reader)),
+                                                     "policies": str(tmp_path / "policies.json")}).start()
+    conn = Wire(proc.port)
+    try:
+        def call(method: str, path: str, who: tuple[str, str]) -> Any:
+            return conn.request(method, path, signed(proc.port, method, path, key=who[0], secret=who[1]))
+
+        assert call("GET", "/admin/cache", reader).status == 200
+        refused = call("POST", "/admin/cache/flush/t1", reader)
+        assert (refused.status, refused.type) == (400, "AccessDeniedException")
+        assert refused.message.startswith(f"User: arn:aws:iam::000000000000:user/{reader[0]} is not authorized to "
+                                          "perform: accelerator:FlushCache on resource: arn:aws:dynamodb:")
+        assert refused.message.endswith(":table/t1")
+        assert call("GET", "/metrics", reader).type == "AccessDeniedException"
+        assert call("POST", "/admin/cache/flush/t1", ops).status == 200
+        assert call("GET", "/metrics", ops).status == 200
+    finally:
+        conn.close()
+        proc.stop()
