@@ -64,6 +64,7 @@ from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
 from backends import check_new_values, split_logged
+from backends.group_commit import GroupCommit, Unit
 from backends.tasks import enter_task
 
 __all__ = ["PostgresStorage", "DEFAULT_DSN"]
@@ -214,6 +215,8 @@ class PostgresStorage:
         self.synchronous_commit = synchronous_commit
         self.retry = RetryPolicy.of(retry, RetryPolicy(max_attempts=8, base=0.002, cap=0.1))
         self._sql = _Sql(schema, partitions)
+        # One batch per pooled connection at a time: units waiting for a connection share the next transaction.
+        self._group = GroupCommit(self._run_batch, slots=pool_size)
         self._lock_key = hashlib.blake2b(schema.encode(), digest_size=16).digest()
         self._lock_space = _signed64(b"tables", self._lock_key) >> 32  # a signed int4
         self._pool: asyncpg.Pool | None = None
@@ -411,12 +414,17 @@ class PostgresStorage:
         if not refs:
             check_new_values(refs, apply([]))
             return []
+        return await self._group.submit(refs, apply)
+
+    async def _run_batch(self, batch: list[Unit]) -> list[list[bytes | None] | BaseException]:
+        """One transaction for every unit of ``batch`` (see backends.group_commit), retried as a whole."""
+        refs = [ref for unit in batch for ref in unit.refs]
         begin = self._lock_statement(refs)
         columns = _columns(refs)
         async for attempt in self.retry.tries():
             async with self._connection() as conn:
                 try:
-                    outcome = await self._attempt(conn, begin, refs, columns, apply)
+                    return await self._attempt(conn, begin, batch, columns)
                 except asyncpg.PostgresError as exc:
                     if getattr(exc, "sqlstate", None) not in _RETRY_STATES:
                         raise
@@ -426,41 +434,52 @@ class PostgresStorage:
                     raise TransactionConflictException(
                         f"Transaction is in conflict with other transactions ({exc.sqlstate})"
                     ) from exc
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return outcome
         raise AssertionError("unreachable: RetryPolicy.max_attempts must be at least 1")
 
     async def _attempt(
         self,
         conn: asyncpg.Connection,
         begin: str,
-        refs: list[KeyRef],
+        batch: list[Unit],
         columns: tuple[list[Any], ...],
-        apply: ApplyFn,
-    ) -> list[bytes | None] | BaseException:
-        """One locked try; an error of ``apply`` (or a missing table) is returned after the rollback,
-        so the caller raises it outside the driver-error translation."""
+    ) -> list[list[bytes | None] | BaseException]:
+        """One locked try of a batch: each unit's outcome is its old values, or the error of its ``apply`` (or
+        its missing table), which leaves that unit's writes out; the others commit together."""
         await conn.execute(begin)
         rows = await conn.fetch(self._sql.read, *columns)
-        old: list[bytes | None] = [None] * len(refs)
-        missing: str | None = None
+        count = len(columns[0])
+        old: list[bytes | None] = [None] * count
+        missing: list[str | None] = [None] * count
         for ordinal, table_exists, value in rows:
             old[ordinal - 1] = value
             if not table_exists:
-                missing = refs[ordinal - 1].table
-        try:
-            if missing is not None:
-                raise TableMissing(missing)
-            new, records = split_logged(refs, check_new_values(refs, apply(list(old))))
-        except BaseException as exc:
-            await conn.execute("ROLLBACK")
-            return exc
-        await self._write(conn, refs, new)
+                missing[ordinal - 1] = columns[0][ordinal - 1]
+        outcomes: list[list[bytes | None] | BaseException] = []
+        write_refs: list[KeyRef] = []
+        write_values: list[Any] = []
+        records: list[tuple[str, bytes, bytes]] = []
+        offset = 0
+        for unit in batch:
+            n = len(unit.refs)
+            unit_old, gone = old[offset:offset + n], next((m for m in missing[offset:offset + n] if m), None)
+            offset += n
+            try:
+                if gone is not None:
+                    raise TableMissing(gone)
+                new, logged = split_logged(unit.refs, check_new_values(unit.refs, unit.apply(list(unit_old))))
+            except Exception as exc:  # noqa: BLE001 - apply may raise anything; it belongs to its caller
+                outcomes.append(exc)
+                continue
+            outcomes.append(unit_old)
+            write_refs += unit.refs
+            write_values += new
+            records += logged
+        if write_refs:
+            await self._write(conn, write_refs, write_values)
         if records:
             await self._append(conn, records)
         await conn.execute("COMMIT")
-        return old
+        return outcomes
 
     async def _append(self, conn: asyncpg.Connection, records: list[tuple[str, bytes, bytes]]) -> None:
         """Advance each table's head (sorted, so two units cannot deadlock on heads) and insert the records."""

@@ -1,0 +1,171 @@
+"""Writes at the store's speed: PutItem throughput through the accelerator vs the driver's own durable write.
+
+    python -m bench.write_throughput                 # sqlite, postgres, redis; 5 s each; prints the table
+    python -m bench.write_throughput --write         # and writes bench/RESULTS.md (section write-throughput)
+
+Side by side in one run, at the same concurrency (``--connections``, 32): wrk sends PutItem of new ~100-byte
+items to the accelerator (cache on) for each backend; the driver rows are what the store gives a Python
+process for the same durable write with the same concurrency (32 tasks on one event loop): asyncpg's upsert
+in a transaction on a pool of the accelerator's size, redis-py's SET. The ratio is accelerator / driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.compare import PG_DSN, REDIS_URL, Processes, _accel_config
+from bench.results import wrap, write_section
+from loadtest.process import ROOT, free_port
+
+BACKENDS: dict[str, dict[str, Any]] = {
+    "sqlite": {},
+    "postgres": {"dsn": PG_DSN, "schema": f"bench_w{uuid.uuid4().hex[:6]}"},
+    "redis": {"url": REDIS_URL, "prefix": f"bw{uuid.uuid4().hex[:6]}"},
+}
+PG_POOL = 10
+
+
+def _wrk(url: str, table: str, connections: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s",
+                          str(ROOT / "bench" / "putitem.lua"), url],
+                         capture_output=True, text=True, env={"WRK_TABLE": table, "PATH": "/usr/bin:/bin"},
+                         check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rate": rate, "p50_ms": _latency(out, "50%"), "p99_ms": _latency(out, "99%"),
+            "errors": float(errors.group(1)) if errors else 0.0}
+
+
+def _latency(out: str, pct: str) -> float:
+    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
+    if m is None:
+        return float("nan")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def _create_table(url: str, table: str) -> None:
+    import urllib.request
+
+    body = (f'{{"TableName":"{table}","BillingMode":"PAY_PER_REQUEST","KeySchema":[{{"AttributeName":"pk",'
+            f'"KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}}]}}').encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "X-Amz-Target": "DynamoDB_20120810.CreateTable", "Content-Type": "application/x-amz-json-1.0"})
+    with urllib.request.urlopen(req, timeout=30):
+        pass
+
+
+async def _driver_pg(connections: int, seconds: float) -> float:
+    import asyncpg
+
+    pool = await asyncpg.create_pool(PG_DSN, min_size=PG_POOL, max_size=PG_POOL)
+    name = f"bench_drv_{uuid.uuid4().hex[:8]}"
+    await pool.execute(f"CREATE TABLE {name} (k text PRIMARY KEY, v bytea NOT NULL)")
+    done = 0
+    end = time.perf_counter() + seconds
+    value = b"x" * 100
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = 0
+        while time.perf_counter() < end:
+            i += 1
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(f"INSERT INTO {name} (k, v) VALUES ($1, $2) "
+                                   "ON CONFLICT (k) DO UPDATE SET v = excluded.v", f"{w}-{i}", value)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(connections)))
+    rate = done / (time.perf_counter() - started)
+    await pool.execute(f"DROP TABLE {name}")
+    await pool.close()
+    return rate
+
+
+async def _driver_redis(connections: int, seconds: float) -> float:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL, max_connections=connections)
+    prefix = f"bench_drv_{uuid.uuid4().hex[:8]}:"
+    done = 0
+    end = time.perf_counter() + seconds
+    value = b"x" * 100
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = 0
+        while time.perf_counter() < end:
+            i += 1
+            await client.set(f"{prefix}{w}-{i}", value)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(connections)))
+    rate = done / (time.perf_counter() - started)
+    keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
+    for i in range(0, len(keys), 1000):
+        await client.delete(*keys[i:i + 1000])
+    await client.aclose()
+    return rate
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.write_throughput", description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--backends", default="sqlite,postgres,redis")
+    p.add_argument("--write", action="store_true")
+    args = p.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = Processes(Path(tmp))
+        try:
+            for kind in args.backends.split(","):
+                port = free_port()
+                config = _accel_config(Path(tmp) / f"{kind}.toml", port, kind, BACKENDS[kind])
+                procs.start(kind, [sys.executable, "-m", "accelerator.cli", "serve", "--config", str(config),
+                                   "--log-level", "warning"], port, None, health="/health")
+                url = f"http://127.0.0.1:{port}"
+                table = f"bench_writes_{uuid.uuid4().hex[:6]}"
+                _create_table(url, table)
+                print(f"{kind}: wrk -c{args.connections} PutItem for {args.seconds:g}s ...", flush=True)
+                accel = _wrk(url, table, args.connections, args.seconds)
+                driver = None
+                if kind == "postgres":
+                    driver = asyncio.run(_driver_pg(args.connections, args.seconds))
+                elif kind == "redis":
+                    driver = asyncio.run(_driver_redis(args.connections, args.seconds))
+                rows.append((kind, accel, driver))
+        finally:
+            procs.stop_all()
+    lines = [f"PutItem of new ~100-byte items, {args.connections} connections (wrk), cache on, "
+             f"{args.seconds:g} s per row (`python -m bench.write_throughput`):", "",
+             "| backend | accelerator writes/s | p50 ms | p99 ms | driver writes/s (same write) | ratio |",
+             "|---|---:|---:|---:|---:|---:|"]
+    driver_names = {"postgres": f"asyncpg upsert in a transaction, pool {PG_POOL}", "redis": "redis-py SET"}
+    for kind, accel, driver in rows:
+        drv = f"{driver:,.0f} ({driver_names[kind]})" if driver else "–"
+        ratio = f"{accel['rate'] / driver:.2f}×" if driver else "–"
+        lines.append(f"| {kind} | {accel['rate']:,.0f} | {accel['p50_ms']:.1f} | {accel['p99_ms']:.1f} | {drv} | "
+                     f"{ratio} |")
+        if accel["errors"]:
+            lines.append(f"| ({kind}: {accel['errors']:.0f} non-2xx answers) | | | | | |")
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if args.write:
+        write_section("write-throughput", "## Write throughput\n\n" + wrap("write-throughput-table", body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
