@@ -280,7 +280,9 @@ def _authorize(enforcer: Enforcer, operation: str, request: dict[str, Any], prin
     async def run() -> str:
         PRINCIPAL.set(principal)
         try:
-            await enforcer.authorize(operation, request)
+            pending = enforcer.authorize(operation, request)
+            if pending is not None:
+                await pending
         except AccessDeniedException as exc:
             return exc.message
         return "allowed"
@@ -335,3 +337,23 @@ def test_enforcer_fails_closed_when_the_table_cannot_be_described() -> None:
 
     enforcer = Enforcer(PolicySet({"K": parse_document({"Statement": [_allow(Condition=LEADING_ME)]})}), describe)
     assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) != "allowed"
+
+
+@pytest.mark.parametrize(("patterns", "ignore_case", "text", "expected"), [
+    (["user#*"], False, "user#42", True),
+    (["user#*"], False, "User#42", False),
+    (["user#*"], False, "user", False),
+    (["dynamodb:Get*"], True, "DYNAMODB:GETITEM", True),
+    (["a*b"], False, "a-x-b", True),
+    (["a*b"], False, "a-x-bc", False),
+    (["a?c"], False, "abc", True),
+    (["a?c"], False, "ac", False),
+    (["x.y"], False, "xzy", False),  # regex characters are literal
+    (["*"], False, "", True),
+    (["exact"], False, "exact", True),
+    (["exact"], False, "exactly", False),
+])
+def test_patterns(patterns: list[str], ignore_case: bool, text: str, expected: bool) -> None:
+    from accelerator.policy.patterns import Pattern
+
+    assert Pattern(patterns, ignore_case).match(text) is expected
