@@ -59,7 +59,8 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
             sealed = storage
             metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
                             "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
-        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval)
+        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
+                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"))
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore
