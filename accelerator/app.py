@@ -92,7 +92,11 @@ def _enforcer(config: Config, store: Store) -> Enforcer | None:
     async def describe(table: str) -> dict[str, Any]:
         return await store.call("DescribeTable", {"TableName": table})
 
-    return Enforcer(policies, describe)
+    enforcer = Enforcer(policies, describe)
+    listeners = getattr(store, "schema_listeners", None)
+    if listeners is not None:  # the cache hears of other nodes' schema changes: re-learn key schemas then
+        listeners.append(enforcer.forget)
+    return enforcer
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:

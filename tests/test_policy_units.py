@@ -357,3 +357,28 @@ def test_patterns(patterns: list[str], ignore_case: bool, text: str, expected: b
     from accelerator.policy.patterns import Pattern
 
     assert Pattern(patterns, ignore_case).match(text) is expected
+
+
+def test_other_nodes_schema_changes_make_the_enforcer_relearn() -> None:
+    from accelerator.cache import CachedStore
+    from accelerator.cache.invalidation import EVERYTHING, Invalidation
+    from accelerator.engine import TableEngine
+    from backends import open_storage
+
+    hash_names = {"T": "pk", "U": "pk"}
+    enforcer, described = _enforcer({"Statement": [_allow(Condition=LEADING_ME)]}, hash_names)
+    store = CachedStore(TableEngine(open_storage("memory")))
+    store.schema_listeners.append(enforcer.forget)
+    for table in ("T", "U"):
+        assert _authorize(enforcer, "GetItem", {"TableName": table, "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    store.apply_invalidation(Invalidation("T", ((b"k", b""),), origin=store.node_id + 1))  # an item write
+    store.apply_invalidation(Invalidation("T", None, origin=store.node_id))  # this node's own message
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U"]
+    store.apply_invalidation(Invalidation("T", None, origin=store.node_id + 1))
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U", "T"]
+    store.apply_invalidation(Invalidation(EVERYTHING, None, origin=store.node_id + 1))
+    for table in ("T", "U"):
+        assert _authorize(enforcer, "GetItem", {"TableName": table, "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U", "T", "T", "U"]

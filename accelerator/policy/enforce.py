@@ -91,8 +91,11 @@ class Enforcer:
         """(key, operation, table, index) of one-target requests allowed with no condition to evaluate."""
 
     def forget(self, table: Any) -> None:
-        """Drop what is known of a table's keys (after CreateTable, DeleteTable, UpdateTable here)."""
-        self._tables.pop(table, None)
+        """Drop what is known of a table's keys (None: of every table), after a schema change here or elsewhere."""
+        if table is None:
+            self._tables.clear()
+        else:
+            self._tables.pop(table, None)
 
     def authorize(self, operation: str, request: dict[str, Any]) -> Awaitable[None] | None:
         """None if the signing key may do all the request asks; AccessDeniedException if not."""
