@@ -12,13 +12,16 @@ from typing import Any
 
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier, allow_all
+from accelerator.cache.shared import SharedGenerations
 from accelerator.config import Config, ConfigError, metrics_address
 from accelerator.core.protocols import Storage, Store
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
+from accelerator.fanout import WorkerContext, fanout_routes, socket_path
 from accelerator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from accelerator.metrics import Metrics, TimedStore
 from accelerator.policy import Enforcer, PolicyError, load_policies
+from accelerator.routes import Route
 from accelerator.server import Reply, Server, ServerLimits
 
 __all__ = ["build_storage", "build_store", "serve", "run", "tls_context"]
@@ -42,7 +45,7 @@ def build_storage(config: Config, *, migrate: bool = False) -> Storage:
     return EncryptedStorage(open_storage(backend.kind, **options), ring, migrate=migrate)
 
 
-def build_store(config: Config, metrics: Metrics | None = None) -> Store:
+def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGenerations | None = None) -> Store:
     """The store stack for a config: engine over storage (or an upstream), under the cache if enabled."""
     backend = config.backend
     store: Store
@@ -59,8 +62,7 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
             sealed = storage
             metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
                             "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
-        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
-                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"))
+        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval)
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore
@@ -68,7 +70,7 @@ def build_store(config: Config, metrics: Metrics | None = None) -> Store:
             return store
         if metrics is not None:
             store = TimedStore(store, metrics)
-        store = CachedStore(store, config.cache, metrics=metrics)
+        store = CachedStore(store, config.cache, metrics=metrics, shared=shared)
     return store
 
 
@@ -92,11 +94,7 @@ def _enforcer(config: Config, store: Store) -> Enforcer | None:
     async def describe(table: str) -> dict[str, Any]:
         return await store.call("DescribeTable", {"TableName": table})
 
-    enforcer = Enforcer(policies, describe)
-    listeners = getattr(store, "schema_listeners", None)
-    if listeners is not None:  # the cache hears of other nodes' schema changes: re-learn key schemas then
-        listeners.append(enforcer.forget)
-    return enforcer
+    return Enforcer(policies, describe)
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -116,11 +114,16 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
-    """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+async def serve(config: Config, stop: asyncio.Event | None = None, worker: WorkerContext | None = None) -> None:
+    """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives.
+
+    As one of several workers (``worker``): the ports are shared (SO_REUSEPORT), the cache's generations
+    are the machine's shared ones, /metrics and /admin/cache answer for every worker, and readiness goes
+    to the supervisor instead of stdout.
+    """
     tls = tls_context(config)  # before anything opens: a bad certificate is a startup error
     metrics = Metrics()
-    store = build_store(config, metrics)
+    store = build_store(config, metrics, shared=worker.shared if worker is not None else None)
     enforcer = _enforcer(config, store)  # before opening anything: a bad policies file stops the start
     await store.open()
     router = Router(store, metrics, enforcer=enforcer)
@@ -128,7 +131,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     async def metrics_page() -> Reply:
         return 200, METRICS_CONTENT_TYPE, b"", metrics.render()
 
-    metrics_route = {(b"GET", b"/metrics"): (METRICS_ACTION, metrics_page)}
+    metrics_route: dict[tuple[bytes, bytes], Route] = {(b"GET", b"/metrics"): (METRICS_ACTION, metrics_page)}
     routes = dict(metrics_route)
     admin = getattr(store, "admin_routes", None)
     if admin is not None:
@@ -137,10 +140,18 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     limits = ServerLimits(max_body=s.max_body_bytes, max_header=s.max_header_bytes,
                           request_timeout=s.request_timeout, idle_timeout=s.idle_timeout,
                           max_connections=s.max_connections)
+    private: Server | None = None
+    if worker is not None:  # siblings reach this worker's own routes here; the public ones answer for all
+        private = Server(router, limits, routes, data_plane=False)
+        await private.start_unix(socket_path(worker.run_dir, worker.index))
+        routes = fanout_routes(worker, routes, METRICS_CONTENT_TYPE)
+        metrics_route = fanout_routes(worker, metrics_route, METRICS_CONTENT_TYPE)
     server = Server(router, limits, routes, verifier=_verifier(config),
                     authorize=enforcer.policies.allowed if enforcer is not None else allow_all)
     # /metrics unsigned on a listener of its own (e.g. loopback only), for scrapers that cannot sign
     metrics_server = Server(router, limits, metrics_route, data_plane=False) if s.metrics_listen else None
+    if worker is not None:
+        server.identity = worker.identity
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,9 +160,10 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     # Objects from startup never become garbage (freeze them) and young collections run less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    addresses = await server.start(s.host, s.port, ssl=tls)
+    shared_port = worker is not None
+    addresses = await server.start(s.host, s.port, ssl=tls, reuse_port=shared_port)
     if metrics_server is not None and s.metrics_listen is not None:
-        bound = await metrics_server.start(*metrics_address(s.metrics_listen))
+        bound = await metrics_server.start(*metrics_address(s.metrics_listen), reuse_port=shared_port)
         log.info("metrics listening on %s", ", ".join(f"http://{h}:{p}/metrics" for h, p in bound))
     host, port = addresses[0][0], addresses[0][1]
     router.address = f"{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
@@ -159,22 +171,27 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
              ", ".join(f"{h}:{p}" for h, p in addresses), config.backend.kind,
              "on" if config.cache.enabled else "off")
     scheme = "https" if tls is not None else "http"
-    print(f"accelerator listening on {scheme}://{addresses[0][0]}:{addresses[0][1]}", flush=True)
+    if worker is None:
+        print(f"accelerator listening on {scheme}://{addresses[0][0]}:{addresses[0][1]}", flush=True)
+    else:
+        worker.ready()
     try:
         await stop.wait()
     finally:
         log.info("shutting down: draining in-flight requests")
         await server.shutdown(s.shutdown_grace)
+        if private is not None:
+            await private.shutdown(0)
         if metrics_server is not None:
             await metrics_server.shutdown(0)
         await store.close()
         log.info("stopped")
 
 
-def run(config: Config) -> None:
+def run(config: Config, worker: WorkerContext | None = None) -> None:
     """Run the server on uvloop until a signal stops it."""
     import uvloop
 
     if config.backend.kind == "sqlite":
         os.makedirs(config.backend.data_dir, exist_ok=True)
-    uvloop.run(serve(config))
+    uvloop.run(serve(config, worker=worker))

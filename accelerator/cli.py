@@ -21,19 +21,33 @@ def _serve(args: argparse.Namespace) -> int:
     from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptionError
     from accelerator.policy import PolicyError
+    from accelerator.workers import supervise, worker_count
 
     try:
         config = load_config(args.config).override(
             host=args.host, port=args.port, backend=args.backend, data_dir=args.data_dir,
             upstream_url=args.upstream_url, cache=False if args.no_cache else None,
+            workers=args.workers,
         )
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        count = worker_count(config.server.workers)
+        if count > 1:
+            return supervise(config, count)
         run(config)
     except (ConfigError, tomllib.TOMLDecodeError, EncryptionError, PolicyError) as exc:
         # a wrong config value, certificate, key file, store or policies file: one line, no traceback
         print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
+
+
+def _workers_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('a positive integer or "auto"') from None
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -56,9 +70,6 @@ def _rekey(args: argparse.Namespace) -> int:
         print("accelerator: error: rekey needs a storage backend with [backend] encryption_key_file",
               file=sys.stderr)
         return 2
-
-    if config.backend.kind == "sqlite":
-        os.makedirs(config.backend.data_dir, exist_ok=True)
 
     async def run() -> int:
         storage = build_storage(config, migrate=True)
@@ -139,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="directory for the SQLite file (default ./data)")
     serve.add_argument("--upstream-url", help="DynamoDB endpoint URL for the dynamodb backend")
     serve.add_argument("--no-cache", action="store_true", help="serve without the cache layer")
+    serve.add_argument("--workers", type=_workers_arg,
+                       help='worker processes on the port (default 1; "auto": one per available CPU)')
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -28,6 +28,7 @@ class ServerConfig:
     auth: str = "none"  # "sigv4": requests must be signed with one of `credentials`
     credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret access key
     auth_max_skew: float = 300.0
+    workers: int | str = 1  # processes on the port (SO_REUSEPORT); "auto": one per CPU this process may use
     policies: str | None = None  # JSON file: access key id -> IAM policy document (needs auth = "sigv4")
     tls_cert: str | None = None  # PEM certificate chain: with tls_key, the listener speaks HTTPS (TLS 1.2+)
     tls_key: str | None = None  # PEM private key
@@ -64,7 +65,6 @@ class BackendConfig:
     data_dir: str = "data"
     ttl_sweep_interval: float = 30.0
     encryption_key_file: str | None = None  # AES-256 keys, newest first: values are sealed at rest
-    export_root: str | None = None  # where S3Bucket names of exports/imports live (default <data_dir>/exports)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +102,8 @@ class Config:
             server = replace(server, host=changes["host"])
         if changes.get("port") is not None:
             server = replace(server, port=changes["port"])
+        if changes.get("workers") is not None:
+            server = replace(server, workers=changes["workers"])
         if changes.get("backend") is not None:
             backend = replace(backend, kind=changes["backend"])
         if changes.get("data_dir") is not None:
@@ -134,11 +136,9 @@ def load_config(path: str | Path | None) -> Config:
     data_dir = backend_raw.pop("data_dir", "data")
     sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
     key_file = backend_raw.pop("encryption_key_file", None)
-    export_root = backend_raw.pop("export_root", None)
     if key_file is not None and not isinstance(key_file, str):
         raise ValueError("[backend] encryption_key_file must be a file name")
     backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, encryption_key_file=key_file,
-                            export_root=export_root,
                             options=backend_raw)
     cache_raw = dict(raw.get("cache", {}))
     tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")

@@ -360,18 +360,28 @@ class Server:
         reply = await self.routes.serve(method, url, path, body, headers)
         return reply if reply is not None else (404, _TEXT, b"", b"not found\n")
 
-    async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None) -> list[tuple[str, int]]:
-        """Listen on host:port (HTTPS with an ``ssl`` context); returns the bound addresses (port 0: a free one)."""
+    async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
+                    reuse_port: bool = False) -> list[tuple[str, int]]:
+        """Listen on host:port (HTTPS with an ``ssl`` context); returns the bound addresses (port 0: a free one).
+
+        ``reuse_port``: SO_REUSEPORT, so that several worker processes listen on one port and the kernel
+        spreads connections over them.
+        """
         loop = asyncio.get_running_loop()
         # With TLS the transport hands Connection the decrypted stream: keep-alive and pipelining are unchanged.
         server = await loop.create_server(lambda: Connection(self), host, port, backlog=1024,
-                                          reuse_address=True, ssl=ssl,
+                                          reuse_address=True, reuse_port=reuse_port or None, ssl=ssl,
                                           ssl_handshake_timeout=self.limits.request_timeout if ssl else None)
         self._servers.append(server)
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
         self.ready = True
         return [s.getsockname()[:2] for s in server.sockets]
+
+    async def start_unix(self, path: str) -> None:
+        """Also listen on a Unix socket (a worker's private address for its siblings)."""
+        loop = asyncio.get_running_loop()
+        self._servers.append(await loop.create_unix_server(lambda: Connection(self), path))
 
     async def _sweep(self) -> None:
         while True:

@@ -94,9 +94,7 @@ class Router:
             validate(shape, request)
             enforcer = self.enforcer
             if enforcer is not None:
-                pending = enforcer.authorize(name, request)  # synchronous unless a key schema must be learned
-                if pending is not None:
-                    await pending
+                await enforcer.authorize(name, request)
                 if name in _SCHEMA_CHANGES:
                     enforcer.forget(request.get("TableName"))
             response = await call(name, request)

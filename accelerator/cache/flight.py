@@ -24,11 +24,12 @@ class _Abandoned(Exception):
 
 
 class _Flight:
-    __slots__ = ("scope", "gen", "waiters")
+    __slots__ = ("scope", "gen", "tag", "waiters")
 
-    def __init__(self, scope: Hashable, gen: int) -> None:
+    def __init__(self, scope: Hashable, gen: int, tag: Any) -> None:
         self.scope = scope
         self.gen = gen
+        self.tag = tag
         self.waiters: asyncio.Future[Any] | None = None  # created by the first follower only
 
     async def join(self) -> Any:
@@ -56,12 +57,16 @@ class Flights(Generic[T]):
         self.stale_fills = 0
 
     async def run(self, key: Hashable, scope: Hashable, fetch: Callable[[], Awaitable[T]],
-                  fill: Callable[[T], None]) -> T:
-        """``fetch()`` once for all concurrent callers; ``fill(value)`` only if no write intervened."""
+                  fill: Callable[[T], None], tag: Any = None) -> T:
+        """``fetch()`` once for all concurrent callers; ``fill(value)`` only if no write intervened.
+
+        ``tag`` is what the caller noted of the shared generations (other workers' writes): a caller
+        joins a flight only if the flight's leader noted the same, i.e. no other worker wrote since.
+        """
         while True:
             flight = self.active.get(key)
-            if flight is None or self.gens.current(flight.scope) != flight.gen:
-                return await self._lead(key, scope, fetch, fill)
+            if flight is None or self.gens.current(flight.scope) != flight.gen or flight.tag != tag:
+                return await self._lead(key, scope, fetch, fill, tag)
             self.joined += 1
             try:
                 return await flight.join()
@@ -69,9 +74,9 @@ class Flights(Generic[T]):
                 continue
 
     async def _lead(self, key: Hashable, scope: Hashable, fetch: Callable[[], Awaitable[T]],
-                    fill: Callable[[T], None]) -> T:
+                    fill: Callable[[T], None], tag: Any) -> T:
         gen = self.gens.hold(scope)
-        flight = _Flight(scope, gen)
+        flight = _Flight(scope, gen, tag)
         self.active[key] = flight
         try:
             value = await fetch()

@@ -13,9 +13,10 @@ from accelerator.core.values import Item, item_size
 __all__ = ["ItemCache", "ItemKey", "Entry", "item_bytes"]
 
 ItemKey = tuple[int, bytes, bytes]
-Entry = tuple[Item | None, float, int, int]
+Entry = tuple[Item | None, float, int, int, Any]
 """(item or None for a negative entry, TTL seconds (0: no time expiry), estimated memory bytes,
-the item's DynamoDB size or -1 if not worked out yet: see ``item_bytes``)."""
+the item's DynamoDB size or -1 if not worked out yet: see ``item_bytes``, and the shared-generation
+stamp it was read under when workers share a machine, else None: see ``accelerator.cache.shared``)."""
 
 
 def _ttu(key: Any, entry: Entry, now: float) -> float:
@@ -48,7 +49,8 @@ class ItemCache:
         except KeyError:
             return None
 
-    def put(self, key: ItemKey, item: Item | None, ttl: float, item_bytes: int | None = None) -> bool:
+    def put(self, key: ItemKey, item: Item | None, ttl: float, item_bytes: int | None = None,
+            stamp: Any = None) -> bool:
         """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit.
 
         ``item_bytes`` is the item's DynamoDB size if the caller knows it already (else worked out on demand).
@@ -59,7 +61,7 @@ class ItemCache:
         if size > self.max_bytes:
             self._lru.discard(key)
             return False
-        self._lru[key] = (item, ttl, size, -1 if item_bytes is None else item_bytes)
+        self._lru[key] = (item, ttl, size, -1 if item_bytes is None else item_bytes, stamp)
         return True
 
     def discard(self, key: ItemKey) -> None:

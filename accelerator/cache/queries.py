@@ -31,8 +31,8 @@ KEY_MEMBERS = (
 )
 """Every request member that can change a page (ConsistentRead bypasses; ReturnConsumedCapacity does not)."""
 
-Page = tuple[Response, float, int, Hashable]
-"""(response, TTL seconds, estimated bytes, scope)."""
+Page = tuple[Response, float, int, Hashable, Any]
+"""(response, TTL seconds, estimated bytes, scope, shared-generation stamp or None)."""
 
 
 def query_key(operation: str, req: Request) -> bytes:
@@ -84,13 +84,21 @@ class QueryCache:
         except KeyError:
             return None
 
-    def put(self, key: tuple[int, bytes], scope: Hashable, response: Response, ttl: float) -> bool:
+    def get_page(self, key: Hashable) -> Page | None:
+        """The live page with its stamp (refreshing its recency), or None."""
+        try:
+            return self._lru[key]
+        except KeyError:
+            return None
+
+    def put(self, key: tuple[int, bytes], scope: Hashable, response: Response, ttl: float,
+            stamp: Any = None) -> bool:
         """Cache one page under ``scope``; False if it cannot fit."""
         size = QUERY_ENTRY_OVERHEAD + deep_size(response)
         if size > self.max_bytes:
             self.discard(key)
             return False
-        self._lru[key] = (response, ttl, size, scope)
+        self._lru[key] = (response, ttl, size, scope, stamp)
         self._scopes.setdefault(scope, set()).add(key)
         return True
 

@@ -55,9 +55,24 @@ def _projector(req: Request, operation: str) -> tuple[bool, projection.Projector
     return True, None
 
 
-def _fill_item(cs: CachedStore, state: TableState, key: ItemKey, item: Item | None, size: int | None = None) -> None:
+def _fill_item(cs: CachedStore, state: TableState, key: ItemKey, item: Item | None, size: int | None = None,
+               stamp: Any = None) -> None:
     if state.alive:
-        cs.items.put(key, item, state.item_ttl if item is not None else state.negative_ttl, size)
+        cs.items.put(key, item, state.item_ttl if item is not None else state.negative_ttl, size, stamp)
+
+
+def _item_stamp(cs: CachedStore, state: TableState, key: ItemKey) -> Any:
+    """The shared-generation stamp a read of ``key`` notes before it asks the store (None: one process)."""
+    shared = cs.shared
+    if shared is None:
+        return None
+    return shared.stamp(shared.item_slot(state.name, key[1], key[2]), shared.epoch_slot(state.name))
+
+
+def _live(cs: CachedStore, entry: Any) -> bool:
+    """Whether no other worker wrote the entry's key (or dropped its table) since it was read."""
+    stamp = entry[4]
+    return stamp is None or cs.shared is None or cs.shared.fresh(stamp)
 
 
 async def _fetch_item(cs: CachedStore, name: str, wire_key: Any) -> Item | None:
@@ -81,15 +96,16 @@ async def get_item(cs: CachedStore, req: Request) -> Response:
         return await bypass(cs, "GetItem", req)
     key = (state.incarnation, pk, sk)
     entry = cs.items.get(key)
-    if entry is not None:
+    if entry is not None and (entry[4] is None or _live(cs, entry)):
         cs.stats.item_hits += 1
         CACHE_STATUS.set(HIT)
         item = entry[0]
     else:
         cs.stats.item_misses += 1
         CACHE_STATUS.set(MISS)
+        stamp = _item_stamp(cs, state, key)
         item = await cs.item_flights.run(key, key, partial(_fetch_item, cs, state.name, req["Key"]),
-                                         partial(_fill_item, cs, state, key))
+                                         partial(_fill_item, cs, state, key, stamp=stamp), stamp)
     if item is None:
         return _EMPTY
     return {"Item": project(item) if project is not None else item}
@@ -144,7 +160,7 @@ async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None
         part = _TablePart(name, spec, state, project, cache_keys)
         for i, key in enumerate(part.keys):
             entry = cs.items.get(key)
-            if entry is not None:
+            if entry is not None and _live(cs, entry):
                 part.found[i], part.sizes[i] = entry[0], item_bytes(entry)
         total += len(keys)
         parts.append(part)
@@ -163,9 +179,10 @@ async def batch_get_item(cs: CachedStore, req: Request) -> Response:
     if missing:
         CACHE_STATUS.set(MISS)
         held = [(p.keys[i], cs.gens.hold(p.keys[i])) for p, idx in pending for i in idx]
+        stamps = {p.keys[i]: _item_stamp(cs, p.state, p.keys[i]) for p, idx in pending for i in idx}
         try:
             inner = await cs.store.call("BatchGetItem", _inner_batch(req, pending))
-            _merge_batch(cs, parts, inner, dict(held))
+            _merge_batch(cs, parts, inner, dict(held), stamps)
         finally:
             for key, _ in held:
                 cs.gens.release(key)
@@ -191,7 +208,8 @@ def _inner_batch(req: Request, pending: list[tuple[_TablePart, list[int]]]) -> R
     return inner
 
 
-def _merge_batch(cs: CachedStore, parts: list[_TablePart], inner: Response, gens: dict[ItemKey, int]) -> None:
+def _merge_batch(cs: CachedStore, parts: list[_TablePart], inner: Response, gens: dict[ItemKey, int],
+                 stamps: dict[ItemKey, Any]) -> None:
     by_name = {p.name: p for p in parts}
     for name, spec in (inner.get("UnprocessedKeys") or {}).items():
         part = by_name[name]
@@ -214,7 +232,7 @@ def _merge_batch(cs: CachedStore, parts: list[_TablePart], inner: Response, gens
             if part.found[i] is _PENDING:
                 part.found[i] = None  # asked for and not returned: it does not exist
             if cs.gens.current(key) == gens[key]:
-                _fill_item(cs, part.state, key, part.found[i], part.sizes[i])
+                _fill_item(cs, part.state, key, part.found[i], part.sizes[i], stamps[key])
             else:
                 cs.item_flights.stale_fills += 1
 
@@ -247,12 +265,12 @@ def _cache_key(state: TableState, value: Any, whole: bool = False) -> ItemKey | 
     return (state.incarnation, pk, sk)
 
 
-def _fill_page(cs: CachedStore, state: TableState, key: tuple[int, bytes], scope: Any,
+def _fill_page(cs: CachedStore, state: TableState, key: tuple[int, bytes], scope: Any, stamp: Any,
                response: Response) -> None:
     if state.alive:
         page = response if "ConsumedCapacity" not in response else {
             k: v for k, v in response.items() if k != "ConsumedCapacity"}
-        cs.queries.put(key, scope, page, state.query_ttl)
+        cs.queries.put(key, scope, page, state.query_ttl, stamp)
 
 
 async def query(cs: CachedStore, operation: str, req: Request) -> Response:
@@ -267,14 +285,14 @@ async def query(cs: CachedStore, operation: str, req: Request) -> Response:
     except Exception:  # noqa: BLE001
         return await bypass(cs, operation, req)
     scan = operation == "Scan"
-    page = cs.queries.get(key)
-    if page is not None:
+    page = cs.queries.get_page(key)
+    if page is not None and _live(cs, page):
         if scan:
             cs.stats.scan_hits += 1
         else:
             cs.stats.query_hits += 1
         CACHE_STATUS.set(HIT)
-        return page
+        return page[0]
     if scan:
         cs.stats.scan_misses += 1
     else:
@@ -282,5 +300,9 @@ async def query(cs: CachedStore, operation: str, req: Request) -> Response:
     CACHE_STATUS.set(MISS)
     pk = None if scan else partition_of(req, state.schema)
     scope: Any = state.incarnation if pk is None else (state.incarnation, pk)
+    shared, stamp = cs.shared, None
+    if shared is not None:
+        slot = shared.table_slot(state.name) if pk is None else shared.partition_slot(state.name, pk)
+        stamp = shared.stamp(slot, shared.epoch_slot(state.name))
     return await cs.query_flights.run(key, scope, partial(cs.store.call, operation, req),
-                                      partial(_fill_page, cs, state, key, scope))
+                                      partial(_fill_page, cs, state, key, scope, stamp), stamp)

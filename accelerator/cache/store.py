@@ -30,11 +30,12 @@ from accelerator.cache.generations import Generations
 from accelerator.cache.invalidation import EVERYTHING, Invalidation, Invalidator
 from accelerator.cache.items import ItemCache, ItemKey
 from accelerator.cache.queries import QueryCache
+from accelerator.cache.shared import SharedGenerations
 from accelerator.cache.stats import Stats, register
 from accelerator.cache.tables import TableStates
 from accelerator.config import CacheConfig
 from accelerator.core.errors import DynamoError, ResourceNotFoundException
-from accelerator.core.guard import quietly, swallowed
+from accelerator.core.guard import swallowed
 from accelerator.core.protocols import Request, Response, Store
 from accelerator.core.values import Item
 from accelerator.metrics import Metrics
@@ -64,8 +65,11 @@ class CachedStore:
     """Wraps any ``Store`` and is one."""
 
     def __init__(self, store: Store, config: CacheConfig | None = None, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic, invalidator: Invalidator | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, invalidator: Invalidator | None = None,
+                 shared: SharedGenerations | None = None) -> None:
         self.store = store
+        self.shared = shared
+        """Generations shared with the other workers of this machine (None: this process is alone)."""
         self.config = config or CacheConfig()
         self.clock = clock
         self.tables = TableStates(self.config)
@@ -79,9 +83,6 @@ class CachedStore:
             invalidator = _broadcast(self.config.broadcast, self.config.broadcast_channel)
         self.invalidator = invalidator
         self.node_id = getattr(invalidator, "node_id", None) or secrets.randbits(62)
-        self.schema_listeners: list[Callable[[str | None], None]] = []
-        """Told of another node's schema change (a table name, None for all): e.g. the policy layer's key
-        schemas, which the layers above must not keep past a table's re-creation."""
         handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "GetItem": self._get_item,
             "BatchGetItem": self._batch_get_item,
@@ -205,11 +206,27 @@ class CachedStore:
                     self._publish(Invalidation(name, None, self.node_id))
 
     def _begin(self, touches: list[writes.Touch]) -> None:
-        gens = self.gens
+        gens, shared = self.gens, self.shared
         for t in touches:
             gens.hold(t.key)
             self._bump(t.key)
             t.mine = gens.current(t.key)
+            if shared is not None:  # other workers' entries of the key are stale from here on
+                name = t.state.name
+                t.slots = shared.write_slots(name, t.key[1], t.key[2])
+                t.shared_mine = shared.bump(t.slots)
+                epoch = shared.epoch_slot(name)
+                t.epoch = (epoch, shared.counters[epoch])
+
+    def _end_shared(self, touches: list[writes.Touch]) -> None:
+        """Bump the shared generations again before the acknowledgement; stamp what may be written through."""
+        shared = self.shared
+        if shared is None:
+            return
+        for t in touches:
+            after = shared.bump(t.slots)
+            # Only when no other worker bumped the key while this write was out is the new item the latest.
+            t.stamp = (t.slots[0], after, *t.epoch) if after == t.shared_mine + 1 else writes.UNSTAMPED
 
     def _bump(self, key: ItemKey) -> None:
         inc, pk, _ = key
@@ -220,6 +237,7 @@ class CachedStore:
     def _end(self, touches: list[writes.Touch], outcome: str) -> None:
         changed: dict[str, tuple[tuple[bytes, bytes], ...] | None] = {}
         try:
+            self._end_shared(touches)
             if outcome != _FAILED:
                 changed = self._update(touches, outcome)
         except Exception as exc:  # noqa: BLE001 - a bug here must not fail the write: forget its tables
@@ -243,8 +261,9 @@ class CachedStore:
         for t in touches:
             key, state = t.key, t.state
             if (outcome == _APPLIED and t.new is not writes.UNKNOWN and gens.current(key) == t.mine
-                    and state.alive and state.item_enabled):
-                items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl, t.size)
+                    and t.stamp is not writes.UNSTAMPED and state.alive and state.item_enabled):
+                items.put(key, t.new, state.item_ttl if t.new is not None else state.negative_ttl, t.size,
+                          t.stamp)
                 self.stats.write_throughs += 1
             else:
                 items.discard(key)
@@ -262,6 +281,8 @@ class CachedStore:
         """The store changed a key on its own (TTL expiry, a write upstream that bypassed the accelerator), or
         any key of the table (``pk`` None)."""
         keys = None if pk is None or sk is None else ((pk, sk),)
+        if self.shared is not None and pk is not None and sk is not None:  # a whole table: flush bumps its epoch
+            self.shared.bump(self.shared.write_slots(table, pk, sk))
         self.apply_invalidation(Invalidation(table, keys))
         self._publish(Invalidation(table, keys, self.node_id))
 
@@ -279,10 +300,8 @@ class CachedStore:
         self.stats.remote_invalidations += 1
         if message.table == EVERYTHING:
             self.flush()
-            self._tell_schema_listeners(None)
             return
         if message.keys is None:  # a schema change (or a write whose keys were unknown)
-            self._tell_schema_listeners(message.table)
             forget = getattr(self.store, "forget_table", None)
             if forget is not None:  # else this node's engine could answer from the old definition for a while
                 forget(message.table)
@@ -297,12 +316,13 @@ class CachedStore:
             self.items.discard(key)
             self._drop_pages(key)
 
-    def _tell_schema_listeners(self, table: str | None) -> None:
-        for listener in self.schema_listeners:
-            quietly("schema listener", listener, table)
-
     def flush(self, table: str | None = None) -> int:
-        """Drop every entry (of one table, or all); returns how many were dropped."""
+        """Drop every entry (of one table, or all); returns how many were dropped.
+
+        With workers, the other workers' entries go too: their stamps name the table's epoch.
+        """
+        if self.shared is not None:
+            self.shared.bump_epoch(table)
         if table is None:
             dropped = self.items.entries + self.queries.entries
             self.tables.forget_all()

@@ -27,7 +27,7 @@ from accelerator.core.values import validate_item
 if TYPE_CHECKING:
     from accelerator.cache.store import CachedStore
 
-__all__ = ["UNKNOWN", "Touch", "WritePlan", "plan_write", "settle", "table_names"]
+__all__ = ["UNKNOWN", "UNSTAMPED", "Touch", "WritePlan", "plan_write", "settle", "table_names"]
 
 
 class _Unknown:
@@ -39,6 +39,9 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 """The new value of a touched key is not known: invalidate it."""
+
+UNSTAMPED: Any = (0, -1, 0, -1)
+"""A stamp no counter matches: another worker wrote the key while this write was out (invalidate it)."""
 
 _TRANSPARENT = (None, "NONE", "ALL_NEW")
 
@@ -52,6 +55,10 @@ class Touch:
     new: Any
     mine: int = 0  # the key's generation right after this write's first bump
     size: int | None = None  # the new item's DynamoDB size, once known
+    slots: tuple[int, ...] = ()  # shared generations the write bumps (workers only)
+    shared_mine: int = 0  # the item's shared generation right after this write's first bump
+    epoch: tuple[int, int] = (0, 0)  # the table's epoch (slot, value) when the write began
+    stamp: Any = None  # the stamp of the written-through entry (workers only)
 
 
 @dataclass(slots=True)
