@@ -15,7 +15,7 @@ from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, KeyRef
 from accelerator.core.tables import TableDef
 from backends.group_commit import GroupCommit, Unit
-from tests.backend_services import open_postgres
+from tests.backend_services import open_postgres, open_redis
 
 
 def _ref(k: str) -> KeyRef:
@@ -73,7 +73,7 @@ def test_a_failed_transaction_fails_each_of_its_units() -> None:
     assert all(isinstance(r, OSError) for r in asyncio.run(main()))
 
 
-def test_postgres_counts_exactly_under_batching() -> None:
+def _counts_exactly(opener: Any) -> None:
     keys = [KeyRef("counters", f"k{i}".encode(), b"") for i in range(5)]
 
     def increment(old: list[bytes | None]) -> list[Any]:
@@ -86,7 +86,7 @@ def test_postgres_counts_exactly_under_batching() -> None:
         return [str(int(old[0] or b"0") - 1).encode(), str(int(old[1] or b"0") + 1).encode()]
 
     async def main() -> None:
-        async with open_postgres(pool_size=2) as storage:
+        async with opener() as storage:
             await storage.create_table(TableDef("counters", KeySchema("pk", "S"), (("pk", "S"),), created=0.0))
             units = []
             for round_ in range(40):
@@ -107,3 +107,11 @@ def test_postgres_counts_exactly_under_batching() -> None:
             assert untouched == b"40"
 
     asyncio.run(main())
+
+
+def test_postgres_counts_exactly_under_batching() -> None:
+    _counts_exactly(lambda: open_postgres(pool_size=2))
+
+
+def test_redis_counts_exactly_under_batching() -> None:
+    _counts_exactly(lambda: open_redis(batch_slots=1))

@@ -3,6 +3,7 @@ unit and what each guarantees)."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections import Counter
@@ -22,7 +23,9 @@ from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef
 from accelerator.core.retry import RetryPolicy
 from accelerator.core.tables import TableDef
 from backends import check_new_values, split_logged
+from backends.group_commit import GroupCommit
 from backends.redis import scripts as lua
+from backends.redis.batch import run_batch
 from backends.redis.driver import DEFAULT_URL, Driver, driver_errors, parse_node
 from backends.redis.index import PartitionIndex
 from backends.redis.layout import TABLE, Layout, Part, Plan, expect, key_range
@@ -48,6 +51,7 @@ class RedisStorage:
         lock_wait: float = 10.0,
         driver_retries: int = 0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
+        batch_slots: int = 4,
     ) -> None:
         nodes = [parse_node(n) for n in cluster_nodes] if cluster_nodes else None
         self.layout = Layout(prefix, clustered=nodes is not None)
@@ -64,6 +68,7 @@ class RedisStorage:
         self.index = PartitionIndex(self.driver, self.layout, self.stats)
         self.lock_backoff = self.locks.backoff
         self._log_registered: set[tuple[str, bytes]] = set()  # cluster: partitions known to be in P:{T}:lp
+        self._group = GroupCommit(functools.partial(run_batch, self), slots=batch_slots)
 
     @property
     def clustered(self) -> bool:
@@ -254,7 +259,13 @@ class RedisStorage:
             check_new_values(refs, apply([]))
             return []
         plan = self.layout.plan(refs)
-        async with self.local.hold(refs), self.driver.session():
+        if len(plan.groups) == 1:  # one script call: concurrent units share round trips (backends.redis.batch)
+            return await self._group.submit(refs, apply)
+        return await self.transact_alone(plan, apply)
+
+    async def transact_alone(self, plan: Plan, apply: ApplyFn) -> list[bytes | None]:
+        """The unit on its own: optimistic compare-and-write when it is one slot group, else locked."""
+        async with self.local.hold(plan.refs), self.driver.session():
             if len(plan.groups) == 1:
                 old = await self._optimistic(plan, apply)
                 if old is not None:
@@ -268,7 +279,7 @@ class RedisStorage:
         while True:
             old = await self._read(plan)
             new, records = split_logged(plan.refs, check_new_values(plan.refs, apply(list(old))))
-            await self._register_logs(records)
+            await self.register_logs(records)
             (result,) = await self._write(plan, old, new, records, b"")
             status = result[0]
             if status == b"ok":
@@ -304,7 +315,7 @@ class RedisStorage:
                     held.append(lock)
                 old = await self._read(plan)
                 new, records = split_logged(plan.refs, check_new_values(plan.refs, apply(list(old))))
-                await self._register_logs(records)
+                await self.register_logs(records)
                 if time.monotonic() - leased < self.lock_lease / 2:
                     results = await self._write(plan, old, new, records, token)
                     done = sum(r[0] == b"ok" for r in results)
@@ -345,6 +356,13 @@ class RedisStorage:
         token: bytes,
     ) -> list[list[Any]]:
         """One WRITE script per slot group; their results in group order."""
+        return await self.driver.eval_many(self.write_calls(plan, old, new, records, token))
+
+    def write_calls(
+        self, plan: Plan, old: list[bytes | None], new: Sequence[Any], records: list[tuple[str, bytes, bytes]],
+        token: bytes,
+    ) -> list[tuple[lua.Script, list[bytes], list[Any]]]:
+        """The WRITE script calls of a unit, one per slot group."""
         mode = b"c" if self.clustered else b"s"
         calls = []
         for group in plan.groups:
@@ -364,7 +382,7 @@ class RedisStorage:
             if not self.clustered:
                 keys.append(self.layout.tables)
             calls.append((lua.WRITE, keys, args))
-        return await self.driver.eval_many(calls)
+        return calls
 
     def _log_args(self, group: list[Part], records: list[tuple[str, bytes, bytes]], keys: list[bytes]) -> list[Any]:
         """The WRITE script's log section for the records of ``group``'s partitions; appends their log keys."""
@@ -382,7 +400,7 @@ class RedisStorage:
             out += [number, record]
         return [len(out) // 2, *out]
 
-    async def _register_logs(self, records: list[tuple[str, bytes, bytes]]) -> None:
+    async def register_logs(self, records: list[tuple[str, bytes, bytes]]) -> None:
         """Cluster: add the partitions about to log to their table's registry first, so readers find them."""
         if not self.clustered or not records:
             return
