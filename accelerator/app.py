@@ -62,7 +62,8 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
             sealed = storage
             metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
                             "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
-        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval)
+        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
+                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"))
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore
@@ -94,7 +95,11 @@ def _enforcer(config: Config, store: Store) -> Enforcer | None:
     async def describe(table: str) -> dict[str, Any]:
         return await store.call("DescribeTable", {"TableName": table})
 
-    return Enforcer(policies, describe)
+    enforcer = Enforcer(policies, describe)
+    listeners = getattr(store, "schema_listeners", None)
+    if listeners is not None:  # the cache hears of other nodes' schema changes: re-learn key schemas then
+        listeners.append(enforcer.forget)
+    return enforcer
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:

@@ -71,6 +71,9 @@ def _rekey(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
+    if config.backend.kind == "sqlite":
+        os.makedirs(config.backend.data_dir, exist_ok=True)
+
     async def run() -> int:
         storage = build_storage(config, migrate=True)
         assert isinstance(storage, EncryptedStorage)

@@ -65,6 +65,7 @@ class BackendConfig:
     data_dir: str = "data"
     ttl_sweep_interval: float = 30.0
     encryption_key_file: str | None = None  # AES-256 keys, newest first: values are sealed at rest
+    export_root: str | None = None  # where S3Bucket names of exports/imports live (default <data_dir>/exports)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -136,9 +137,11 @@ def load_config(path: str | Path | None) -> Config:
     data_dir = backend_raw.pop("data_dir", "data")
     sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
     key_file = backend_raw.pop("encryption_key_file", None)
+    export_root = backend_raw.pop("export_root", None)
     if key_file is not None and not isinstance(key_file, str):
         raise ValueError("[backend] encryption_key_file must be a file name")
     backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, encryption_key_file=key_file,
+                            export_root=export_root,
                             options=backend_raw)
     cache_raw = dict(raw.get("cache", {}))
     tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -23,8 +24,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_healthy(cmd: list[str], url: str, log_path: Path, timeout: float) -> subprocess.Popen[bytes]:
-    """Run ``cmd`` from the repository root, output appended to ``log_path``; return once ``url/health`` is 200."""
+def start_healthy(cmd: list[str], url: str, log_path: Path, timeout: float,
+                  context: ssl.SSLContext | None = None) -> subprocess.Popen[bytes]:
+    """Run ``cmd`` from the repository root, output appended to ``log_path``; return once ``url/health`` is 200
+    (over HTTPS with ``context`` when the URL is https://)."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -33,7 +36,7 @@ def start_healthy(cmd: list[str], url: str, log_path: Path, timeout: float) -> s
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
+            with urllib.request.urlopen(url + "/health", timeout=1, context=context) as r:
                 if r.status == 200:
                     return proc
         except OSError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,8 @@ class ServerProcess:
                  data_dir: str | None = None, server: dict[str, Any] | None = None) -> None:
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix="accel-"))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = bool(server and server.get("tls_cert"))
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         backend = {"data_dir": str(self.dir / "data"), **backend}
         self.config = write_config(self.dir / "config.toml", {
             "server": {"host": "127.0.0.1", "port": self.port, **(server or {})},
@@ -63,8 +65,18 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         self.proc = start_healthy([sys.executable, "-m", "accelerator.cli", "serve", "--config", str(self.config),
-                                   "--log-level", "warning"], self.url, self.log, timeout)
+                                   "--log-level", "warning"], self.url, self.log, timeout,
+                                  context=self._health_context())
         return self
+
+    def _health_context(self) -> ssl.SSLContext | None:
+        """For the readiness poll only: the tests check the certificate themselves."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self.proc is None:

@@ -280,3 +280,16 @@ def test_redis_cluster_lost_index_report_is_made_by_the_next_writer() -> None:
             assert await storage.driver.client.exists(part.pending) == 0
 
     asyncio.run(main())
+
+
+def test_sqlite_scan_after_a_key_seeks_instead_of_filtering_from_the_segment_start(tmp_path: Any) -> None:
+    """A paged scan (TTL sweeps, backfills) must cost O(page), not O(rows before the page)."""
+    import sqlite3
+
+    from backends.sqlite.storage import _SCAN_AFTER, _SCHEMA  # noqa: PLC2701 - the query plan is the subject
+
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + _SCAN_AFTER, ("t", 5, b"pk", b"", 10, 256)).fetchall()
+    assert "(h,pk,sk)>(?,?,?)" in plan[0][-1], plan

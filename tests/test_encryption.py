@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from accelerator.app import build_store
+from accelerator.cli import main as cli_main
+from accelerator.config import BackendConfig, Config, load_config
 from accelerator.core.changelog import LogRecord
 from accelerator.core.errors import InternalServerError
 from accelerator.core.keys import KeySchema
@@ -351,3 +354,28 @@ def test_change_log_records_are_sealed_and_rekey_keeps_the_key_they_need() -> No
         await EncryptedStorage(inner, KeyRing((K2,))).open()
 
     run(body)
+
+
+# ----- configuration and command line
+
+
+def test_config_takes_the_key_file_out_of_the_backend_options(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[backend]\nkind = "sqlite"\nencryption_key_file = "/etc/accel/keys"\nsynchronous = "FULL"\n')
+    backend = load_config(path).backend
+    assert backend.encryption_key_file == "/etc/accel/keys" and backend.options == {"synchronous": "FULL"}
+    path.write_text('[backend]\nencryption_key_file = 3\n')
+    with pytest.raises(ValueError, match="encryption_key_file must be a file name"):
+        load_config(path)
+
+
+def test_a_dynamodb_upstream_refuses_a_key_file(tmp_path: Path) -> None:
+    config = Config(backend=BackendConfig(kind="dynamodb", encryption_key_file=str(tmp_path / "keys")))
+    with pytest.raises(EncryptionError, match="a DynamoDB upstream encrypts at rest itself"):
+        build_store(config)
+
+
+def test_keygen_prints_one_fresh_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["keygen"]) == 0 and cli_main(["keygen"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert len(base64.b64decode(first, validate=True)) == 32 and first != second

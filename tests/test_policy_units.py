@@ -280,7 +280,9 @@ def _authorize(enforcer: Enforcer, operation: str, request: dict[str, Any], prin
     async def run() -> str:
         PRINCIPAL.set(principal)
         try:
-            await enforcer.authorize(operation, request)
+            pending = enforcer.authorize(operation, request)
+            if pending is not None:
+                await pending
         except AccessDeniedException as exc:
             return exc.message
         return "allowed"
@@ -335,3 +337,48 @@ def test_enforcer_fails_closed_when_the_table_cannot_be_described() -> None:
 
     enforcer = Enforcer(PolicySet({"K": parse_document({"Statement": [_allow(Condition=LEADING_ME)]})}), describe)
     assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) != "allowed"
+
+
+@pytest.mark.parametrize(("patterns", "ignore_case", "text", "expected"), [
+    (["user#*"], False, "user#42", True),
+    (["user#*"], False, "User#42", False),
+    (["user#*"], False, "user", False),
+    (["dynamodb:Get*"], True, "DYNAMODB:GETITEM", True),
+    (["a*b"], False, "a-x-b", True),
+    (["a*b"], False, "a-x-bc", False),
+    (["a?c"], False, "abc", True),
+    (["a?c"], False, "ac", False),
+    (["x.y"], False, "xzy", False),  # regex characters are literal
+    (["*"], False, "", True),
+    (["exact"], False, "exact", True),
+    (["exact"], False, "exactly", False),
+])
+def test_patterns(patterns: list[str], ignore_case: bool, text: str, expected: bool) -> None:
+    from accelerator.policy.patterns import Pattern
+
+    assert Pattern(patterns, ignore_case).match(text) is expected
+
+
+def test_other_nodes_schema_changes_make_the_enforcer_relearn() -> None:
+    from accelerator.cache import CachedStore
+    from accelerator.cache.invalidation import EVERYTHING, Invalidation
+    from accelerator.engine import TableEngine
+    from backends import open_storage
+
+    hash_names = {"T": "pk", "U": "pk"}
+    enforcer, described = _enforcer({"Statement": [_allow(Condition=LEADING_ME)]}, hash_names)
+    store = CachedStore(TableEngine(open_storage("memory")))
+    store.schema_listeners.append(enforcer.forget)
+    for table in ("T", "U"):
+        assert _authorize(enforcer, "GetItem", {"TableName": table, "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    store.apply_invalidation(Invalidation("T", ((b"k", b""),), origin=store.node_id + 1))  # an item write
+    store.apply_invalidation(Invalidation("T", None, origin=store.node_id))  # this node's own message
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U"]
+    store.apply_invalidation(Invalidation("T", None, origin=store.node_id + 1))
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U", "T"]
+    store.apply_invalidation(Invalidation(EVERYTHING, None, origin=store.node_id + 1))
+    for table in ("T", "U"):
+        assert _authorize(enforcer, "GetItem", {"TableName": table, "Key": {"pk": {"S": "u1"}}}) == "allowed"
+    assert described == ["T", "U", "T", "T", "U"]

@@ -106,3 +106,35 @@ def test_sweeper_forgets_transaction_tokens_after_ten_minutes() -> None:
         await engine.close()
 
     asyncio.run(main())
+
+
+class _Flaky(MemoryStorage):
+    """Raises a bug's exception on the first sweep's table listing, then behaves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listings = 0
+        self.second = asyncio.Event()
+
+    async def list_tables(self) -> list[str]:
+        self.listings += 1
+        if self.listings == 1:
+            raise RuntimeError("a bug in the sweep")
+        self.second.set()
+        return await super().list_tables()
+
+
+def test_sweeper_survives_an_unexpected_exception_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
+    from accelerator.core import guard
+
+    async def main() -> None:
+        storage = _Flaky()
+        engine = TableEngine(storage, ttl_sweep_interval=0.001)
+        before = guard.FAILURES["ttl sweep"]
+        await engine.open()
+        await asyncio.wait_for(storage.second.wait(), 30)  # the loop went on to another round
+        await engine.close()
+        assert guard.FAILURES["ttl sweep"] == before + 1
+
+    asyncio.run(main())
+    assert any("ttl sweep failed" in r.getMessage() and r.exc_info for r in caplog.records)

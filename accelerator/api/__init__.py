@@ -94,7 +94,9 @@ class Router:
             validate(shape, request)
             enforcer = self.enforcer
             if enforcer is not None:
-                await enforcer.authorize(name, request)
+                pending = enforcer.authorize(name, request)  # synchronous unless a key schema must be learned
+                if pending is not None:
+                    await pending
                 if name in _SCHEMA_CHANGES:
                     enforcer.forget(request.get("TableName"))
             response = await call(name, request)

@@ -13,7 +13,6 @@ __all__ = ["SHAPES", "TIMESTAMPS"]
 _TABLE_ARN = Field(STR, required=True, min_len=1, max_len=1024)
 _BACKUP_ARN = Field(STR, required=True, min_len=37, max_len=1024)
 _NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
-_BUCKET = re.compile(r"^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$\Z")
 _OWNER = re.compile(r"[0-9]{12}\Z")
 _TOKEN = re.compile(r"^[^\$]+$\Z")
 _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=True, minimum=1),
@@ -72,7 +71,7 @@ RESTORE_TO_TIME = Shape({
     **_OVERRIDES}, _timestamps)
 EXPORT = Shape({
     "TableArn": _TABLE_ARN, "ExportTime": Field(ANY), "ClientToken": Field(STR, pattern=_TOKEN),
-    "S3Bucket": Field(STR, required=True, max_len=255, pattern=_BUCKET),
+    "S3Bucket": Field(STR, required=True),  # a bucket name or a file:// URL: checked by the engine
     "S3BucketOwner": Field(STR, pattern=_OWNER), "S3Prefix": Field(STR, max_len=1024),
     "S3SseAlgorithm": enum("AES256", "KMS"), "S3SseKmsKeyId": Field(STR, min_len=1, max_len=2048),
     "ExportFormat": enum("DYNAMODB_JSON", "ION"), "ExportType": enum("FULL_EXPORT", "INCREMENTAL_EXPORT"),
@@ -85,7 +84,7 @@ IMPORT = Shape({
     "ClientToken": Field(STR, pattern=_TOKEN),
     "S3BucketSource": Field(MAP, required=True, shape=Shape({
         "S3BucketOwner": Field(STR, pattern=_OWNER),
-        "S3Bucket": Field(STR, required=True, max_len=255, pattern=_BUCKET),
+        "S3Bucket": Field(STR, required=True),  # a bucket name or a file:// URL: checked by the engine
         "S3KeyPrefix": Field(STR, max_len=1024)})),
     "InputFormat": enum("DYNAMODB_JSON", "ION", "CSV", required=True),
     "InputFormatOptions": Field(MAP, shape=Shape({"Csv": Field(MAP, shape=Shape({

@@ -35,7 +35,7 @@ from accelerator.cache.stats import Stats, register
 from accelerator.cache.tables import TableStates
 from accelerator.config import CacheConfig
 from accelerator.core.errors import DynamoError, ResourceNotFoundException
-from accelerator.core.guard import swallowed
+from accelerator.core.guard import quietly, swallowed
 from accelerator.core.protocols import Request, Response, Store
 from accelerator.core.values import Item
 from accelerator.metrics import Metrics
@@ -83,6 +83,9 @@ class CachedStore:
             invalidator = _broadcast(self.config.broadcast, self.config.broadcast_channel)
         self.invalidator = invalidator
         self.node_id = getattr(invalidator, "node_id", None) or secrets.randbits(62)
+        self.schema_listeners: list[Callable[[str | None], None]] = []
+        """Told of another node's schema change (a table name, None for all): e.g. the policy layer's key
+        schemas, which the layers above must not keep past a table's re-creation."""
         handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "GetItem": self._get_item,
             "BatchGetItem": self._batch_get_item,
@@ -300,8 +303,10 @@ class CachedStore:
         self.stats.remote_invalidations += 1
         if message.table == EVERYTHING:
             self.flush()
+            self._tell_schema_listeners(None)
             return
         if message.keys is None:  # a schema change (or a write whose keys were unknown)
+            self._tell_schema_listeners(message.table)
             forget = getattr(self.store, "forget_table", None)
             if forget is not None:  # else this node's engine could answer from the old definition for a while
                 forget(message.table)
@@ -315,6 +320,10 @@ class CachedStore:
             self._bump(key)
             self.items.discard(key)
             self._drop_pages(key)
+
+    def _tell_schema_listeners(self, table: str | None) -> None:
+        for listener in self.schema_listeners:
+            quietly("schema listener", listener, table)
 
     def flush(self, table: str | None = None) -> int:
         """Drop every entry (of one table, or all); returns how many were dropped.

@@ -42,6 +42,7 @@ class KeyRing:
     keys: tuple[bytes, ...]
     source: str = "<keys>"
     ciphers: dict[bytes, AESGCM] = field(init=False, repr=False, compare=False)
+    newest: bytes = field(init=False, repr=False, compare=False)  # the id of the key that seals
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -56,11 +57,7 @@ class KeyRing:
                 raise EncryptionError(f"encryption key file {self.source}: key {ident.hex()} appears twice")
             ciphers[ident] = AESGCM(key)
         object.__setattr__(self, "ciphers", ciphers)
-
-    @property
-    def newest(self) -> bytes:
-        """The id of the key that seals."""
-        return key_id(self.keys[0])
+        object.__setattr__(self, "newest", key_id(self.keys[0]))
 
     def ids(self) -> list[str]:
         return [key_id(k).hex() for k in self.keys]

@@ -12,7 +12,19 @@ from typing import Any
 
 from accelerator.core.errors import ResourceNotFoundException, TableMissing, UnknownOperationException
 from accelerator.core.protocols import Request, Response, Storage
-from accelerator.engine import backups, batch, capacity, control, index_admin, items, query, transact
+from accelerator.engine import (
+    backups,
+    batch,
+    capacity,
+    control,
+    exports,
+    imports,
+    index_admin,
+    items,
+    pitr,
+    query,
+    transact,
+)
 from accelerator.engine.catalog import Catalog
 from accelerator.engine.changelog import LoggingStorage
 from accelerator.engine.handler import Handler
@@ -27,7 +39,7 @@ __all__ = ["TableEngine"]
 class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
-    def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0) -> None:
+    def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0, export_root: str = "exports") -> None:
         self.changelog = LoggingStorage(storage)
         self.storage = IndexedStorage(self.changelog)
         self.tables = TableRegistry(self.storage)
@@ -36,9 +48,16 @@ class TableEngine:
         self.ttl = TtlSettings(self.meta)
         self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
         self.backups = Catalog(self.storage, backups.CATALOG)
+        self.exports = Catalog(self.storage, exports.CATALOG)
+        self.imports = Catalog(self.storage, imports.CATALOG)
+        self.export_root = export_root
+        """The directory plain S3Bucket names of exports and imports resolve under."""
         self.handlers: dict[str, Handler] = {
             **control.HANDLERS,
             **backups.HANDLERS,
+            **pitr.HANDLERS,
+            **exports.HANDLERS,
+            **imports.HANDLERS,
             "GetItem": items.get_item,
             "PutItem": items.put_item,
             "DeleteItem": items.delete_item,
@@ -54,7 +73,8 @@ class TableEngine:
     async def open(self) -> None:
         await self.storage.open()
         await self.meta.open()
-        await self.backups.open()
+        for catalog in (self.backups, self.exports, self.imports):
+            await catalog.open()
         self.sweeper.start()
         await index_admin.resume_backfills(self)
 

@@ -47,10 +47,10 @@ async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") 
         if "TableClass" in changes:
             desc["TableClassSummary"] = {"TableClass": changes["TableClass"],
                                          "LastUpdateDateTime": changes.get("TableClassUpdated", table.created)}
-        if "Restore" in changes:  # a table made by a restore or an import: CREATING until it is filled
-            desc["RestoreSummary"] = changes["Restore"]
-            if changes["Restore"]["RestoreInProgress"] and status == "ACTIVE":
-                desc["TableStatus"] = "CREATING"
+        if "Restore" in changes:  # a table made by a restore
+            desc["RestoreSummary"] = {**changes["Restore"], "RestoreInProgress": bool(changes.get("Filling"))}
+        if changes.get("Filling") and status == "ACTIVE":  # a restore or an import is still writing its items
+            desc["TableStatus"] = "CREATING"
     return desc
 
 
@@ -92,7 +92,7 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     except TableMissing:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
-    for prefix in ("ttl:", "tags:", "table:", "indexes:"):
+    for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:"):
         await engine.meta.delete(prefix + table.name)
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)

@@ -108,7 +108,7 @@ class _Page:
     """Accumulates one response page: counts, the 1 MB budget, filter and projection."""
 
     __slots__ = ("items", "count", "scanned", "size", "last", "limit", "filter", "projection", "count_only",
-                 "consistent")
+                 "consistent", "single")
 
     def __init__(self, req: Request, filt: Any, projection: Any, count_only: bool) -> None:
         self.items: list[Item] = []
@@ -121,6 +121,7 @@ class _Page:
         self.projection = projection
         self.count_only = count_only
         self.consistent = bool(req.get("ConsistentRead"))
+        self.single = False  # at most one item can match: never a LastEvaluatedKey
 
     def full(self) -> bool:
         return self.scanned >= self.limit or self.size >= _PAGE_BYTES
@@ -141,7 +142,7 @@ class _Page:
         out: Response = {"Count": self.count, "ScannedCount": self.scanned}
         if not self.count_only:
             out["Items"] = self.items
-        if more and self.last is not None:
+        if more and self.last is not None and not self.single:
             out["LastEvaluatedKey"] = source.last_key(self.last)
         return out
 
@@ -171,6 +172,26 @@ async def _run(engine: Engine, source: _Source, page: _Page, fetch: Any) -> Resp
         cursor_of()
 
 
+def _within(key: bytes, lo: Bound | None, hi: Bound | None) -> bool:
+    if lo is not None and (key < lo.key or (key == lo.key and not lo.inclusive)):
+        return False
+    return hi is None or key < hi.key or (key == hi.key and hi.inclusive)
+
+
+def _check_start(source: _Source, cond: Any, start: tuple[bytes, bytes], pk: bytes, lo: Bound | None,
+                 hi: Bound | None) -> None:
+    """DynamoDB's checks of a Query's ExclusiveStartKey against its key condition, in its order and words."""
+    if source.index is None and source.table.key.range_name is None:
+        raise ValidationException("The query can return at most one row and cannot be restarted")
+    if cond.op is not None:
+        if not _within(start[1], lo, hi):
+            raise ValidationException("The provided starting key does not match the range key predicate")
+        if start[0] != pk:  # sic: DynamoDB's words for a start key in another partition under a sort-key condition
+            raise ValidationException("The query can return at most one row and cannot be restarted")
+    elif start[0] != pk:
+        raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
+
+
 async def query(engine: Engine, req: Request) -> Response:
     table = await engine.tables.get(req["TableName"])
     source = _Source(table, req)
@@ -186,10 +207,12 @@ async def query(engine: Engine, req: Request) -> Response:
     pk = cond.hash_key
     lo, hi = source.bounds(cond)
     start = source.start(req)
-    if start is not None and start[0] != pk:
-        raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
+    if start is not None:
+        _check_start(source, cond, start, pk, lo, hi)
     forward = req.get("ScanIndexForward", True)
     page = _Page(req, filt, projection, select == "COUNT")
+    if source.index is None and table.key.range_name is None:
+        page.single = True  # the key condition names a whole primary key: there is no next page
     cursor: list[bytes | None] = [start[1] if start is not None else None]
 
     async def fetch(want: int) -> tuple[list[bytes], Any]:

@@ -22,7 +22,8 @@ __all__ = ["create_request", "create_target", "write_pages", "finish", "RESTORE"
 log = logging.getLogger("accelerator.restore")
 
 RESTORE = "Restore"
-"""The meta-record member (``table:<name>``) holding a table's RestoreSummary while and after it is filled."""
+"""The meta-record member (``table:<name>``) holding a restored table's RestoreSummary; ``Filling`` is true
+while a restore or an import still writes the table's items (it shows CREATING meanwhile)."""
 _CHUNK = 100  # items per atomic unit while filling a table
 
 
@@ -66,8 +67,9 @@ def create_request(desc: dict[str, Any], target: str, req: dict[str, Any]) -> di
     return create
 
 
-async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, Any]) -> TableDef:
-    """Create the table ``create`` describes, marked as being restored (``summary`` is its RestoreSummary)."""
+async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, Any] | None) -> TableDef:
+    """Create the table ``create`` describes, marked as being filled (``summary``: its RestoreSummary, if a
+    restore makes it)."""
     table = table_from_request(create)
     try:
         await engine.storage.create_table(table)
@@ -76,7 +78,7 @@ async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, 
     engine.tables.forget(table.name)
     for prefix in ("ttl:", "tags:"):
         await engine.meta.delete(prefix + table.name)
-    await engine.meta.put("table:" + table.name, {RESTORE: {**summary, "RestoreInProgress": True}})
+    await engine.meta.put("table:" + table.name, {"Filling": True, **({RESTORE: summary} if summary else {})})
     return table
 
 
@@ -101,8 +103,7 @@ async def write_pages(storage: Any, table: str, pages: AsyncIterator[list[tuple[
 async def finish(engine: Any, table: str) -> None:
     """Mark ``table`` restored (ACTIVE) and drop anything cached about it."""
     changes = dict(await engine.meta.get("table:" + table) or {})
-    if RESTORE in changes:
-        changes[RESTORE] = {**changes[RESTORE], "RestoreInProgress": False}
+    if changes.pop("Filling", None):
         await engine.meta.put("table:" + table, changes)
     engine.tables.forget(table)
     for listener in engine.sweeper.listeners:  # the engine's subscribers (the cache): (table, None, None) is all

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
+from accelerator.core.guard import LogOnce, swallowed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.changelog import BY_SERVICE
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
@@ -28,6 +29,7 @@ from accelerator.engine.paging import scan_all
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
 log = logging.getLogger("accelerator.ttl")
+_failed = LogOnce(log)
 
 _FIVE_YEARS = 5 * 365 * 24 * 3600
 
@@ -100,16 +102,24 @@ class TtlSweeper:
             try:
                 await self.sweep()
             except DynamoError as exc:  # the store is away: try again next round
-                log.warning("TTL sweep failed: %s", exc.message)
+                _failed("ttl sweep: store", logging.WARNING, "TTL sweep failed: %s", exc.message)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop TTL until a restart
+                swallowed("ttl sweep", exc)
 
     async def sweep(self) -> int:
         """One pass over every table with TTL enabled (and the expired transaction tokens); returns how many
-        items were deleted."""
+        items were deleted. A table whose sweep fails on anything but the store being away is logged, counted
+        and skipped, so one bad table does not stop the others' TTL."""
         deleted = await self._sweep_tokens()
         for name in await self.storage.list_tables():
             spec = await self.settings.get(name)
             if spec and spec.get("Enabled"):
-                deleted += await self._sweep_table(name, spec["AttributeName"])
+                try:
+                    deleted += await self._sweep_table(name, spec["AttributeName"])
+                except DynamoError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - see the docstring
+                    swallowed("ttl sweep", exc)
         return deleted
 
     async def _sweep_table(self, table: str, attribute: str) -> int:

@@ -74,6 +74,7 @@ _MISUSED = "The function is not allowed to be used this way in an expression; fu
 _CONDITION_RANKS = ("parens", "unknown", "misused", "reserved", "in", "nesting")
 _UPDATE_RANKS = ("reserved", "unknown", "section", "operators", "nesting")
 _PROJECTION_RANKS = ("reserved", "nesting")
+_MAX_LIST_INDEX = 2**31 - 1
 
 
 class _Parser:
@@ -144,7 +145,10 @@ class _Parser:
                     self.fail()
                 self.pos += 1
                 self.expect("]")
-                elements.append(int(text))
+                index = int(text)
+                if index > _MAX_LIST_INDEX:  # DynamoDB parses an index as a 32-bit int
+                    raise ExpressionError(f"List index is not within the allowable range; index: [{text}]")
+                elements.append(index)
             else:
                 break
         if len(elements) > MAX_PATH_DEPTH:  # deeper paths would also recurse past Python's limit downstream

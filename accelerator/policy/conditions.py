@@ -95,6 +95,8 @@ class ConditionTest:
                 return False
             return self.if_exists or self.negated
         if self.qualifier == "forallvalues":
+            if self.pattern is None and not self.folded:  # the usual allow-list: one set operation
+                return self.exact.isdisjoint(values) if self.negated else self.exact.issuperset(values)
             return all(self._positive(v) != self.negated for v in values)
         if self.qualifier == "foranyvalue":
             return any(self._positive(v) != self.negated for v in values)

@@ -46,11 +46,15 @@ class Applicable:
             return self.fixed
         allowed = False
         for s in self.statements:
-            if s.deny:
-                if all(t.holds(context, True) for t in s.conditions):
-                    return Decision.EXPLICIT_DENY
-            elif not allowed and all(t.holds(context, False) for t in s.conditions):
-                allowed = True
+            if s.deny or not allowed:
+                deny = s.deny
+                for test in s.conditions:
+                    if not test.holds(context, deny):
+                        break
+                else:
+                    if deny:
+                        return Decision.EXPLICIT_DENY
+                    allowed = True
         return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
 
 

@@ -28,6 +28,9 @@ from accelerator.policy.requests import (
 __all__ = ["Enforcer", "TableKeys", "denied"]
 
 LEADING = "dynamodb:LeadingKeys"
+_MULTI = frozenset(("BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems", "TagResource",
+                    "UntagResource", "ListTagsOfResource"))
+"""Operations whose targets are not named by TableName and IndexName alone."""
 Describe = Callable[[str], Awaitable[dict[str, Any]]]
 
 
@@ -65,70 +68,116 @@ def denied(principal: str | None, action: str, resource: str, decision: Decision
                                  f"on resource: {resource} {why}")
 
 
+class _Learn(Exception):
+    """A table's key schema is needed (missing, or stale) before the decision can be made."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+
 class Enforcer:
-    """Authorizes requests at the api boundary against a PolicySet."""
+    """Authorizes requests at the api boundary against a PolicySet.
+
+    ``authorize`` is synchronous when it can be (always, once a table's keys are known): it returns None
+    when the request is allowed, raises AccessDeniedException when not, and returns an awaitable only when
+    it must first learn a key schema, so a cache hit stays a call that never suspends.
+    """
 
     def __init__(self, policies: PolicySet, describe: Describe) -> None:
         self.policies = policies
         self.describe = describe
-        self._tables: dict[str, TableKeys | None] = {}
+        self._tables: dict[str, TableKeys] = {}
+        self._allowed: set[tuple[Any, ...]] = set()
+        """(key, operation, table, index) of one-target requests allowed with no condition to evaluate."""
 
     def forget(self, table: Any) -> None:
-        """Drop what is known of a table's keys (after CreateTable, DeleteTable, UpdateTable here)."""
-        self._tables.pop(table, None)
-
-    async def _learn(self, table: str | None) -> TableKeys | None:
+        """Drop what is known of a table's keys (None: of every table), after a schema change here or elsewhere."""
         if table is None:
+            self._tables.clear()
+        else:
+            self._tables.pop(table, None)
+
+    def authorize(self, operation: str, request: dict[str, Any]) -> Awaitable[None] | None:
+        """None if the signing key may do all the request asks; AccessDeniedException if not."""
+        if not self.policies.configured:
             return None
+        principal = PRINCIPAL.get()
+        fast = None
+        if operation not in _MULTI:  # the hot path: an Allow with no condition, decided before for this table
+            fast = (principal, operation, request.get("TableName"), request.get("IndexName"))
+            if fast in self._allowed:
+                return None
+        try:
+            self._check(operation, request, principal, fast, frozenset())
+        except _Learn as need:
+            return self._learn_and_check(operation, request, principal, need.table)
+        return None
+
+    async def _learn_and_check(self, operation: str, request: dict[str, Any], principal: str | None,
+                               table: str) -> None:
+        learned: set[str] = set()
+        while True:
+            learned.add(table)
+            await self._learn(table)
+            try:
+                return self._check(operation, request, principal, None, frozenset(learned))
+            except _Learn as need:
+                table = need.table  # another table of a batch; each is learned at most once
+
+    async def _learn(self, table: str) -> None:
+        self._tables.pop(table, None)
         try:
             response = await self.describe(table)
-            keys: TableKeys | None = TableKeys.from_description(response["Table"])
+            keys = TableKeys.from_description(response["Table"])
         except Exception:  # noqa: BLE001 - no schema, no leading keys: conditions on them fail closed
-            return None
+            return
         if len(self._tables) > 4096:
             self._tables.clear()
         self._tables[table] = keys
-        return keys
 
-    async def authorize(self, operation: str, request: dict[str, Any]) -> None:
-        """Raise AccessDeniedException unless the signing key may do all the request asks."""
-        policies = self.policies
-        if not policies.configured:
-            return
-        principal = PRINCIPAL.get()
-        policy = policies.policies.get(principal) if principal is not None else None
+    def _check(self, operation: str, request: dict[str, Any], principal: str | None, fast: tuple[Any, ...] | None,
+               learned: frozenset[str]) -> None:
+        policy = self.policies.policies.get(principal) if principal is not None else None
         for target in targets(operation, request):
             if policy is None:
                 raise denied(principal, target.action, target.resource, Decision.IMPLICIT_DENY)
             applicable = policy.applicable(target.action, target.resource)
             decision = applicable.fixed
-            if decision is None:
-                leading: Any = None
-                if LEADING in applicable.keys:
-                    leading = await self._leading(target)
+            if decision is Decision.ALLOW and fast is not None:
+                if len(self._allowed) > 4096:
+                    self._allowed.clear()
+                self._allowed.add(fast)
+            elif decision is None:
+                leading = self._leading(target, learned) if LEADING in applicable.keys else None
                 decision = applicable.decide(_Context(target, leading))
             if decision is not Decision.ALLOW:
                 raise denied(principal, target.action, target.resource, decision)
 
-    async def _leading(self, target: Target) -> Any:
+    def _leading(self, target: Target, learned: frozenset[str]) -> Any:
         """dynamodb:LeadingKeys of a target: None when it touches no item, UNKNOWN when it cannot be known."""
         if target.kind == "scan":
             return UNKNOWN  # a Scan reads every partition
         if target.keys is None and not target.query:
             return None
-        for attempt in range(2):
-            keys = self._tables.get(target.table) if target.table in self._tables and attempt == 0 else \
-                await self._learn(target.table)
-            hash_name = keys.partition(target.index) if keys is not None else None
-            if hash_name is not None:
-                if target.query:
-                    value = query_partition(target.part, hash_name)
-                    found: tuple[str, ...] | None = (value,) if value is not None else None
-                else:
-                    found = key_values(target.keys or (), hash_name)
-                if found is not None:
-                    return found
-        return UNKNOWN
+        table = target.table
+        if not isinstance(table, str):
+            return UNKNOWN
+        keys = self._tables.get(table)
+        if keys is None:
+            if table in learned:
+                return UNKNOWN  # DescribeTable failed: the table does not exist (or the store is down)
+            raise _Learn(table)
+        hash_name = keys.partition(target.index)
+        found: tuple[str, ...] | None = None
+        if hash_name is not None:
+            if target.query:
+                value = query_partition(target.part, hash_name)
+                found = (value,) if value is not None else None
+            else:
+                found = key_values(target.keys or (), hash_name)
+        if found is None and table not in learned:
+            raise _Learn(table)  # the key names another attribute: the table may have been re-created
+        return UNKNOWN if found is None else found
 
 
 class _Context:

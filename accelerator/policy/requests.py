@@ -156,27 +156,45 @@ def _walk(node: Node, names: Mapping[str, Any], out: set[str]) -> None:
         _walk(node.operand, names, out)
 
 
+_NAMES: dict[tuple[Any, ...], frozenset[str]] = {}
+"""(field, text, names) -> the attribute names the expression uses; bounded, cleared when full."""
+
+
 def _expressions(part: Mapping[str, Any], out: set[str], *fields: str) -> None:
     names = part.get("ExpressionAttributeNames") or {}
     for name in fields:
         text = part.get(name)
         if not text:
             continue
-        if name == "ProjectionExpression":
-            for path in parse_projection(text).paths:
-                _walk(path, names, out)
-        elif name == "UpdateExpression":
-            for action in parse_update(text).actions:
-                _walk(action.path, names, out)
-                value = getattr(action, "value", None)
-                if value is not None:
-                    _walk(value, names, out)
-        elif name == "KeyConditionExpression":
-            _walk(parse_key_condition(text).root, names, out)
-        elif name == "FilterExpression":
-            _walk(parse_filter(text).root, names, out)
-        else:
-            _walk(parse_condition(text).root, names, out)
+        memo = (name, text, *names.items()) if isinstance(names, dict) else None
+        found = _NAMES.get(memo) if memo is not None else None
+        if found is None:
+            found = _expression_names(name, text, names)
+            if memo is not None:
+                if len(_NAMES) >= 4096:
+                    _NAMES.clear()
+                _NAMES[memo] = found
+        out.update(found)
+
+
+def _expression_names(name: str, text: str, names: Mapping[str, Any]) -> frozenset[str]:
+    out: set[str] = set()
+    if name == "ProjectionExpression":
+        for path in parse_projection(text).paths:
+            _walk(path, names, out)
+    elif name == "UpdateExpression":
+        for action in parse_update(text).actions:
+            _walk(action.path, names, out)
+            value = getattr(action, "value", None)
+            if value is not None:
+                _walk(value, names, out)
+    elif name == "KeyConditionExpression":
+        _walk(parse_key_condition(text).root, names, out)
+    elif name == "FilterExpression":
+        _walk(parse_filter(text).root, names, out)
+    else:
+        _walk(parse_condition(text).root, names, out)
+    return frozenset(out)
 
 
 def _legacy(part: Mapping[str, Any], out: set[str], *fields: str) -> None:
