@@ -382,3 +382,24 @@ def test_other_nodes_schema_changes_make_the_enforcer_relearn() -> None:
     for table in ("T", "U"):
         assert _authorize(enforcer, "GetItem", {"TableName": table, "Key": {"pk": {"S": "u1"}}}) == "allowed"
     assert described == ["T", "U", "T", "T", "U"]
+
+
+BACKUP = "arn:aws:dynamodb:ddblocal:000000000000:table/T/backup/01234567890123-abcdefgh"
+
+
+@pytest.mark.parametrize(("operation", "request_body", "resources"), [
+    ("CreateBackup", {"TableName": "T", "BackupName": "b"}, [ARN]),
+    ("DescribeBackup", {"BackupArn": BACKUP}, [BACKUP]),
+    ("DeleteBackup", {"BackupArn": BACKUP}, [BACKUP]),
+    ("ListBackups", {}, ["*"]),
+    ("RestoreTableFromBackup", {"BackupArn": BACKUP, "TargetTableName": "Other"}, [BACKUP, OTHER]),
+    ("RestoreTableToPointInTime", {"SourceTableName": "T", "TargetTableName": "Other"}, [ARN, OTHER]),
+    ("RestoreTableToPointInTime", {"SourceTableArn": ARN, "TargetTableName": "Other"}, [ARN, OTHER]),
+    ("ExportTableToPointInTime", {"TableArn": ARN, "S3Bucket": "b"}, [ARN]),
+    ("ImportTable", {"TableCreationParameters": {"TableName": "Other"}}, [OTHER]),
+    ("TagResource", {"ResourceArn": ARN, "Tags": []}, [ARN]),
+    ("SomeFutureOperation", {}, ["*"]),
+])
+def test_control_plane_resources(operation: str, request_body: dict[str, Any], resources: list[str]) -> None:
+    assert [t.resource for t in targets(operation, request_body)] == resources
+    assert {t.action for t in targets(operation, request_body)} == {f"dynamodb:{operation}"}

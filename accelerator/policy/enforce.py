@@ -28,9 +28,10 @@ from accelerator.policy.requests import (
 __all__ = ["Enforcer", "TableKeys", "denied"]
 
 LEADING = "dynamodb:LeadingKeys"
-_MULTI = frozenset(("BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems", "TagResource",
-                    "UntagResource", "ListTagsOfResource"))
-"""Operations whose targets are not named by TableName and IndexName alone."""
+_SIMPLE = frozenset(("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable", "CreateTable",
+                     "DeleteTable", "UpdateTable", "DescribeTimeToLive", "UpdateTimeToLive", "ListTables",
+                     "DescribeLimits", "DescribeEndpoints"))
+"""Operations with one target named by TableName and IndexName alone (so a fixed Allow can be remembered)."""
 Describe = Callable[[str], Awaitable[dict[str, Any]]]
 
 
@@ -103,7 +104,7 @@ class Enforcer:
             return None
         principal = PRINCIPAL.get()
         fast = None
-        if operation not in _MULTI:  # the hot path: an Allow with no condition, decided before for this table
+        if operation in _SIMPLE:  # the hot path: an Allow with no condition, decided before for this table
             fast = (principal, operation, request.get("TableName"), request.get("IndexName"))
             if fast in self._allowed:
                 return None

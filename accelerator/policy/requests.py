@@ -39,8 +39,12 @@ REGION = "ddblocal"
 ACCOUNT = "000000000000"
 """The region and account in this server's ARNs (DescribeTable's TableArn uses the same)."""
 
-_ACCOUNT_LEVEL = frozenset(("ListTables", "DescribeLimits", "DescribeEndpoints"))
-_TAGS = frozenset(("TagResource", "UntagResource", "ListTagsOfResource"))
+_ACCOUNT_LEVEL = frozenset(("ListTables", "DescribeLimits", "DescribeEndpoints", "ListBackups", "ListExports",
+                            "ListImports"))
+_ARN_MEMBER = {"TagResource": "ResourceArn", "UntagResource": "ResourceArn", "ListTagsOfResource": "ResourceArn",
+               "DeleteBackup": "BackupArn", "DescribeBackup": "BackupArn", "DescribeExport": "ExportArn",
+               "DescribeImport": "ImportArn", "ExportTableToPointInTime": "TableArn"}
+"""Operations on a resource named by an ARN in the request rather than by TableName."""
 _READS = frozenset(("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"))
 
 
@@ -100,9 +104,21 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
         return [_transact_target(e) for e in request.get("TransactItems") or ()]
     if operation in _ACCOUNT_LEVEL:
         return [Target(operation, None, resource="*")]
-    if operation in _TAGS:
-        return [Target(operation, None, resource=str(request.get("ResourceArn")))]
-    return [Target(operation, table)]  # the control plane: CreateTable, DescribeTable, UpdateTable, ...
+    member = _ARN_MEMBER.get(operation)
+    if member is not None:
+        return [Target(operation, None, resource=str(request.get(member)))]
+    if operation == "RestoreTableFromBackup":  # both the backup read and the table created
+        return [Target(operation, None, resource=str(request.get("BackupArn"))),
+                Target(operation, request.get("TargetTableName"))]
+    if operation == "RestoreTableToPointInTime":
+        source = request.get("SourceTableArn")
+        return [Target(operation, None, resource=source) if isinstance(source, str) else
+                Target(operation, request.get("SourceTableName")), Target(operation, request.get("TargetTableName"))]
+    if operation == "ImportTable":
+        table = (request.get("TableCreationParameters") or {}).get("TableName")
+    # The control plane (CreateTable, DescribeTable, UpdateTable, CreateBackup, ...) names its table; an
+    # operation without one is on "*", which only a Resource "*" statement covers.
+    return [Target(operation, table) if isinstance(table, str) else Target(operation, None, resource="*")]
 
 
 def _write_key(entry: Any) -> Any:
