@@ -46,8 +46,10 @@ async def open_view(storage: Any, table: TableDef) -> Snapshot:
             if opener is not None:
                 view = _Opened(view, table.name, opener)
         return view
-    logs = [level for level in levels if hasattr(level, "log_head") and hasattr(level, "read_log")]
-    return await _RolledForward.open(storage, logs[-1] if logs else None, table)
+    # The log is read through the outermost level, so its records pass every wrapper on the way up (opened when
+    # encrypted, like the scanned rows); it exists when the backend keeps one.
+    logs = hasattr(levels[-1], "log_head") and hasattr(levels[-1], "read_log")
+    return await _RolledForward.open(storage, storage if logs else None, table)
 
 
 class _Opened:
