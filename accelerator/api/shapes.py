@@ -40,6 +40,8 @@ class Field:
     shape: Shape | None = None
     items: Field | None = None
     values: Field | None = None
+    element_len: tuple[int, int] | None = None
+    """(min, max) length of every string in a list, reported on the list as AWS words a member constraint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,11 @@ def _check(spec: Field, value: Any, path: str, errors: list[str]) -> None:
                       f"less than or equal to {spec.maximum}")
     if spec.shape is not None:
         _walk(spec.shape, value, path, errors)
+    if spec.element_len is not None and not _elements_fit(value, spec.element_len):
+        shortest, longest = spec.element_len
+        errors.append(f"Value '[{_short(', '.join(map(str, value)))}]' at '{path}' failed to satisfy constraint: "
+                      f"Member must satisfy constraint: [Member must have length less than or equal to {longest}, "
+                      f"Member must have length greater than or equal to {shortest}]")
     if spec.items is not None:
         for i, item in enumerate(value):
             _check(spec.items, item, f"{path}.{i + 1}.member", errors)
@@ -106,6 +113,10 @@ def _check(spec: Field, value: Any, path: str, errors: list[str]) -> None:
         for key, item in value.items():
             if item is not None or spec.values.required:  # a null entry of a map is an absent one, unless required
                 _check(spec.values, item, f"{path}.{key}.member", errors)
+
+
+def _elements_fit(value: list[Any], bounds: tuple[int, int]) -> bool:
+    return all(not isinstance(v, str) or bounds[0] <= len(v) <= bounds[1] for v in value)
 
 
 def _walk(shape: Shape, body: dict[str, Any], path: str, errors: list[str]) -> None:
@@ -130,6 +141,7 @@ def _compile_field(spec: Field) -> Callable[[Any], bool]:
     items = _compile_field(spec.items) if spec.items is not None else None
     values = _compile_field(spec.values) if spec.values is not None else None
     values_required = spec.values is not None and spec.values.required
+    element_len = spec.element_len
     py = _PY.get(kind)
 
     def ok(value: Any) -> bool:
@@ -151,6 +163,8 @@ def _compile_field(spec: Field) -> Callable[[Any], bool]:
         if nested is not None and not nested(value):
             return False
         if items is not None and not all(items(v) for v in value):
+            return False
+        if element_len is not None and not _elements_fit(value, element_len):
             return False
         if values is not None:
             for v in value.values():

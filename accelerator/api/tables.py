@@ -19,18 +19,20 @@ _THROUGHPUT = Field(MAP, shape=Shape({"ReadCapacityUnits": Field(INT, required=T
 
 # Index definitions: member types here; their rules (key shape, projection kinds) are the engine's, which
 # words them as DynamoDB does.
-_PROJECTION = Field(MAP, shape=Shape({"ProjectionType": Field(STR), "NonKeyAttributes": Field(LIST, items=Field(STR))}))
+_PROJECTION = Field(MAP, shape=Shape({"ProjectionType": Field(STR), "NonKeyAttributes": Field(
+    LIST, min_len=1, items=Field(STR), element_len=(1, 255))}))
+_INDEX_NAME = Field(STR, min_len=3, max_len=255, pattern=re.compile(r"[a-zA-Z0-9_.-]+\Z"))
 _INDEX_KEY = Field(LIST, items=_KEY_ELEMENT)
 # An LSI keeps DynamoDB's two-element KeySchema (multi-attribute keys are for GSIs only), so a third element is
 # the shape layer's "length less than or equal to 2", as AWS answers it.
-_LSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": Field(LIST, max_len=2, items=_KEY_ELEMENT),
+_LSI = Field(MAP, shape=Shape({"IndexName": _INDEX_NAME, "KeySchema": Field(LIST, max_len=2, items=_KEY_ELEMENT),
                                "Projection": _PROJECTION}))
-_GSI = Field(MAP, shape=Shape({"IndexName": Field(STR), "KeySchema": _INDEX_KEY, "Projection": _PROJECTION,
+_GSI = Field(MAP, shape=Shape({"IndexName": _INDEX_NAME, "KeySchema": _INDEX_KEY, "Projection": _PROJECTION,
                                "ProvisionedThroughput": _THROUGHPUT}))
 _GSI_UPDATE = Field(MAP, shape=Shape({
     "Create": _GSI,
-    "Update": Field(MAP, shape=Shape({"IndexName": Field(STR), "ProvisionedThroughput": _THROUGHPUT})),
-    "Delete": Field(MAP, shape=Shape({"IndexName": Field(STR)})),
+    "Update": Field(MAP, shape=Shape({"IndexName": _INDEX_NAME, "ProvisionedThroughput": _THROUGHPUT})),
+    "Delete": Field(MAP, shape=Shape({"IndexName": _INDEX_NAME})),
 }))
 
 # AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, separators, digits and a few signs.

@@ -177,10 +177,12 @@ def index_projection(spec: dict[str, Any], name: str) -> tuple[str, tuple[str, .
         raise ValidationException(f"{_INVALID}Unknown ProjectionType: {'null' if kind is None else kind}")
     non_key = projection.get("NonKeyAttributes")
     if kind == "INCLUDE" and not non_key:
-        raise ValidationException(f"{_INVALID}NonKeyAttributes must be specified for ProjectionType INCLUDE: {name}")
+        raise ValidationException(f"{_INVALID}ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
     if kind != "INCLUDE" and non_key:
         raise ValidationException(
             f"{_INVALID}ProjectionType is {kind}, but NonKeyAttributes is specified")
+    if non_key and len(set(non_key)) != len(non_key):
+        raise ValidationException("Cannot have two attributes with the same name")
     return kind, tuple(non_key or ())
 
 

@@ -47,6 +47,17 @@ def _select(req: Request, projection: Any, index: IndexDef | None) -> str:
     return str(select)
 
 
+def _check_projected(index: IndexDef | None, projection: Any) -> None:
+    """A global index cannot fetch from its table: asking it for attributes it does not project is an error."""
+    if index is None or not index.is_global or index.projection == "ALL" or projection is None:
+        return
+    kept = {*index.key.names, *index.table_key.names, *index.non_key}
+    missing = [name for name in plan.projected_names(projection) if name not in kept]
+    if missing:
+        raise ValidationException(f"One or more parameter values were invalid: Global secondary index {index.name} "
+                                  f"does not project [{', '.join(missing)}]")
+
+
 def _fetches_table(index: IndexDef | None, select: str, filt: Any) -> bool:
     """Whether index entries are completed from the table: ALL_ATTRIBUTES, or a local index asked for
     attributes (projection, filter) it may not hold, which DynamoDB fetches from the table."""
@@ -201,6 +212,7 @@ async def query(engine: Engine, req: Request) -> Response:
     projection = plan.projection(req, ctx)
     ctx.finish()
     select = _select(req, projection, source.index)
+    _check_projected(source.index, projection)
     source.fetch_table = _fetches_table(source.index, select, filt)
     if source.fetch_table and select == "ALL_PROJECTED_ATTRIBUTES" and source.index is not None:
         projection = source.index.project  # fetched for the filter; return only what the index holds
@@ -231,6 +243,7 @@ async def scan(engine: Engine, req: Request) -> Response:
     projection = plan.projection(req, ctx)
     ctx.finish()
     select = _select(req, projection, source.index)
+    _check_projected(source.index, projection)
     source.fetch_table = _fetches_table(source.index, select, filt)
     if source.fetch_table and select == "ALL_PROJECTED_ATTRIBUTES" and source.index is not None:
         projection = source.index.project  # fetched for the filter; return only what the index holds

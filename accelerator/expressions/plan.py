@@ -35,8 +35,8 @@ from accelerator.expressions import (
     updated_attributes,
 )
 
-__all__ = ["Context", "Condition", "Projector", "Update", "projection", "condition", "update", "filter",
-           "key_condition"]
+__all__ = ["Context", "Condition", "Projector", "Update", "projection", "projected_names", "condition", "update",
+           "filter", "key_condition"]
 
 Condition = Callable[[Item | None], bool]
 Projector = Callable[[Item], Item]
@@ -90,6 +90,11 @@ def projection(req: dict[str, Any], ctx: Context) -> Projector | None:
     if names is not None:
         return ctx.expr.bind_projection(legacy_projection(names), "AttributesToGet").apply
     return None
+
+
+def projected_names(projector: Projector) -> tuple[str, ...]:
+    """The top-level attributes a projector from ``projection`` keeps (a bound projection's ``apply``)."""
+    return tuple(getattr(getattr(projector, "__self__", None), "names", ()))
 
 
 def _tester(test: Callable[[Item], bool]) -> Condition:
