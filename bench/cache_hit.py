@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import ssl
 import statistics
 import subprocess
 import sys
@@ -42,8 +43,9 @@ TARGET = b"DynamoDB_20120810."
 class RawClient:
     """(status, x-accelerator-cache, body) answers over ``loadtest.wire.Connection`` (one keep-alive socket)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.conn = Connection(f"http://{host}:{port}")
+    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        scheme = "https" if ssl_context is not None else "http"
+        self.conn = Connection(f"{scheme}://{host}:{port}", ssl_context=ssl_context)
 
     def request(self, op: str, body: bytes) -> tuple[int, bytes, bytes]:
         reply = self.conn.request(op, body)

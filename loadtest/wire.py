@@ -9,6 +9,7 @@ wrapper's ``ResponseParser``, the one HTTP/1.1 reader of the project.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,10 +53,11 @@ class Reply:
 class Connection:
     """One keep-alive connection; ``request`` sends one operation and reads the whole reply."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.tls = ssl_context or (ssl.create_default_context() if parts.scheme == "https" else None)
+        self.port = parts.port or (443 if self.tls else 80)
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.reconnects = 0
@@ -74,7 +76,7 @@ class Connection:
         self.close()
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = sock
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host) if self.tls else sock
 
     def close(self) -> None:
         if self.sock is not None:
