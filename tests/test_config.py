@@ -42,3 +42,33 @@ def test_cli_help_lists_options() -> None:
     help_text = build_parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
     for option in ("--config", "--host", "--port", "--backend", "--data-dir", "--upstream-url"):
         assert option in help_text
+
+
+@pytest.mark.parametrize("server, message", [
+    ('auth = "basic"', 'auth must be "none" or "sigv4", not \'basic\''),
+    ('auth = "sigv4"', 'auth = "sigv4" needs access keys in [server.credentials]'),
+    ('tls_cert = "c.pem"', "tls_cert and tls_key go together"),
+    ('tls_key = "k.pem"', "tls_cert and tls_key go together"),
+    ('metrics_listen = "9111"', 'metrics_listen must be "host:port"'),
+    ('metrics_listen = "127.0.0.1:99999"', 'metrics_listen must be "host:port"'),
+    ("auth_max_skew = 0", "auth_max_skew must be a positive number"),
+])
+def test_security_keys_are_checked(tmp_path: Path, server: str, message: str) -> None:
+    from accelerator.config import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(f"[server]\n{server}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_security_keys_load(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nauth = "sigv4"\ntls_cert = "c.pem"\ntls_key = "k.pem"\nmetrics_listen = "[::1]:9111"\n'
+                    '[server.credentials]\nAKID = "secret"\n')
+    server = load_config(path).server
+    assert (server.tls_cert, server.tls_key, server.credentials) == ("c.pem", "k.pem", {"AKID": "secret"})
+    from accelerator.config import metrics_address
+
+    assert metrics_address(server.metrics_listen or "") == ("::1", 9111)
