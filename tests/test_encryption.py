@@ -127,6 +127,19 @@ def test_bad_key_files_are_one_line_errors(tmp_path: Path, text: str, message: s
     assert "\n" not in str(info.value)
 
 
+def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "keys"
+    path.write_text(generate_key() + "\n")
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="accelerator.encryption"):
+        load_key_file(path)
+        assert not caplog.records
+        path.chmod(0o644)
+        load_key_file(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"encryption key file {path} can be read by other users (mode 644): chmod 600 it"]
+
+
 def test_a_missing_key_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(EncryptionError, match="does not exist .make one: accelerator keygen > FILE."):
         load_key_file(tmp_path / "absent")

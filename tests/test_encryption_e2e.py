@@ -166,6 +166,7 @@ def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "keys"
     path.write_text(generate_key() + "\n")
+    path.chmod(0o600)  # else every start logs a warning about it
     return path
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["KEY_BYTES", "EncryptionError", "KeyRing", "generate_key", "key_id", "load_key_file"]
+
+log = logging.getLogger("accelerator.encryption")
 
 KEY_BYTES = 32  # AES-256
 _ID_LABEL = b"accelerator key id v1\x00"
@@ -84,4 +88,8 @@ def load_key_file(path: str | Path) -> KeyRing:
         if len(keys[-1]) != KEY_BYTES:
             raise EncryptionError(f"encryption key file {path}, line {number}: a key must be {KEY_BYTES} bytes "
                                   f"(44 base64 characters), not {len(keys[-1])}")
-    return KeyRing(tuple(keys), str(path))
+    ring = KeyRing(tuple(keys), str(path))
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        log.warning("encryption key file %s can be read by other users (mode %o): chmod 600 it", path, mode)
+    return ring
