@@ -63,7 +63,9 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
             metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
                             "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
         store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
-                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"))
+                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"),
+                            stream_shard_seconds=backend.stream_shard_seconds,
+                            log_upkeep_interval=backend.log_upkeep_interval)
     if config.cache.enabled:
         try:
             from accelerator.cache import CachedStore

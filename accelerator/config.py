@@ -66,6 +66,8 @@ class BackendConfig:
     ttl_sweep_interval: float = 30.0
     encryption_key_file: str | None = None  # AES-256 keys, newest first: values are sealed at rest
     export_root: str | None = None  # where S3Bucket names of exports/imports live (default <data_dir>/exports)
+    stream_shard_seconds: float = 4 * 3600.0  # a stream's shard rolls over after this long (DynamoDB: ~4 h)
+    log_upkeep_interval: float = 60.0  # seconds between change-log upkeep rounds (shard roll-over, trim)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -136,13 +138,15 @@ def load_config(path: str | Path | None) -> Config:
     kind = backend_raw.pop("kind", "sqlite")
     data_dir = backend_raw.pop("data_dir", "data")
     sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
+    shard_seconds = float(backend_raw.pop("stream_shard_seconds", 4 * 3600.0))
+    upkeep = float(backend_raw.pop("log_upkeep_interval", 60.0))
     key_file = backend_raw.pop("encryption_key_file", None)
     export_root = backend_raw.pop("export_root", None)
     if key_file is not None and not isinstance(key_file, str):
         raise ValueError("[backend] encryption_key_file must be a file name")
     backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, encryption_key_file=key_file,
                             export_root=export_root,
-                            options=backend_raw)
+                            stream_shard_seconds=shard_seconds, log_upkeep_interval=upkeep, options=backend_raw)
     cache_raw = dict(raw.get("cache", {}))
     tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")
               for name, spec in cache_raw.pop("tables", {}).items()}

@@ -66,7 +66,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiobotocore.config import AioConfig
@@ -95,6 +95,8 @@ log = logging.getLogger("accelerator.backends.dynamodb")
 _RAW = "AcceleratorRawBody"  # the raw response body, in what the raw parser returns
 _TABLE_OPS = frozenset({"CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive"})
 _WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+# DynamoDB Streams' operations go to the upstream's streams endpoint (its own botocore service and target prefix).
+_STREAMS_OPS = frozenset({"ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"})
 _ALL = "*"  # scope marker: every key of a table
 
 
@@ -228,6 +230,22 @@ class RecentWrites:
 
 
 # -- the store ---------------------------------------------------------------------------------------
+class _Route(NamedTuple):
+    """Where one upstream service's calls go: its client, endpoint, target prefix and request context."""
+
+    client: Any
+    url: str
+    target: str
+    context: dict[str, Any]
+
+
+def _context(client: Any) -> dict[str, Any]:
+    """The request context botocore's own call path would give ``make_request`` for ``client``."""
+    meta = client.meta
+    return {"client_region": meta.region_name, "client_config": meta.config, "has_streaming_input": False,
+            "auth_type": None, "unsigned_payload": None, "auth_options": meta.service_model.metadata.get("auth")}
+
+
 class DynamoDBStore:
     """A ``Store`` whose every operation is the same operation on an upstream DynamoDB endpoint.
 
@@ -284,6 +302,7 @@ class DynamoDBStore:
         self._follow_task: asyncio.Task[None] | None = None
         self._schemas: dict[str, KeySchema] = {}
         self._listeners: list[Callable[[str, bytes | None, bytes | None], None]] = []
+        self._streams: _Route | None = None
 
     async def open(self) -> None:
         session = AioSession(profile=self.profile) if self.profile else AioSession()
@@ -298,9 +317,12 @@ class DynamoDBStore:
         self._url = meta.endpoint_url.rstrip("/") + "/"
         self._target = meta.service_model.metadata["targetPrefix"] + "."
         self._user_agent = f"{session.user_agent()} dynamo-accelerator"
-        self._context = {"client_region": meta.region_name, "client_config": meta.config,
-                         "has_streaming_input": False, "auth_type": None, "unsigned_payload": None,
-                         "auth_options": meta.service_model.metadata.get("auth")}
+        self._context = _context(self._client)
+        streams = await stack.enter_async_context(session.create_client(
+            "dynamodbstreams", region_name=self.region_name, endpoint_url=self.endpoint_url, config=self.config,
+            **keys))
+        self._streams = _Route(streams, streams.meta.endpoint_url.rstrip("/") + "/",
+                               streams.meta.service_model.metadata["targetPrefix"] + ".", _context(streams))
         log.info("upstream DynamoDB at %s (region %s)", self._client.meta.endpoint_url, self.region_name)
         if self.follow_streams:
             await self._start_following(stack, keys)
@@ -340,7 +362,7 @@ class DynamoDBStore:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._streams = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -357,16 +379,18 @@ class DynamoDBStore:
 
     async def forward(self, operation: str, request: Request) -> bytes:
         """Send ``request`` as ``operation`` upstream; the response body as it came, or its error raised."""
-        client = self._client
+        client, url, target, context = self._client, self._url, self._target, self._context
+        if operation in _STREAMS_OPS and self._streams is not None:
+            client, url, target, context = self._streams
         if client is None:
             raise BackendUnavailable("The upstream DynamoDB store is not open")
-        model = self._models.get(operation) or self._model(operation)
+        model = self._models.get(operation) or self._model(client, operation)
         request_dict = {  # what botocore's serializer would have made of the request, plus the endpoint
-            "url_path": "/", "query_string": "", "method": "POST", "url": self._url,
+            "url_path": "/", "query_string": "", "method": "POST", "url": url,
             "body": orjson.dumps(request),
-            "headers": {"X-Amz-Target": self._target + operation, "User-Agent": self._user_agent,
+            "headers": {"X-Amz-Target": target + operation, "User-Agent": self._user_agent,
                         "Content-Type": "application/x-amz-json-1.0"},
-            "context": {**self._context},
+            "context": {**context},
         }
         try:
             # A task of its own, so whatever botocore keeps in ContextVars (its client call sets and resets
@@ -388,9 +412,9 @@ class DynamoDBStore:
             raise error
         return raw
 
-    def _model(self, operation: str) -> Any:
+    def _model(self, client: Any, operation: str) -> Any:
         try:
-            model = self._client.meta.service_model.operation_model(operation)
+            model = client.meta.service_model.operation_model(operation)
         except OperationNotFoundError:
             raise UnknownOperationException("") from None
         self._models[operation] = model

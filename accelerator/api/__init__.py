@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from accelerator.api import backups, batch, items, query, tables, transact
+from accelerator.api import backups, batch, items, query, streams, tables, transact
 from accelerator.api.shapes import Shape, validate
 from accelerator.core.context import CACHE_STATUS, NONE
 from accelerator.core.errors import (
@@ -72,6 +72,8 @@ class Router:
         self.routes: dict[bytes, tuple[str, Shape, Call]] = {
             TARGET_PREFIX + name.encode(): (name, shape, store.call) for name, shape in SHAPES.items()
         }
+        self.routes.update({streams.TARGET_PREFIX + name.encode(): (name, shape, store.call)
+                            for name, shape in streams.SHAPES.items()})
         self.routes[TARGET_PREFIX + b"DescribeEndpoints"] = ("DescribeEndpoints", LOCAL_SHAPES["DescribeEndpoints"],
                                                             self._describe_endpoints)
 

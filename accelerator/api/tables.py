@@ -35,6 +35,11 @@ _GSI_UPDATE = Field(MAP, shape=Shape({
     "Delete": Field(MAP, shape=Shape({"IndexName": _INDEX_NAME})),
 }))
 
+_STREAM_SPEC = Field(MAP, shape=Shape({
+    "StreamEnabled": Field(BOOL, required=True),
+    "StreamViewType": enum("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"),
+}))
+
 # AWS's tag pattern is [\p{L}\p{Z}\p{N}_.:/=+\-@]*: letters, separators, digits and a few signs.
 _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*\Z")
 _TAG = Field(MAP, shape=Shape({"Key": Field(STR, required=True, min_len=1, max_len=128, pattern=_TAG_TEXT),
@@ -57,7 +62,7 @@ CREATE_TABLE = Shape({
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"),
     "ProvisionedThroughput": _THROUGHPUT,
     "LocalSecondaryIndexes": Field(LIST, items=_LSI), "GlobalSecondaryIndexes": Field(LIST, items=_GSI),
-    "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP), "Tags": Field(LIST, items=_TAG),
+    "StreamSpecification": _STREAM_SPEC, "SSESpecification": Field(MAP), "Tags": Field(LIST, items=_TAG),
     "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
 }, _check_table_class)
 DESCRIBE_TABLE = Shape({"TableName": table_name()})
@@ -71,7 +76,7 @@ DESCRIBE_TTL = Shape({"TableName": table_name()})
 UPDATE_TABLE = Shape({
     "TableName": table_name(), "AttributeDefinitions": Field(LIST, items=_ATTR_DEF),
     "BillingMode": enum("PROVISIONED", "PAY_PER_REQUEST"), "ProvisionedThroughput": _THROUGHPUT,
-    "GlobalSecondaryIndexUpdates": Field(LIST, items=_GSI_UPDATE), "StreamSpecification": Field(MAP), "SSESpecification": Field(MAP),
+    "GlobalSecondaryIndexUpdates": Field(LIST, items=_GSI_UPDATE), "StreamSpecification": _STREAM_SPEC, "SSESpecification": Field(MAP),
     "TableClass": Field(STR), "DeletionProtectionEnabled": Field(BOOL),
 }, _check_table_class)
 _ARN = Field(STR, required=True, min_len=1, max_len=1283)

@@ -20,6 +20,8 @@
     ├── LimitExceededException       400
     ├── Backup*/Table*/PointInTime*/InvalidRestoreTime/ContinuousBackups*/Export*/Import* 400 (backups, PITR, export)
     ├── RequestLimitExceeded         400 (retryable)
+    ├── ExpiredIteratorException     400, a Streams shard iterator older than 15 minutes
+    ├── TrimmedDataAccessException   400, a Streams read before the retention horizon
     ├── InternalServerError          500 (retryable)
     └── ServiceUnavailable           503 (retryable)
 
@@ -71,6 +73,8 @@ __all__ = [
     "ImportConflictException",
     "RequestLimitExceeded",
     "ItemCollectionSizeLimitExceededException",
+    "ExpiredIteratorException",
+    "TrimmedDataAccessException",
     "InternalServerError",
     "ServiceUnavailable",
     "BackendUnavailable",
@@ -268,6 +272,14 @@ class RequestLimitExceeded(DynamoError):
 
 class ItemCollectionSizeLimitExceededException(DynamoError):
     type_name = "ItemCollectionSizeLimitExceededException"
+
+
+class ExpiredIteratorException(DynamoError):
+    type_name = "ExpiredIteratorException"
+
+
+class TrimmedDataAccessException(DynamoError):
+    type_name = "TrimmedDataAccessException"
 
 
 class InternalServerError(DynamoError):

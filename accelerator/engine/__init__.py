@@ -23,13 +23,17 @@ from accelerator.engine import (
     items,
     pitr,
     query,
+    streams,
     transact,
 )
 from accelerator.engine.catalog import Catalog
 from accelerator.engine.changelog import LoggingStorage
 from accelerator.engine.handler import Handler
 from accelerator.engine.indexed_storage import IndexedStorage
+from accelerator.engine.log_maintenance import LogMaintenance
 from accelerator.engine.meta import MetaStore
+from accelerator.engine.stream_iterators import IteratorCodec
+from accelerator.engine.stream_state import StreamState
 from accelerator.engine.tables import TableRegistry
 from accelerator.engine.ttl import TtlSettings, TtlSweeper
 
@@ -39,7 +43,8 @@ __all__ = ["TableEngine"]
 class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
-    def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0, export_root: str = "exports") -> None:
+    def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0, export_root: str = "exports",
+                 stream_shard_seconds: float = 4 * 3600.0, log_upkeep_interval: float = 60.0) -> None:
         self.changelog = LoggingStorage(storage)
         self.storage = IndexedStorage(self.changelog)
         self.tables = TableRegistry(self.storage)
@@ -47,6 +52,9 @@ class TableEngine:
         self.meta = MetaStore(self.storage)
         self.ttl = TtlSettings(self.meta)
         self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
+        self.streams = StreamState(self.storage, self.storage, self.changelog.forget, stream_shard_seconds)
+        self.iterators = IteratorCodec(self.storage)
+        self.log_upkeep = LogMaintenance(self.storage, self.streams, log_upkeep_interval)
         self.backups = Catalog(self.storage, backups.CATALOG)
         self.exports = Catalog(self.storage, exports.CATALOG)
         self.imports = Catalog(self.storage, imports.CATALOG)
@@ -58,6 +66,7 @@ class TableEngine:
             **pitr.HANDLERS,
             **exports.HANDLERS,
             **imports.HANDLERS,
+            **streams.HANDLERS,
             "GetItem": items.get_item,
             "PutItem": items.put_item,
             "DeleteItem": items.delete_item,
@@ -76,6 +85,7 @@ class TableEngine:
         for catalog in (self.backups, self.exports, self.imports):
             await catalog.open()
         self.sweeper.start()
+        self.log_upkeep.start()
         await index_admin.resume_backfills(self)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -90,6 +100,7 @@ class TableEngine:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.sweeper.stop()
+        await self.log_upkeep.stop()
         await self.storage.close()
 
     def subscribe(self, listener: Callable[[str, bytes, bytes], None]) -> None:

@@ -19,7 +19,7 @@ from accelerator.core.errors import (
 )
 from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
-from accelerator.engine import index_admin
+from accelerator.engine import index_admin, stream_admin
 from accelerator.engine.handler import Engine
 from accelerator.engine.tables import describe, table_from_request
 
@@ -33,6 +33,7 @@ _NOT_IN_DELETE = ("KeySchema", "AttributeDefinitions", "CreationDateTime", "Glob
 
 async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
     desc = describe(table, status)
+    desc.update(await stream_admin.describe_streams(engine, table.name))
     changes = await engine.meta.get("table:" + table.name)
     if changes:
         if "BillingMode" in changes:
@@ -57,6 +58,7 @@ async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") 
 async def create_table(engine: Engine, req: Request) -> Response:
     table = table_from_request(req)
     tags = _merge_tags([], req.get("Tags") or [])  # checked before the table exists
+    stream_admin.check_create_spec(req.get("StreamSpecification"))  # likewise
     try:
         await engine.storage.create_table(table)
     except TableExists:
@@ -65,7 +67,8 @@ async def create_table(engine: Engine, req: Request) -> Response:
     await engine.meta.delete("table:" + table.name)
     if tags:
         await engine.meta.put("tags:" + table.name, {"Tags": tags})
-    return {"TableDescription": describe(table)}
+    await stream_admin.on_create(engine, table.name, req)
+    return {"TableDescription": {**describe(table), **await stream_admin.describe_streams(engine, table.name)}}
 
 
 async def _table(engine: Engine, name: str) -> TableDef:
@@ -94,6 +97,7 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     engine.tables.forget(table.name)
     for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:"):
         await engine.meta.delete(prefix + table.name)
+    await engine.streams.forget(table.name)
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)
     return {"TableDescription": desc}
@@ -114,6 +118,7 @@ async def list_tables(engine: Engine, req: Request) -> Response:
 
 async def update_table(engine: Engine, req: Request) -> Response:
     table = await _table(engine, req["TableName"])
+    stream_change = await stream_admin.plan_update(engine, table.name, req)
     if req.get("GlobalSecondaryIndexUpdates"):
         deleted = await index_admin.update_indexes(engine, table, req)
         members_given = any(m in req for m in ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled",
@@ -152,6 +157,8 @@ async def update_table(engine: Engine, req: Request) -> Response:
     if billing == "PAY_PER_REQUEST":
         changes["ProvisionedThroughput"] = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
     await engine.meta.put("table:" + table.name, changes)
+    if stream_change is not None:
+        await stream_change()
     return {"TableDescription": await _description(engine, table)}
 
 

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from accelerator.core.protocols import Request, Response
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.meta import MetaStore
+from accelerator.engine.stream_iterators import IteratorCodec
+from accelerator.engine.stream_state import StreamState
 from accelerator.engine.tables import TableRegistry
 from accelerator.engine.ttl import TtlSettings
 
@@ -26,6 +28,8 @@ class Engine(Protocol):
     tables: TableRegistry
     meta: MetaStore
     ttl: TtlSettings
+    streams: StreamState
+    iterators: IteratorCodec
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run background work until it ends or the engine closes."""

@@ -12,10 +12,10 @@ from accelerator.core.protocols import Storage
 from accelerator.core.tables import TableDef
 from accelerator.engine.indexes import describe_indexes, parse_indexes
 
-__all__ = ["TableRegistry", "table_from_request", "describe"]
+__all__ = ["TableRegistry", "table_from_request", "describe", "REGION", "ACCOUNT"]
 
-_REGION = "ddblocal"
-_ACCOUNT = "000000000000"
+REGION = _REGION = "ddblocal"  # what ARNs name (and stream records' awsRegion)
+ACCOUNT = _ACCOUNT = "000000000000"
 _DEF_TTL = 1.0
 
 
@@ -69,7 +69,7 @@ def table_from_request(req: dict[str, Any]) -> TableDef:
         extra["indexes"] = indexes
     if gsi_throughput:
         extra["gsi_throughput"] = gsi_throughput
-    for member in ("StreamSpecification", "SSESpecification", "TableClass", "DeletionProtectionEnabled"):
+    for member in ("SSESpecification", "TableClass", "DeletionProtectionEnabled"):  # streams: stream_state
         if member in req:
             extra[member] = req[member]
     return TableDef(
@@ -100,7 +100,7 @@ def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
     if table.billing_mode == "PAY_PER_REQUEST":
         desc["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST",
                                       "LastUpdateToPayPerRequestDateTime": table.created}
-    for member in ("StreamSpecification", "SSESpecification"):
+    for member in ("SSESpecification",):
         if member in table.extra:
             desc[member] = table.extra[member]
     desc.update(describe_indexes(table))

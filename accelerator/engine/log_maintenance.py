@@ -1,0 +1,113 @@
+"""Background upkeep of the change logs: roll over streams' shards and trim records past their retention.
+
+Every ``interval`` seconds, for every table: roll the enabled stream's open shard if it is due, then find the
+first record younger than the table's retention (24 hours, DynamoDB Streams' window, or the point-in-time
+recovery period if a ``pitr:<table>`` meta record with ``"log": true`` names a longer one in ``"days"``), record that sequence as the trim point (readers before it get
+TrimmedDataAccessException) and delete the older records page by page. Each page is one storage call and
+the loop gets a turn after each, so a long log never holds it; an error ends the round, is logged once and
+counted, and the next round tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import orjson
+
+from accelerator.core.errors import DynamoError
+from accelerator.engine.indexed_storage import IndexedStorage
+from accelerator.engine.stream_state import META_TABLE, StreamState
+
+__all__ = ["LogMaintenance", "STREAM_RETENTION"]
+
+log = logging.getLogger("accelerator.changelog")
+
+STREAM_RETENTION = 24 * 3600.0
+_PAGE = 256
+
+
+class LogMaintenance:
+    """The roll-over and trim task; ``run_once`` is one round (tests call it directly)."""
+
+    def __init__(self, storage: IndexedStorage, state: StreamState, interval: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.state = state
+        self.interval = interval
+        self.clock = clock
+        self.errors = 0
+        self.trimmed = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.run_once()
+            except DynamoError as exc:  # the store is away: try again next round
+                self.errors += 1
+                log.warning("change log upkeep failed: %s", exc.message)
+
+    async def run_once(self) -> int:
+        """One round over every table; returns how many records were trimmed."""
+        gone = 0
+        for table in await self.storage.list_tables():
+            await self.state.roll(table, self.clock())
+            gone += await self.trim(table)
+            await asyncio.sleep(0)
+        self.trimmed += gone
+        return gone
+
+    async def retention(self, table: str) -> float:
+        data = await self.storage.get(META_TABLE, f"pitr:{table}".encode(), b"")
+        pitr = orjson.loads(data) if data is not None else {}
+        days = float(pitr.get("days", 0)) if pitr.get("log") is True else 0.0
+        return max(STREAM_RETENTION, days * 86400.0)
+
+    async def trim(self, table: str) -> int:
+        """Trim ``table``'s log to its retention; returns how many records went."""
+        cutoff_ms = int((self.clock() - await self.retention(table)) * 1000)
+        bounds: list[int] = []  # page ends, all older than the cutoff: the delete steps
+        after = 0
+        first_kept: int | None = None
+        oldest: int | None = None
+        while first_kept is None:
+            page = await self.storage.read_log(table, after, _PAGE)
+            if not page:
+                break
+            if oldest is None:
+                oldest = page[0][0]
+            for seq, data in page:
+                if orjson.loads(data)["t"] >= cutoff_ms:
+                    first_kept = seq
+                    break
+            else:
+                after = page[-1][0]
+                bounds.append(after + 1)
+            await asyncio.sleep(0)
+        if first_kept is None:
+            if not bounds:
+                return 0  # an empty log
+            first_kept = bounds[-1]
+        if first_kept == oldest:
+            return 0  # the oldest record is young enough: nothing to trim
+        await self.state.set_trimmed(table, first_kept)
+        gone = 0
+        for bound in [*bounds, first_kept]:
+            gone += await self.storage.trim_log(table, bound)
+            await asyncio.sleep(0)
+        return gone
