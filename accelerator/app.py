@@ -13,7 +13,7 @@ from typing import Any
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier, allow_all
 from accelerator.cache.shared import SharedGenerations
-from accelerator.config import Config, ConfigError, metrics_address
+from accelerator.config import Config, ConfigError, check_options, metrics_address
 from accelerator.core.protocols import Storage, Store
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
@@ -24,11 +24,26 @@ from accelerator.policy import Enforcer, PolicyError, load_policies
 from accelerator.routes import Route
 from accelerator.server import Reply, Server, ServerLimits
 
-__all__ = ["build_storage", "build_store", "serve", "run", "tls_context"]
+__all__ = ["check_backend", "build_storage", "build_store", "serve", "run", "tls_context"]
 
 METRICS_ACTION = "accelerator:GetMetrics"
 
 log = logging.getLogger("accelerator")
+
+
+def _check_options(kind: str, options: dict[str, Any]) -> None:
+    from backends import options_of
+
+    check_options(kind, options, *options_of(kind))
+
+
+def check_backend(config: Config) -> None:
+    """The [backend] options bound against the backend's constructor (names, needed ones, types): ConfigError."""
+    backend = config.backend
+    options = dict(backend.options)
+    if backend.kind == "sqlite":  # its path comes from data_dir unless given
+        options.setdefault("path", os.path.join(backend.data_dir, "accelerator.db"))
+    _check_options(backend.kind, options)
 
 
 def build_storage(config: Config, *, migrate: bool = False) -> Storage:
@@ -39,6 +54,7 @@ def build_storage(config: Config, *, migrate: bool = False) -> Storage:
     options: dict[str, Any] = dict(backend.options)
     if backend.kind == "sqlite" and "path" not in options:
         options["path"] = os.path.join(backend.data_dir, "accelerator.db")
+    _check_options(backend.kind, options)
     if backend.encryption_key_file is None:
         return PlainStorage(open_storage(backend.kind, **options))
     ring = load_key_file(backend.encryption_key_file)
@@ -55,6 +71,7 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
         if backend.encryption_key_file is not None:
             raise EncryptionError("[backend] encryption_key_file is for storage backends; a DynamoDB upstream "
                                   "encrypts at rest itself (DynamoDB server-side encryption)")
+        _check_options(backend.kind, backend.options)
         store = DynamoDBStore(**backend.options)
     else:
         storage = build_storage(config)

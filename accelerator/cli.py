@@ -17,7 +17,7 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> int:
     import tomllib
 
-    from accelerator.app import run
+    from accelerator.app import check_backend, run
     from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptionError
     from accelerator.policy import PolicyError
@@ -29,6 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
             upstream_url=args.upstream_url, cache=False if args.no_cache else None,
             workers=args.workers,
         )
+        try:
+            check_backend(config)
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config}: {exc}" if args.config else str(exc)) from None
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         count = worker_count(config.server.workers)
         if count > 1:

@@ -3,16 +3,109 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Config", "ServerConfig", "BackendConfig", "CacheConfig", "TableCacheConfig", "load_config",
+__all__ = ["ConfigError", "check_options", "Config", "ServerConfig", "BackendConfig", "CacheConfig", "TableCacheConfig", "load_config",
            "metrics_address"]
 
 
 class ConfigError(ValueError):
     """A config value that cannot work; its message is one line naming the key."""
+
+
+BACKEND_KINDS = ("memory", "sqlite", "postgres", "redis", "redis-cluster", "dynamodb")
+_RANGES: dict[str, tuple[float, float]] = {"port": (0, 65535)}
+"""Bounds of numeric keys by name; every other number (sizes, timeouts, intervals, counts) is >= 0."""
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _describe(hint: Any) -> str:
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return "an integer"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "a string"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if typing.get_origin(hint) in (list, tuple, typing.get_origin(typing.Sequence)):
+        return "a list"
+    return "a table" if typing.get_origin(hint) is dict else "a value"
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is bool:
+        return type(value) is bool
+    if hint is int:
+        return type(value) is int
+    if hint is float:
+        return type(value) in (int, float)
+    if hint is str:
+        return type(value) is str
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(value is None if a is type(None) else _fits(value, a) for a in args)
+    if origin is dict:
+        return isinstance(value, dict) and all(type(k) is str for k in value)
+    if origin in (list, tuple, typing.get_origin(typing.Sequence)):
+        return isinstance(value, (list, tuple))
+    return True
+
+
+def _expected(name: str, hint: Any) -> str:
+    expected = _describe(hint)
+    if hint in (int, float) or (expected in ("an integer", "a number") or " or a number" in expected
+                                or " or an integer" in expected):
+        low, high = _RANGES.get(name, (0, float("inf")))
+        expected += f" from {low:g} to {high:g}" if high != float("inf") else f" >= {low:g}"
+    return expected
+
+
+def _in_range(name: str, value: Any) -> bool:
+    if type(value) not in (int, float):
+        return True
+    low, high = _RANGES.get(name, (0, float("inf")))
+    return bool(low <= value <= high)
+
+
+def check_options(kind: str, options: dict[str, Any], hints: dict[str, Any], required: set[str]) -> None:
+    """Backend options against the constructor's signature (``backends.options_of``): names and types."""
+    unknown = sorted(set(options) - set(hints))
+    if unknown:
+        raise ConfigError(f"[backend] unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for "
+                          f"the {kind} backend (it takes: {', '.join(sorted(hints)) or 'no options'})")
+    missing = sorted(required - set(options))
+    if missing:
+        raise ConfigError(f"[backend] the {kind} backend needs {', '.join(missing)}")
+    for name, value in options.items():
+        hint = hints[name]
+        if hint is not Any and not _fits(value, hint):
+            raise ConfigError(f"[backend] {name}: expected {_describe(hint)}, got {value!r}")
+
+
+def _check(obj: Any, section: str) -> None:
+    """Types from the dataclass annotations, and ranges, of every field: ConfigError naming the first bad key."""
+    hints = _hints(type(obj))
+    for f in fields(obj):
+        value, hint = getattr(obj, f.name), hints[f.name]
+        if not _fits(value, hint) or not _in_range(f.name, value):
+            raise ConfigError(f"[{section}] {f.name}: expected {_expected(f.name, hint)}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +128,7 @@ class ServerConfig:
     metrics_listen: str | None = None  # "127.0.0.1:9111": /metrics unsigned on a listener of its own
 
     def __post_init__(self) -> None:
+        _check(self, "server")
         if self.auth not in ("none", "sigv4"):
             raise ConfigError(f'[server] auth must be "none" or "sigv4", not {self.auth!r}')
         if self.auth == "sigv4" and not self.credentials:
@@ -70,6 +164,11 @@ class BackendConfig:
     log_upkeep_interval: float = 60.0  # seconds between change-log upkeep rounds (shard roll-over, trim)
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _check(self, "backend")
+        if self.kind not in BACKEND_KINDS:
+            raise ConfigError(f"[backend] kind: expected one of {', '.join(BACKEND_KINDS)}, got {self.kind!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class TableCacheConfig:
@@ -77,6 +176,9 @@ class TableCacheConfig:
     item_ttl: float | None = None
     negative_ttl: float | None = None
     query_ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(self, "cache.tables.<name>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +192,9 @@ class CacheConfig:
     tables: dict[str, TableCacheConfig] = field(default_factory=dict)
     broadcast: str | None = None  # e.g. "redis://127.0.0.1:6379/0": invalidations to every node
     broadcast_channel: str = "accelerator:cache:invalidations"
+
+    def __post_init__(self) -> None:
+        _check(self, "cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,36 +224,60 @@ class Config:
         return Config(server=server, backend=backend, cache=cache)
 
 
-def _section(cls: Any, raw: dict[str, Any], name: str) -> Any:
+_SECTIONS = ("server", "backend", "cache")
+
+
+def _section(cls: Any, raw: Any, name: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table, got {raw!r}")
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
-        raise ConfigError(f"unknown keys in [{name}]: {', '.join(sorted(unknown))}")
-    return cls(**raw)
+        raise ConfigError(f"unknown keys in [{name}]: {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(known))})")
+    try:
+        return cls(**raw)
+    except ConfigError as exc:  # name the table the key is in (a per-table cache section)
+        raise ConfigError(str(exc).replace("[cache.tables.<name>]", f"[{name}]")) from None
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Read a TOML file (or defaults when ``path`` is None)."""
+    """Read a TOML file (or defaults when ``path`` is None); any error is a ConfigError naming the file."""
     if path is None:
         return Config()
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:  # its message names the line and column
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _parse(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _parse(raw: dict[str, Any]) -> Config:
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown sections: {', '.join(sorted(unknown))} (known: {', '.join(_SECTIONS)})")
     server = _section(ServerConfig, raw.get("server", {}), "server")
-    backend_raw = dict(raw.get("backend", {}))
-    kind = backend_raw.pop("kind", "sqlite")
-    data_dir = backend_raw.pop("data_dir", "data")
-    sweep = float(backend_raw.pop("ttl_sweep_interval", 30.0))
-    shard_seconds = float(backend_raw.pop("stream_shard_seconds", 4 * 3600.0))
-    upkeep = float(backend_raw.pop("log_upkeep_interval", 60.0))
-    key_file = backend_raw.pop("encryption_key_file", None)
-    export_root = backend_raw.pop("export_root", None)
-    if key_file is not None and not isinstance(key_file, str):
-        raise ValueError("[backend] encryption_key_file must be a file name")
-    backend = BackendConfig(kind=kind, data_dir=data_dir, ttl_sweep_interval=sweep, encryption_key_file=key_file,
-                            export_root=export_root,
-                            stream_shard_seconds=shard_seconds, log_upkeep_interval=upkeep, options=backend_raw)
-    cache_raw = dict(raw.get("cache", {}))
-    tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}")
-              for name, spec in cache_raw.pop("tables", {}).items()}
+    backend_raw = raw.get("backend", {})
+    if not isinstance(backend_raw, dict):
+        raise ConfigError(f"[backend] must be a table, got {backend_raw!r}")
+    backend_raw = dict(backend_raw)
+    own = {f.name: backend_raw.pop(f.name) for f in fields(BackendConfig)
+           if f.name in backend_raw and f.name != "options"}
+    # the other keys are the backend's constructor options, bound against it before anything starts (app.py)
+    backend = BackendConfig(**{**own, "options": backend_raw})
+    cache_raw = raw.get("cache", {})
+    if not isinstance(cache_raw, dict):
+        raise ConfigError(f"[cache] must be a table, got {cache_raw!r}")
+    cache_raw = dict(cache_raw)
+    table_specs = cache_raw.pop("tables", {})
+    if not isinstance(table_specs, dict):
+        raise ConfigError(f"[cache.tables] must be a table, got {table_specs!r}")
+    tables = {name: _section(TableCacheConfig, spec, f"cache.tables.{name}") for name, spec in table_specs.items()}
     cache = _section(CacheConfig, {**cache_raw, "tables": tables}, "cache")
     return Config(server=server, backend=backend, cache=cache)

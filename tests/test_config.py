@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from accelerator.cli import build_parser
-from accelerator.config import load_config
+from accelerator.config import ConfigError, load_config
+from tests.server_process import write_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -72,3 +73,66 @@ def test_security_keys_load(tmp_path: Path) -> None:
     from accelerator.config import metrics_address
 
     assert metrics_address(server.metrics_listen or "") == ("::1", 9111)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[server]\nport = "eighty"\n', "[server] port: expected an integer from 0 to 65535, got 'eighty'"),
+    ("[server]\nport = 99999\n", "[server] port: expected an integer from 0 to 65535, got 99999"),
+    ("[server]\nrequest_timeout = -1\n", "[server] request_timeout: expected a number >= 0, got -1"),
+    ("[server]\nidle_timeout = true\n", "[server] idle_timeout: expected a number >= 0, got True"),
+    ("[server]\nmax_connections = 1.5\n", "[server] max_connections: expected an integer >= 0, got 1.5"),
+    ('[cache]\nitem_ttl = "5 minutes"\n', "[cache] item_ttl: expected a number >= 0, got '5 minutes'"),
+    ("[cache]\nenabled = 1\n", "[cache] enabled: expected true or false, got 1"),
+    ("[cache]\nbroadcast = 5\n", "[cache] broadcast: expected a string, got 5"),
+    ("[cache.tables.users]\nquery_ttl = -2\n", "[cache.tables.users] query_ttl: expected a number >= 0"),
+    ("[cache.tables.users]\nttl = 2\n", "unknown keys in [cache.tables.users]: ttl"),
+    ("[backend]\nkind = 'mongo'\n", "[backend] kind: expected one of memory, sqlite"),
+    ("[backend]\nttl_sweep_interval = 'often'\n", "[backend] ttl_sweep_interval: expected a number >= 0"),
+    ("[servr]\nport = 1\n", "unknown sections: servr"),
+    ("[server]\nport = 1\nport = 2\n", "not valid TOML: Cannot overwrite a value (at line 3, column 9)"),
+    ("server = 3\n", "[server] must be a table, got 3"),
+])
+def test_bad_values_are_one_line_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="absent.toml: cannot read the config file: No such file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_command_line_overrides_are_checked_too() -> None:
+    with pytest.raises(ConfigError, match=r"\[server\] port: expected an integer from 0 to 65535, got 99999"):
+        load_config(None).override(port=99999)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"kind": "sqlite", "foo": 1}, "unknown option foo for the sqlite backend (it takes: busy_timeout, path, "
+                                   "synchronous)"),
+    ({"kind": "postgres", "dsn": 5}, "[backend] dsn: expected a string, got 5"),
+    ({"kind": "redis-cluster"}, "the redis-cluster backend needs cluster_nodes"),
+    ({"kind": "redis-cluster", "cluster_nodes": ["127.0.0.1:7000"], "bogus": 1}, "unknown option bogus"),
+    ({"kind": "memory", "path": "x"}, "unknown option path for the memory backend (it takes: no options)"),
+    ({"kind": "dynamodb", "endpoint_url": 3}, "[backend] endpoint_url: expected a string, got 3"),
+])
+def test_backend_options_are_bound_against_the_constructor(tmp_path: Path, options: dict[str, object],
+                                                            message: str) -> None:
+    from accelerator.app import check_backend
+
+    path = tmp_path / "backend.toml"
+    write_config(path, {"backend": options})
+    with pytest.raises(ConfigError) as exc:
+        check_backend(load_config(path))
+    assert message in str(exc.value)
+
+
+def test_every_shipped_config_binds_its_backend_options() -> None:
+    from accelerator.app import check_backend
+
+    for path in CONFIGS.glob("*.toml"):
+        check_backend(load_config(path))
