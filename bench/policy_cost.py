@@ -8,13 +8,15 @@ stack and wire bytes, no socket), side by side in one run for
 
 Rounds alternate between the variants so machine noise hits them alike; the best round of each is shown.
 
-    python -m bench.policy_cost [--requests 10000] [--rounds 5]
+    python -m bench.policy_cost [--requests 5000] [--rounds 7] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from accelerator.core.context import PRINCIPAL
 from accelerator.policy import Enforcer, PolicySet, parse_document
 from accelerator.server import Server
 from bench.hit_path import TABLE, build, run, wire_request
+from bench.results import write_section
 
 __all__ = ["main", "VARIANTS"]
 
@@ -43,9 +46,11 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.policy_cost", description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=10000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--write", action="store_true", help="write the policy-cost section of bench/RESULTS.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
 
     async def go() -> None:
         plain, store = await build()
@@ -74,11 +79,28 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.requests}):")
         for name, value in best.items():
             print(f"  {name:<11} {value:6.2f} us  ({value - base:+.2f} us vs none)")
+        if args.write:
+            write_section("policy-cost", _markdown(args, best, load_before))
+            print("wrote the policy-cost section of bench/RESULTS.md")
 
     import uvloop
 
     uvloop.run(go())
     return 0
+
+
+_LABELS = {"none": "no policies file", "allow": "Allow, no condition (remembered decision)",
+           "conditions": "ForAllValues LeadingKeys (StringLike) + Attributes"}
+
+
+def _markdown(args: argparse.Namespace, best: dict[str, float], load_before: float) -> str:
+    base = best["none"]
+    rows = "\n".join(f"| {_LABELS[name]} | {value:.2f} | {value - base:+.2f} |" for name, value in best.items())
+    return (f"## Per-key policies: CPU per GetItem hit\n\n"
+            f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python -m bench.policy_cost --requests {args.requests} "
+            f"--rounds {args.rounds} --write`: the server's stack in process (no socket), a projected GetItem hit, "
+            f"best of alternating rounds; load average (1 min) {load_before:.1f} before the run.\n\n"
+            f"| policy of the signing key | µs per hit | vs none |\n|---|---:|---:|\n{rows}")
 
 
 if __name__ == "__main__":
