@@ -16,7 +16,7 @@ from accelerator.auth import Authorize, SigV4Verifier, check_allowed
 from accelerator.core.errors import DynamoError, UnknownOperationException
 from accelerator.policy import table_arn
 
-__all__ = ["Reply", "Route", "Routes", "RouteTable"]
+__all__ = ["Reply", "Route", "Routes", "RouteTable", "refused"]
 
 Reply = tuple[int, bytes, bytes, bytes]
 """(status, content type, extra header lines, body) of a response."""
@@ -26,6 +26,13 @@ Route = tuple[str, Callable[..., Awaitable[Reply]]]
 
 Routes = Mapping[tuple[bytes, bytes], Route]
 """Routes by (method, path)."""
+
+
+def refused(router: Router, operation: str, exc: DynamoError) -> Reply:
+    """The error reply for a request refused before its handler (a bad signature, a denied admin action),
+    counted in ``accelerator_errors`` under a bounded operation label (never the raw X-Amz-Target)."""
+    router.metrics.error(operation, exc.type_name)
+    return router.error_reply(exc)
 
 
 class RouteTable:
@@ -63,5 +70,5 @@ class RouteTable:
                 resource = "*" if arg is None else table_arn(unquote(arg.decode("utf-8", "replace")))
                 check_allowed(self.authorize, principal, action, resource)
             except DynamoError as exc:
-                return self.router.error_reply(exc)
+                return refused(self.router, action, exc)
         return await (handler() if arg is None else handler(arg))

@@ -28,7 +28,7 @@ from accelerator.auth import Authorize, SigV4Verifier, allow_all
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
 from accelerator.core.errors import DynamoError, InternalServerError
 from accelerator.core.guard import LogOnce
-from accelerator.routes import Reply, Route, Routes, RouteTable
+from accelerator.routes import Reply, Route, Routes, RouteTable, refused
 
 __all__ = ["Server", "ServerLimits", "Reply", "Route", "Routes", "default_max_connections"]
 
@@ -335,7 +335,8 @@ class Server:
                 try:  # over the bytes received: clients sign the body they send, compressed or not
                     self.verifier.verify(method, url, headers, body)
                 except DynamoError as exc:
-                    return self.router.error_reply(exc)
+                    route = self.router.routes.get(target)
+                    return refused(self.router, route[0] if route is not None else "Unknown", exc)
             coding = headers.get(b"content-encoding")
             if coding:
                 try:

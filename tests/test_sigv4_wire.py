@@ -262,8 +262,17 @@ def test_metrics_signed_on_the_main_port_open_on_its_own_listener(secured: Serve
     port = secured.port
     answer = wire.request("GET", "/metrics", {"Host": f"127.0.0.1:{port}"})
     assert (answer.status, answer.type) == (400, "MissingAuthenticationTokenException")
+    wire.request("POST", "/", {**signed(port, "POST", "/", GET_A, dynamo_headers("GetItem")),
+                               "X-Amz-Target": "DynamoDB_20120810.Nonsense"}, GET_A)  # refused, unknown op
+    assert _post(wire, port, "GetItem", GET_A, secret="wrong").type == "InvalidSignatureException"
     answer = wire.request("GET", "/metrics", signed(port, "GET", "/metrics"))
     assert answer.status == 200 and b"ItemCacheHits" in answer.body
+    # refusals are counted per operation and error type, and an attacker's target text never becomes a label
+    errors = {line for line in answer.body.decode().splitlines() if line.startswith("accelerator_errors_total")}
+    assert any('operation="GetItem"' in line and "InvalidSignatureException" in line for line in errors), errors
+    assert any('operation="accelerator:GetMetrics"' in line and "MissingAuthenticationToken" in line
+               for line in errors), errors
+    assert not any("Nonsense" in line for line in errors)
     side = Wire(METRICS_PORT)
     try:
         assert side.request("GET", "/metrics", {"Host": "x"}).status == 200
