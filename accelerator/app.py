@@ -101,7 +101,7 @@ def _verifier(config: Config) -> SigV4Verifier | None:
     return SigV4Verifier(s.credentials, max_skew=s.auth_max_skew)
 
 
-def _enforcer(config: Config, store: Store) -> Enforcer | None:
+def _enforcer(config: Config, store: Store, shared: SharedGenerations | None = None) -> Enforcer | None:
     """Per-key policies from ``[server] policies``; PolicyError (one line) when the file is wrong."""
     path = config.server.policies
     if path is None:
@@ -114,7 +114,8 @@ def _enforcer(config: Config, store: Store) -> Enforcer | None:
     async def describe(table: str) -> dict[str, Any]:
         return await store.call("DescribeTable", {"TableName": table})
 
-    enforcer = Enforcer(policies, describe)
+    # With workers, a table's shared epoch moves when any worker changes or flushes it.
+    enforcer = Enforcer(policies, describe, shared.epoch if shared is not None else None)
     listeners = getattr(store, "schema_listeners", None)
     if listeners is not None:  # the cache hears of other nodes' schema changes: re-learn key schemas then
         listeners.append(enforcer.forget)
@@ -148,7 +149,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
     tls = tls_context(config)  # before anything opens: a bad certificate is a startup error
     metrics = Metrics()
     store = build_store(config, metrics, shared=worker.shared if worker is not None else None)
-    enforcer = _enforcer(config, store)  # before opening anything: a bad policies file stops the start
+    # before opening anything: a bad policies file stops the start
+    enforcer = _enforcer(config, store, worker.shared if worker is not None else None)
     await store.open()
     router = Router(store, metrics, enforcer=enforcer)
 

@@ -44,12 +44,13 @@ def _policies() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-process", "two-workers"])
+def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     path = tmp_path_factory.mktemp("policies") / "policies.json"
     path.write_text(json.dumps(_policies()))
-    proc = ServerProcess({"kind": "memory"}, server={"auth": "sigv4", "credentials": SECRETS,
-                                                     "policies": str(path)}).start()
+    backend = {"kind": "memory"} if request.param == 1 else {"kind": "sqlite"}  # workers share a store
+    proc = ServerProcess(backend, server={"auth": "sigv4", "credentials": SECRETS, "policies": str(path),
+                                          "workers": request.param}).start()
     admin = _client(proc.url, ADMIN)
     admin.create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",

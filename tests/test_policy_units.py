@@ -403,3 +403,22 @@ BACKUP = "arn:aws:dynamodb:ddblocal:000000000000:table/T/backup/01234567890123-a
 def test_control_plane_resources(operation: str, request_body: dict[str, Any], resources: list[str]) -> None:
     assert [t.resource for t in targets(operation, request_body)] == resources
     assert {t.action for t in targets(operation, request_body)} == {f"dynamodb:{operation}"}
+
+
+def test_a_shared_table_epoch_makes_workers_relearn() -> None:
+    from accelerator.cache.shared import SharedGenerations
+
+    shared = SharedGenerations(slots=1 << 10, epochs=1 << 4)
+    hash_names = {"T": "pk"}
+    enforcer, described = _enforcer({"Statement": [_allow(Condition=LEADING_ME)]}, hash_names)
+    enforcer.version = shared.epoch
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}, "sk": {"S": "x"}}}) == \
+        "allowed"
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}, "sk": {"S": "x"}}}) == \
+        "allowed"
+    assert described == ["T"]
+    hash_names["T"] = "sk"  # another worker re-created T with the key roles swapped, and bumped its epoch
+    shared.bump_epoch("T")
+    assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}, "sk": {"S": "x"}}}) != \
+        "allowed", "the partition key is now sk, whose value is not the key's own"
+    assert described == ["T", "T"]

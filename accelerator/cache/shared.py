@@ -78,6 +78,10 @@ class SharedGenerations:
                 counters[slot] = (counters[slot] + 1) & 0xFFFFFFFFFFFFFFFF
             return int(counters[slots[0]])
 
+    def epoch(self, table: str) -> int:
+        """A table's epoch now (it moves on flushes, schema changes and writes with unknown keys)."""
+        return int(self.counters[self.epoch_slot(table)])
+
     def bump_epoch(self, table: str | None) -> None:
         """A table's entries (every table's, for None) are stale on every worker from now on."""
         counters = self.counters

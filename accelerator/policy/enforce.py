@@ -33,16 +33,19 @@ _SIMPLE = frozenset(("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", 
                      "DescribeLimits", "DescribeEndpoints"))
 """Operations with one target named by TableName and IndexName alone (so a fixed Allow can be remembered)."""
 Describe = Callable[[str], Awaitable[dict[str, Any]]]
+Version = Callable[[str], Any]
 
 
 class TableKeys:
     """A table's partition key attribute and each index's (None when it is a multi-attribute key)."""
 
-    __slots__ = ("hash_name", "indexes")
+    __slots__ = ("hash_name", "indexes", "version")
 
     def __init__(self, hash_name: str | None, indexes: dict[str, str | None]) -> None:
         self.hash_name = hash_name
         self.indexes = indexes
+        self.version: Any = None
+        """The table's schema version when it was described (see Enforcer's ``version``)."""
 
     @classmethod
     def from_description(cls, table: dict[str, Any]) -> TableKeys:
@@ -84,9 +87,12 @@ class Enforcer:
     it must first learn a key schema, so a cache hit stays a call that never suspends.
     """
 
-    def __init__(self, policies: PolicySet, describe: Describe) -> None:
+    def __init__(self, policies: PolicySet, describe: Describe, version: Version | None = None) -> None:
         self.policies = policies
         self.describe = describe
+        self.version = version
+        """A table's schema version as other processes see it (the workers' shared table epoch), compared before
+        a remembered key schema is used: a worker that changed the table sends no message to the others."""
         self._tables: dict[str, TableKeys] = {}
         self._allowed: set[tuple[Any, ...]] = set()
         """(key, operation, table, index) of one-target requests allowed with no condition to evaluate."""
@@ -127,11 +133,13 @@ class Enforcer:
 
     async def _learn(self, table: str) -> None:
         self._tables.pop(table, None)
+        version = self.version(table) if self.version is not None else None  # before: a change meanwhile shows
         try:
             response = await self.describe(table)
             keys = TableKeys.from_description(response["Table"])
         except Exception:  # noqa: BLE001 - no schema, no leading keys: conditions on them fail closed
             return
+        keys.version = version
         if len(self._tables) > 4096:
             self._tables.clear()
         self._tables[table] = keys
@@ -164,6 +172,9 @@ class Enforcer:
         if not isinstance(table, str):
             return UNKNOWN
         keys = self._tables.get(table)
+        if keys is not None and table not in learned and self.version is not None and \
+                keys.version != self.version(table):
+            keys = None  # another worker changed (or flushed) the table since it was described
         if keys is None:
             if table in learned:
                 return UNKNOWN  # DescribeTable failed: the table does not exist (or the store is down)
