@@ -113,7 +113,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8111
     max_body_bytes: int = 16 * 1024 * 1024 + 65536
-    max_header_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024  # DynamoDB's limit, for the request line and for the headers
     request_timeout: float = 30.0
     idle_timeout: float = 300.0
     max_connections: int = 0  # 0: sized for the machine (the file descriptor limit less a reserve)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import email.utils
 import functools
 import itertools
 import logging
@@ -45,7 +46,18 @@ _NO_HEADERS: Mapping[bytes, bytes] = {}
 # One formatting call per response: status, reason, content type, request id (prefix, counter), CRC32 of the
 # body, its length, the Connection header, the server's identity header, the reply's extra headers, the body.
 _HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s%020X\r\nx-amz-crc32: %d\r\n"
-         b"Content-Length: %d\r\n%s%s%s\r\n%s")
+         b"Content-Length: %d\r\nDate: %s\r\n%s%s%s\r\n%s")
+_date_second = 0
+_date_value = b""  # the HTTP date of _date_second: formatted once a second, not per response
+
+
+def _http_date() -> bytes:
+    """The Date header's value for now (RFC 9110 IMF-fixdate)."""
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_second, _date_value = now, email.utils.formatdate(now, usegmt=True).encode()
+    return _date_value
 
 
 def default_max_connections() -> int:
@@ -65,7 +77,7 @@ class ServerLimits:
 
     __slots__ = ("max_body", "max_header", "request_timeout", "idle_timeout", "max_pipeline", "max_connections")
 
-    def __init__(self, max_body: int = 16 * 1024 * 1024 + 65536, max_header: int = 64 * 1024,
+    def __init__(self, max_body: int = 16 * 1024 * 1024 + 65536, max_header: int = 16 * 1024,
                  request_timeout: float = 30.0, idle_timeout: float = 300.0, max_pipeline: int = 64,
                  max_connections: int = 0) -> None:
         self.max_body = max_body
@@ -177,16 +189,16 @@ class Connection(asyncio.Protocol):
         self.body_size = 0
         self.header_bytes = 0
 
+    # DynamoDB answers 400 to a request line, or to headers, over 16 KB (max_header): each is limited alone.
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self.header_bytes += len(url)
-        if self.header_bytes > self.server.limits.max_header:
-            raise _Reject(431, b"request header too large")
+        if len(self.url) > self.server.limits.max_header:
+            raise _Reject(400, b"request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value)
         if self.header_bytes > self.server.limits.max_header:
-            raise _Reject(431, b"request header too large")
+            raise _Reject(400, b"request headers too large")
         self.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
@@ -263,7 +275,8 @@ class Connection(asyncio.Protocol):
         server = self.server
         transport.write(_HEAD % (
             status, _REASONS.get(status, b"Unknown"), ctype, server._id_prefix, next(server._ids),
-            zlib.crc32(body), len(body), b"" if keep else b"Connection: close\r\n", server.identity, extra, body))
+            zlib.crc32(body), len(body), _http_date(), b"" if keep else b"Connection: close\r\n", server.identity,
+            extra, body))
         self.last_active = _now()
         if not keep:
             self.closing = True

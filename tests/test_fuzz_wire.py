@@ -120,7 +120,10 @@ def test_pipelined_requests_each_get_an_answer(srv: ServerProcess, requests: lis
         assert status < 500, body
         if status >= 400:
             reply = json.loads(body)
-            assert {"__type", "message"} <= set(reply), reply
+            # DynamoDB sends the type alone for a body that is not JSON and for an unknown operation
+            assert "__type" in reply, reply
+            assert "message" in reply or reply["__type"].endswith(("#SerializationException",
+                                                                   "#UnknownOperationException")), reply
 
 
 _header_junk = st.one_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
 import time
@@ -114,8 +115,52 @@ def test_huge_header_rejected(srv: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
         s.sendall(_raw(b"{}", "ListTables", extra=b"X-Junk: " + b"a" * 20000 + b"\r\n"))
         status, _, _ = _read_response(s)
-        assert status == 431
+        assert status == 400
     _alive(srv)
+
+
+@pytest.fixture(scope="module")
+def default_srv() -> Any:
+    """A server with the default limits (DynamoDB's 16 KB request line and headers)."""
+    proc = ServerProcess({"kind": "memory"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.mark.parametrize("size,status", [(16 * 1024 - 200, 200), (16 * 1024 + 1, 400), (64 * 1024, 400)])
+def test_headers_over_16_kb_are_400(default_srv: ServerProcess, size: int, status: int) -> None:
+    junk = b"X-Junk: " + b"a" * (size - len(b"X-Junk")) + b"\r\n"
+    with socket.create_connection(("127.0.0.1", default_srv.port), timeout=5) as s:
+        s.sendall(_raw(b"{}", "ListTables", extra=junk))
+        got, headers, _ = _read_response(s)
+        assert got == status
+        if status == 400:
+            assert headers.get("connection") == "close" and s.recv(10) == b""
+    _alive(default_srv)
+
+
+@pytest.mark.parametrize("size,status", [(16 * 1024 - 100, 200), (16 * 1024 + 1, 400)])
+def test_request_line_over_16_kb_is_400(default_srv: ServerProcess, size: int, status: int) -> None:
+    path = b"/?" + b"q" * (size - 2)
+    with socket.create_connection(("127.0.0.1", default_srv.port), timeout=5) as s:
+        s.sendall(_raw(b"{}", "ListTables").replace(b"POST / ", b"POST " + path + b" ", 1))
+        got, _, _ = _read_response(s)
+        assert got == status
+    _alive(default_srv)
+
+
+def test_every_response_has_a_date(default_srv: ServerProcess) -> None:
+    requests = [_raw(b"{}", "ListTables"), _raw(b"{not json", "GetItem"), _raw(b"{}", "NoSuchOperation"),
+                b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+                _raw(b"{}", "ListTables", extra=b"X-Junk: " + b"a" * 20000 + b"\r\n")]
+    for request in requests:
+        with socket.create_connection(("127.0.0.1", default_srv.port), timeout=5) as s:
+            before = time.time()
+            s.sendall(request)
+            _, headers, _ = _read_response(s)
+            after = time.time()
+        sent = email.utils.parsedate_to_datetime(headers["date"])
+        assert headers["date"].endswith(" GMT") and int(before) <= sent.timestamp() <= after
 
 
 def test_malformed_http_closed(srv: ServerProcess) -> None:

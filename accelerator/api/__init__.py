@@ -41,6 +41,7 @@ Reply = tuple[int, bytes, bytes, bytes]
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 _ENDPOINT_CACHE_MINUTES = 1440
 _SCHEMA_CHANGES = frozenset(("CreateTable", "DeleteTable", "UpdateTable"))
+_EMPTY_REPLIES = frozenset(("TagResource", "UntagResource"))  # DynamoDB answers these with no body at all
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:
@@ -104,7 +105,8 @@ class Router:
             response = await call(name, request)
             if enforcer is not None and name in _SCHEMA_CHANGES:
                 enforcer.forget(request.get("TableName"))
-            reply = (200, _JSON, _CACHE_HEADERS[CACHE_STATUS.get()], orjson.dumps(response))
+            body = orjson.dumps(response) if name not in _EMPTY_REPLIES else b""
+            reply = (200, _JSON, _CACHE_HEADERS[CACHE_STATUS.get()], body)
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)
             reply = self.error_reply(exc)

@@ -182,7 +182,10 @@ async def _table_of_arn(engine: Engine, arn: str) -> TableDef:
         raise AccessDeniedException(f"User is not authorized to perform this action on resource: {arn}")
     if _ARN_TABLE not in arn:
         raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
-    name = arn.split(_ARN_TABLE, 1)[1].split("/", 1)[0]
+    name, _, rest = arn.split(_ARN_TABLE, 1)[1].partition("/")
+    if rest and not rest.startswith("stream/"):  # an index has an ARN, but tags belong to its table
+        raise ValidationException("One or more parameter values were invalid: Invalid resource arn provided, only "
+                                  f"table or stream is accepted. Provided resource arn: {arn}")
     try:
         return await engine.tables.get(name)
     except ResourceNotFoundException:
