@@ -50,7 +50,7 @@ def canonical_request(method: str, path: str, query: str, headers: Iterable[tupl
                       signed_names: str, body_hash: str) -> str:
     """The canonical request; ``headers`` are (lower-case name, value with whitespace folded) in signed order."""
     lines = "".join(f"{name}:{value}\n" for name, value in headers)
-    return "\n".join((method, quote(path or "/", safe="/-_.~%"), canonical_query(query), lines, signed_names,
+    return "\n".join((method, quote(path or "/", safe="/~"), canonical_query(query), lines, signed_names,
                       body_hash))
 
 
