@@ -422,3 +422,17 @@ def test_a_shared_table_epoch_makes_workers_relearn() -> None:
     assert _authorize(enforcer, "GetItem", {"TableName": "T", "Key": {"pk": {"S": "u1"}, "sk": {"S": "x"}}}) != \
         "allowed", "the partition key is now sk, whose value is not the key's own"
     assert described == ["T", "T"]
+
+
+def test_return_consumed_capacity_of_batches_and_transactions() -> None:
+    enforcer, _ = _enforcer({"Statement": [_allow(Condition={"StringEqualsIfExists": {
+        "dynamodb:ReturnConsumedCapacity": "NONE"}})]}, {"T": "pk"})
+    keys = {"Keys": [{"pk": {"S": "u1"}}]}
+    assert _authorize(enforcer, "BatchGetItem", {"RequestItems": {"T": keys}}) == "allowed"
+    assert _authorize(enforcer, "BatchGetItem", {"RequestItems": {"T": keys}, "ReturnConsumedCapacity": "NONE"}) == \
+        "allowed"
+    assert _authorize(enforcer, "BatchGetItem", {"RequestItems": {"T": keys},
+                                                 "ReturnConsumedCapacity": "TOTAL"}) != "allowed"
+    get = {"TransactItems": [{"Get": {"TableName": "T", "Key": {"pk": {"S": "u1"}}}}],
+           "ReturnConsumedCapacity": "INDEXES"}
+    assert _authorize(enforcer, "TransactGetItems", get) != "allowed"

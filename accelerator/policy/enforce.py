@@ -158,7 +158,7 @@ class Enforcer:
                 self._allowed.add(fast)
             elif decision is None:
                 leading = self._leading(target, learned) if LEADING in applicable.keys else None
-                decision = applicable.decide(_Context(target, leading))
+                decision = applicable.decide(_Context(target, leading, request))
             if decision is not Decision.ALLOW:
                 raise denied(principal, target.action, target.resource, decision)
 
@@ -195,10 +195,11 @@ class Enforcer:
 class _Context:
     """A request context that computes each condition key on first use."""
 
-    __slots__ = ("target", "values")
+    __slots__ = ("target", "request", "values")
 
-    def __init__(self, target: Target, leading: Any) -> None:
+    def __init__(self, target: Target, leading: Any, request: dict[str, Any]) -> None:
         self.target = target
+        self.request = request
         self.values: dict[str, Any] = {} if leading is None else {LEADING: leading}
 
     def get(self, key: str) -> Any:
@@ -213,8 +214,8 @@ class _Context:
             value = _one(select_of(target))
         elif key == "dynamodb:ReturnValues" and target.kind in ("put", "update", "delete"):
             value = _one(target.part.get("ReturnValues"))
-        elif key == "dynamodb:ReturnConsumedCapacity":
-            value = _one(target.part.get("ReturnConsumedCapacity"))
+        elif key == "dynamodb:ReturnConsumedCapacity":  # a batch's or transaction's is the request's
+            value = _one(self.request.get("ReturnConsumedCapacity"))
         values[key] = value
         return value
 
