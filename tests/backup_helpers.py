@@ -39,6 +39,8 @@ class HistoryWriter:
         self.table = table
         self.started = 0
         self.acked = 0
+        self.sent: list[float] = []  # wall-clock time each write was sent (index i-1 for write i)
+        self.acks: list[float] = []  # and acknowledged
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -47,11 +49,13 @@ class HistoryWriter:
         try:
             while not self.stop.is_set():
                 kind, key, value = op(self.started + 1)
+                self.sent.append(time.time())
                 self.started += 1
                 if kind == "delete":
                     self.client.delete_item(TableName=self.table, Key={"pk": {"S": key}})
                 else:
                     self.client.put_item(TableName=self.table, Item={"pk": {"S": key}, "v": {"N": str(value)}})
+                self.acks.append(time.time())
                 self.acked += 1
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -65,6 +69,13 @@ class HistoryWriter:
         self.thread.join()
         if self.error is not None:
             raise self.error
+
+    def bounds(self, at: float) -> tuple[int, int]:
+        """(writes certainly in, writes possibly in) a table as of ``at``: those acknowledged before it, and
+        those sent no later than a millisecond after it (the server stamps a write between the two)."""
+        lower = sum(1 for t in self.acks if t < at)
+        upper = sum(1 for t in self.sent if t <= at + 0.001)
+        return lower, upper
 
     def wait_acked(self, count: int) -> None:
         wait_for(lambda: self.acked >= count or self.error is not None, "writes acknowledged")

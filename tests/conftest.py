@@ -123,3 +123,24 @@ def indexed(ddb: Any) -> Iterator[str]:
         ])
     yield name
     ddb.delete_table(TableName=name)
+
+
+@pytest.fixture
+def cleanup(ddb: Any) -> Iterator[Callable[..., None]]:
+    """Register tables and backups (``cleanup(table=..., backup=...)``) to delete after the test."""
+    tables: list[str] = []
+    backups: list[str] = []
+
+    def add(table: str | None = None, backup: str | None = None) -> None:
+        if table:
+            tables.append(table)
+        if backup:
+            backups.append(backup)
+
+    yield add
+    for arn in backups:
+        with contextlib.suppress(Exception):
+            ddb.delete_backup(BackupArn=arn)
+    for name in tables:
+        with contextlib.suppress(Exception):
+            ddb.delete_table(TableName=name)

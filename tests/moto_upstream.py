@@ -201,6 +201,10 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
      "DescribeBackup has no SourceTableFeatureDetails (the source's indexes, stream, TTL)"),
     ("test_list_filters_and_pages", "",
      "ListBackups ignores Limit and ExclusiveStartBackupArn"),
+    ("test_restore_to_a_time_under_writes", "",
+     "RestoreTableToPointInTime copies the table as it is now, whatever RestoreDateTime says"),
+    ("test_settings_round_trip", "",
+     "DescribeContinuousBackups keeps RecoveryPeriodInDays and the restorable times out"),
     ("test_consumed_capacity", "",
      "does not size ConsumedCapacity by the item: a 5 KB PutItem is 1 unit (5 in DynamoDB), its consistent"
      " GetItem 0.5 (2)"),

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,27 +10,6 @@ import pytest
 
 from tests.backup_helpers import KEYS, HistoryWriter, state_after, table_items, wait_for
 from tests.conftest import unique_name
-
-
-@pytest.fixture
-def cleanup(ddb: Any) -> Iterator[Callable[..., None]]:
-    """Register tables and backups to delete after the test."""
-    tables: list[str] = []
-    backups: list[str] = []
-
-    def add(table: str | None = None, backup: str | None = None) -> None:
-        if table:
-            tables.append(table)
-        if backup:
-            backups.append(backup)
-
-    yield add
-    for arn in backups:
-        with contextlib.suppress(Exception):
-            ddb.delete_backup(BackupArn=arn)
-    for name in tables:
-        with contextlib.suppress(Exception):
-            ddb.delete_table(TableName=name)
 
 
 def available(ddb: Any, arn: str) -> dict[str, Any]:

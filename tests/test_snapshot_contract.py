@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from accelerator.core.changelog import Logged, encode_record
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KeyRef, Storage
 from accelerator.core.tables import TableDef
@@ -54,3 +56,61 @@ async def test_view_of_an_empty_table(storage: Storage) -> None:
     await _put(storage, b"a", b"b", b"{}")
     assert await _read(view) == {}
     await view.close()
+
+
+class _ScanWithWrites:
+    """A backend seen without its read snapshots, whose scan lets writes (logged, as the engine logs them)
+    land between its pages: the case the rolled-forward view exists for."""
+
+    def __init__(self, inner: Any, writes: list[tuple[bytes, bytes, bytes | None]]) -> None:
+        self.base = inner
+        self.clustered = getattr(inner, "clustered", False)
+        self.writes = writes
+        self.pages = 0
+
+    async def scan(self, table: str, **kwargs: Any) -> Any:
+        page = await self.base.scan(table, **kwargs)
+        self.pages += 1
+        if self.pages == 2:  # the first page is read; change items before and after it in scan order
+            for pk, sk, value in self.writes:
+                def apply(olds: list[bytes | None], value: bytes | None = value) -> list[Any]:
+                    record = encode_record(int(time.time() * 1000), olds[0], value, False)
+                    return [Logged(value, record)]
+                await self.base.transact([KeyRef(TABLE.name, pk, sk)], apply)
+        return page
+
+    async def log_head(self, table: str) -> int:
+        return int(await self.base.log_head(table))
+
+    async def read_log(self, table: str, after: int, limit: int) -> Any:
+        return await self.base.read_log(table, after, limit)
+
+
+@storage_test
+async def test_scan_rolled_forward_with_the_log(storage: Storage) -> None:
+    await storage.create_table(TABLE)
+    current: dict[tuple[bytes, bytes], bytes] = {}
+    for i in range(COUNT):
+        key = (f"p{i % 97}".encode(), f"s{i}".encode())
+        current[key] = b'{"pk":{"S":"p%d"},"sk":{"S":"s%d"},"v":{"N":"%d"}}' % (i % 97, i, i)
+        await _put(storage, *key, current[key])
+    scan_order = [(pk, sk) for pk, sk, _ in await storage.scan(TABLE.name, segment=0, total_segments=1, start=None,
+                                                                 limit=COUNT)]
+    writes: list[tuple[bytes, bytes, bytes | None]] = []
+    for key in (scan_order[0], scan_order[1], scan_order[-1]):  # one already read, and one read later
+        writes.append((*key, current[key].replace(b'"v":{"N"', b'"w":{"N":"1"},"v":{"N"')))
+    writes.append((*scan_order[2], None))
+    writes.append((*scan_order[-2], None))
+    writes.append((b"p1", b"zz-new", b'{"pk":{"S":"p1"},"sk":{"S":"zz-new"}}'))
+    for pk, sk, value in writes:
+        if value is None:
+            current.pop((pk, sk))
+        else:
+            current[pk, sk] = value
+    wrapper = _ScanWithWrites(storage, writes)
+    view = await open_view(wrapper, TABLE)
+    try:
+        assert wrapper.pages > 2  # the writes did land during the scan
+        assert await _read(view) == current
+    finally:
+        await view.close()

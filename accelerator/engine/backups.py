@@ -9,6 +9,7 @@ from which RestoreTableFromBackup creates the new table (with the request's over
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -26,7 +27,7 @@ from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.engine import restore
 from accelerator.engine.control import describe_table
-from accelerator.engine.snapshot import open_view, pages
+from accelerator.engine.snapshot import native, open_view, pages
 
 __all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE"]
 
@@ -35,6 +36,9 @@ log = logging.getLogger("accelerator.backups")
 CATALOG = "!backups"
 _STORE_PREFIX = "!backup!"
 _ARN_TABLE = ":table/"
+LOG_DECISION_SECONDS = 1.0
+"""How long another process may go on writing the table without logging after its log is turned on (its
+cached decision, ``accelerator.engine.changelog``)."""
 BACKUP_IN_USE = ("There is another ongoing conflicting backup control plane operation on the table. The backup "
                  "is either being created, deleted or restored to a table.")
 _SUMMARY = ("TableName", "TableId", "TableArn", "BackupArn", "BackupName", "BackupCreationDateTime",
@@ -105,7 +109,7 @@ async def create_backup(engine: Any, req: Request) -> Response:
     table = await table_named(engine, req["TableName"])
     source = await source_description(engine, table)
     ttl = await engine.call("DescribeTimeToLive", {"TableName": table.name})
-    view = await open_view(engine.storage, table)  # the backup's instant: nothing after this is in it
+    view = await _consistent_view(engine, table)  # the backup's instant: nothing after this is in it
     created = round(time.time(), 3)  # DynamoDB's timestamps have milliseconds
     backup_id = f"{int(created * 1000):014d}-{secrets.token_hex(4)}"
     record = {"arn": f"{source['TableArn']}/backup/{backup_id}", "name": req["BackupName"], "created": created,
@@ -120,6 +124,23 @@ async def create_backup(engine: Any, req: Request) -> Response:
         raise
     engine.spawn(_copy(engine, view, record))
     return {"BackupDetails": _details(record)}
+
+
+async def _consistent_view(engine: Any, table: TableDef) -> Any:
+    """A view of ``table`` fixed now; on a backend without read snapshots the table's log is kept on meanwhile
+    (the view is a scan rolled forward with it), once every process has seen the decision."""
+    if native(engine.storage):
+        return await open_view(engine.storage, table)
+    key = "backup:" + table.name
+    if not await engine.changelog.logs(table.name):
+        await engine.meta.put(key, {"log": True})
+        engine.changelog.forget(table.name)
+        await asyncio.sleep(LOG_DECISION_SECONDS)
+    try:
+        return await open_view(engine.storage, table)
+    finally:
+        await engine.meta.delete(key)
+        engine.changelog.forget(table.name)
 
 
 async def _copy(engine: Any, view: Any, record: dict[str, Any]) -> None:

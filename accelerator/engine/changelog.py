@@ -6,7 +6,8 @@ atomic unit: the record is computed from the values the unit read and committed 
 changed nothing (absent before and after, or an equal item) gets no record, as in DynamoDB Streams.
 
 A table's log is on while any of its meta records named ``<reason><table>`` (reasons: ``LOG_REASONS``) holds
-``"log": true``: Streams writes ``stream:<table>``, point-in-time recovery ``pitr:<table>``. Each process
+``"log": true``: Streams writes ``stream:<table>``, point-in-time recovery ``pitr:<table>``, a backup on a backend without
+read snapshots ``backup:<table>`` while it scans. Each process
 reads that decision through a one-second cache (like index definitions); ``forget`` drops it at once.
 """
 
@@ -25,7 +26,7 @@ from accelerator.core.tables import TableDef
 
 __all__ = ["LoggingStorage", "LOG_REASONS", "BY_SERVICE", "log_wanted"]
 
-LOG_REASONS = ("stream:", "pitr:")
+LOG_REASONS = ("stream:", "pitr:", "backup:")
 META_TABLE = "!meta"  # accelerator.engine.meta.META_TABLE (that module imports this package's neighbours)
 _TTL = 1.0
 

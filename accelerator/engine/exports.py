@@ -106,8 +106,7 @@ async def _rebuilt(engine: Any, table: TableDef, record: dict[str, Any], at: flo
     """The table as of ``at`` in a hidden table, and a view of it."""
     name = f"!exporttmp!{secrets.token_hex(8)}"
     await engine.storage.create_table(TableDef(name=name, key=table.key, attribute_definitions=(), created=at))
-    end = await engine.storage.log_head(table.name)
-    await pitr.materialize(engine, table, record, at, end, name)
+    await pitr.materialize(engine, table, record, at, name)
     return await open_view(engine.storage, TableDef(name=name, key=table.key, attribute_definitions=(),
                                                     created=at)), name
 

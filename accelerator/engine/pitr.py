@@ -30,17 +30,14 @@ from accelerator.core.errors import (
 from accelerator.core.protocols import KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.engine import restore
-from accelerator.engine.backups import name_of, source_description, table_named
-from accelerator.engine.snapshot import PAGE, open_view, pages
+from accelerator.engine.backups import LOG_DECISION_SECONDS, name_of, source_description, table_named
+from accelerator.engine.snapshot import LOG_SETTLE_SECONDS, PAGE, open_view, pages
 
 __all__ = ["HANDLERS", "enabled", "materialize", "window"]
 
 log = logging.getLogger("accelerator.pitr")
 
 _BASE_PREFIX = "!pitr!"
-LOG_DECISION_SECONDS = 1.0
-"""How long another process may keep writing without logging after the log is turned on (its cached
-decision, ``accelerator.engine.changelog``); the base is taken only after that."""
 
 
 def _key(table: str) -> str:
@@ -168,15 +165,14 @@ async def restore_table_to_point_in_time(engine: Any, req: Request) -> Response:
     source = await source_description(engine, table)
     summary = {"SourceTableArn": source["TableArn"], "RestoreDateTime": round(at, 3)}
     create = restore.create_request(source, req["TargetTableName"], req)
-    end = await engine.storage.log_head(table.name)  # later records are later than any restorable time now
     target = await restore.create_target(engine, create, summary)
-    engine.spawn(_fill(engine, table, record, at, end, target.name))
+    engine.spawn(_fill(engine, table, record, at, target.name))
     return {"TableDescription": (await engine.call("DescribeTable", {"TableName": target.name}))["Table"]}
 
 
-async def _fill(engine: Any, source: TableDef, record: dict[str, Any], at: float, end: int, target: str) -> None:
+async def _fill(engine: Any, source: TableDef, record: dict[str, Any], at: float, target: str) -> None:
     try:
-        await materialize(engine, source, record, at, end, target)
+        await materialize(engine, source, record, at, target)
         await restore.finish(engine, target)
     except Exception:
         log.exception("point-in-time restore into %s failed; the table stays CREATING", target)
@@ -189,10 +185,13 @@ async def _base_pages(engine: Any, base: str) -> AsyncIterator[list[tuple[bytes,
         start = page[-1][0], page[-1][1]
 
 
-async def materialize(engine: Any, source: TableDef, record: dict[str, Any], at: float, end: int,
-                      target: str) -> int:
-    """Write ``source`` as of ``at`` (seconds) into the existing storage table ``target``, reading the log up
-    to sequence ``end``; returns the log records applied."""
+async def materialize(engine: Any, source: TableDef, record: dict[str, Any], at: float, target: str) -> int:
+    """Write ``source`` as of ``at`` (seconds) into the existing storage table ``target``; returns the log
+    records applied."""
+    settle = at + LOG_SETTLE_SECONDS - time.time()
+    if settle > 0:  # until every change stamped up to ``at`` can be read from the log
+        await asyncio.sleep(settle)
+    end = await engine.storage.log_head(source.name)
     await restore.write_pages(engine.storage, target, _base_pages(engine, record["base"]))
     limit_ms = int(round(at * 1000))
     position, applied = record["head"], 0

@@ -17,16 +17,33 @@ from typing import Any
 
 import orjson
 
+from accelerator.core.changelog import CLUSTER_HORIZON_US
 from accelerator.core.keys import partition_hash
 from accelerator.core.snapshots import Snapshot, Snapshots
 from accelerator.core.tables import TableDef
 
-__all__ = ["open_view", "pages", "PAGE"]
+__all__ = ["open_view", "pages", "native", "PAGE", "LOG_SETTLE_SECONDS"]
 
 log = logging.getLogger("accelerator.snapshot")
 
+LOG_SETTLE_SECONDS = CLUSTER_HORIZON_US / 1_000_000 + 0.1
+"""After this long, every change committed before a moment is readable from the log on every backend (a Redis
+Cluster's log is read only up to its horizon, ``accelerator.core.changelog``)."""
+
 PAGE = 500
 """Items per page: one page is read (and written elsewhere) between two yields to the loop."""
+
+
+def _levels(storage: Any) -> list[Any]:
+    levels = [storage]
+    while hasattr(levels[-1], "inner"):
+        levels.append(levels[-1].inner)
+    return levels
+
+
+def native(storage: Any) -> bool:
+    """Whether the backend under ``storage`` holds read snapshots (else views need the table's log on)."""
+    return any(isinstance(level, Snapshots) for level in _levels(storage))
 
 
 async def open_view(storage: Any, table: TableDef) -> Snapshot:
@@ -35,13 +52,11 @@ async def open_view(storage: Any, table: TableDef) -> Snapshot:
     The stack's wrappers are followed through their ``inner`` down to the backend; a wrapper that transforms
     stored values (encryption) opens the snapshot's values with its ``open_value``.
     """
-    levels = [storage]
-    while hasattr(levels[-1], "inner"):
-        levels.append(levels[-1].inner)
-    native = [i for i, level in enumerate(levels) if isinstance(level, Snapshots)]
-    if native:
-        view: Snapshot = await levels[native[-1]].snapshot(table.name)
-        for level in reversed(levels[: native[-1]]):
+    levels = _levels(storage)
+    found = [i for i, level in enumerate(levels) if isinstance(level, Snapshots)]
+    if found:
+        view: Snapshot = await levels[found[-1]].snapshot(table.name)
+        for level in reversed(levels[: found[-1]]):
             opener = getattr(level, "open_value", None)
             if opener is not None:
                 view = _Opened(view, table.name, opener)
@@ -98,6 +113,8 @@ class _RolledForward:
             await asyncio.sleep(0)
         if changes is None:
             return cls(rows)
+        if getattr(changes, "clustered", False):  # its head lags the clock: wait until the scan's end is readable
+            await asyncio.sleep(LOG_SETTLE_SECONDS)
         end = await changes.log_head(table.name)
         return cls(_merge(rows, await _changes(changes, table, head, end)))
 
