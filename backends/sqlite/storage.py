@@ -281,15 +281,7 @@ class SqliteStorage:
     ) -> list[tuple[bytes, bytes, bytes]]:
         if limit <= 0:
             return []
-        lo, hi = segment_bounds(segment, total_segments)
-        try:
-            if start is None or (h := partition_hash(start[0])) < lo:
-                rows = self._read().execute(_SCAN, (table, lo, hi, limit)).fetchall()
-            else:
-                rows = self._read().execute(_SCAN_AFTER, (table, h, start[0], start[1], hi, limit)).fetchall()
-        except sqlite3.Error as exc:
-            raise translate(exc) from exc
-        return [(pk, sk, v) for pk, sk, v in rows]
+        return _scan(self._read(), table, segment_bounds(segment, total_segments), start, limit)
 
     async def snapshot(self, table: str) -> _SqliteSnapshot:
         """The table's items as of now, read later from a read transaction of its own (``Snapshots``)."""
@@ -361,6 +353,20 @@ def _append(conn: sqlite3.Connection, records: list[tuple[str, bytes, bytes]]) -
         conn.execute(_APPEND, (name, heads[name], record))
     conn.executemany(_SET_HEAD, heads.items())
 
+def _scan(conn: sqlite3.Connection, table: str, bounds: tuple[int, int], start: tuple[bytes, bytes] | None,
+          limit: int) -> list[tuple[bytes, bytes, bytes]]:
+    """One page of a scan over ``conn`` (the reader, or a snapshot's own connection)."""
+    lo, hi = bounds
+    try:
+        if start is None or (h := partition_hash(start[0])) < lo:
+            rows = conn.execute(_SCAN, (table, lo, hi, limit)).fetchall()
+        else:
+            rows = conn.execute(_SCAN_AFTER, (table, h, start[0], start[1], hi, limit)).fetchall()
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
+    return [(pk, sk, v) for pk, sk, v in rows]
+
+
 class _SqliteSnapshot:
     """A read transaction on its own connection: WAL keeps its view fixed while the writer commits."""
 
@@ -384,15 +390,7 @@ class _SqliteSnapshot:
     async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
         if self.conn is None:
             raise BackendUnavailable("sqlite: snapshot is closed")
-        try:
-            if start is None:
-                rows = self.conn.execute(_SCAN, (self.table, self.lo, self.hi, limit)).fetchall()
-            else:
-                args = (self.table, self.lo, self.hi, partition_hash(start[0]), start[0], start[1], limit)
-                rows = self.conn.execute(_SCAN_AFTER, args).fetchall()
-        except sqlite3.Error as exc:
-            raise translate(exc) from exc
-        return [(pk, sk, v) for pk, sk, v in rows]
+        return _scan(self.conn, self.table, (self.lo, self.hi), start, limit)
 
     async def close(self) -> None:
         conn, self.conn = self.conn, None
