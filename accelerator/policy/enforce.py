@@ -2,8 +2,9 @@
 
 It runs before the cache, so a cached item is never served to a key that may not read it. Table key
 schemas (for ``dynamodb:LeadingKeys``) are learned with one DescribeTable per table, only for keys whose
-policy reads that condition, and forgotten when this node changes the table; a key map that lacks the
-remembered partition key attribute makes it re-learn once (a table re-created elsewhere with another key).
+policy reads that condition. They are forgotten when this node changes the table, when the cache's
+broadcast says another node did (``forget``), and when the workers' shared table epoch moved (``version``);
+a key map that lacks the remembered partition key attribute also makes it re-learn, once per request.
 """
 
 from __future__ import annotations

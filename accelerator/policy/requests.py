@@ -182,7 +182,9 @@ def _expressions(part: Mapping[str, Any], out: set[str], *fields: str) -> None:
         text = part.get(name)
         if not text:
             continue
-        memo = (name, text, *names.items()) if isinstance(names, dict) else None
+        # Only small expressions are remembered, so the memo stays small whatever clients send.
+        memo = (name, text, *names.items()) if isinstance(names, dict) and len(names) <= 32 and \
+            len(text) <= 1024 else None
         found = _NAMES.get(memo) if memo is not None else None
         if found is None:
             found = _expression_names(name, text, names)
