@@ -168,5 +168,6 @@ def test_half_a_tls_config_is_refused(tmp_path: Path, certs: tuple[Path, Path, P
                                                 "backend": {"kind": "memory"}})
     run = subprocess.run([sys.executable, "-m", "accelerator.cli", "serve", "--config", str(config)],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert run.returncode == 2 and run.stderr.strip() == (
-        "accelerator: error: [server] tls_cert and tls_key go together (PEM certificate chain and private key)")
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("accelerator: error: ") and run.stderr.strip().endswith(
+        "[server] tls_cert and tls_key go together (PEM certificate chain and private key)")
