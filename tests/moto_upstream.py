@@ -170,6 +170,8 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
     ("test_update_errors", "-kwargs9-",
      "ADD with a string operand: 'An operand in the update expression has an incorrect data type', without"
      " the operator DynamoDB names"),
+    ("test_batch_get_key_of_wrong_type", "",
+     "accepts a BatchGetItem key of the wrong type (and finds nothing)"),
     ("test_query_errors", "-kwargs1-",
      "accepts a key condition value of the wrong type (and finds nothing)"),
     ("test_query_errors", "-kwargs2-",
@@ -219,14 +221,6 @@ MOTO_DIFFERENCES: list[tuple[str, str, str]] = [
 # not send (moto sends DynamoDB's), or the request has two faults and moto names the other one.
 # (test name, id fragment, full reason)
 SUITE_DIFFERENCES: list[tuple[str, str, str]] = [
-    ("test_batch_get_limits_and_duplicates", "",
-     "the test differs from DynamoDB, moto agrees with DynamoDB: 101 keys for one table fail the member "
-     "constraint ('Member must have length less than or equal to 100'); 'Too many items requested for the "
-     "BatchGetItem call' is for over 100 keys across tables (moto#3046)"),
-    ("test_create_table_validation", "-overrides0-",
-     "the test differs from DynamoDB, moto agrees with DynamoDB: a key attribute missing from "
-     "AttributeDefinitions is 'Invalid KeySchema: Some index key attribute have no definition' (the AWS "
-     "CLI's output quoted in cfn-lint#1037)"),
 ]
 
 

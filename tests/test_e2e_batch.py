@@ -30,15 +30,27 @@ def test_batch_write_then_get_across_tables(ddb: Any, make_table: Callable[..., 
     assert sorted(int(i["v"]["N"]) for i in got["Responses"][a]) == list(range(5, 10))
 
 
-def test_batch_get_limits_and_duplicates(ddb: Any, table: str) -> None:
+def test_batch_get_limits_and_duplicates(ddb: Any, table: str, make_table: Callable[..., str]) -> None:
+    other_table = make_table()
     with pytest.raises(ddb.exceptions.ClientError) as exc:
         ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": f"k{i}"}} for i in range(101)]}})
+    assert _code(exc) == ("ValidationException", f"1 validation error detected: Value at 'requestItems.{table}.member"
+                                                 ".keys' failed to satisfy constraint: Member must have length less "
+                                                 "than or equal to 100")
+    with pytest.raises(ddb.exceptions.ClientError) as exc:  # over 100 across tables, at most 100 in each
+        ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": f"k{i}"}} for i in range(60)]},
+                                         other_table: {"Keys": [{"pk": {"S": f"k{i}"}} for i in range(41)]}})
     assert _code(exc) == ("ValidationException", "Too many items requested for the BatchGetItem call")
+    assert ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": f"k{i}"}} for i in range(100)]}})[
+        "Responses"] == {table: []}
     with pytest.raises(ddb.exceptions.ClientError) as exc:
         ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "a"}}]}})
     assert _code(exc) == ("ValidationException", "Provided list of item keys contains duplicates")
     with pytest.raises(ddb.exceptions.ResourceNotFoundException):
         ddb.batch_get_item(RequestItems={"missing_table": {"Keys": [{"pk": {"S": "a"}}]}})
+
+
+def test_batch_get_key_of_wrong_type(ddb: Any, table: str) -> None:
     with pytest.raises(ddb.exceptions.ClientError) as exc:
         ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"N": "1"}}]}})
     assert _code(exc)[0] == "ValidationException"

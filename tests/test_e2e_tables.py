@@ -73,7 +73,8 @@ def test_delete_table_removes_items(ddb: Any) -> None:
 
 
 @pytest.mark.parametrize("overrides, fragment", [
-    ({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}, "not defined in AttributeDefinitions"),
+    ({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]},
+     "Invalid KeySchema: Some index key attribute have no definition"),
     ({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
                                {"AttributeName": "sk", "AttributeType": "N"},
                                {"AttributeName": "x", "AttributeType": "S"}]}, "does not exactly match"),

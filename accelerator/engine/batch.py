@@ -26,6 +26,11 @@ _DUPLICATES = "Provided list of item keys contains duplicates"
 
 async def batch_get_item(engine: Engine, req: Request) -> Response:
     request_items: dict[str, Any] = req["RequestItems"]
+    for name, spec in request_items.items():  # the member constraint on one table's keys comes first
+        if len(spec.get("Keys") or ()) > MAX_GET_KEYS:
+            raise ValidationException(
+                f"1 validation error detected: Value at 'requestItems.{name}.member.keys' failed to satisfy "
+                f"constraint: Member must have length less than or equal to {MAX_GET_KEYS}")
     total = sum(len(spec.get("Keys") or ()) for spec in request_items.values())
     if total > MAX_GET_KEYS:
         raise ValidationException("Too many items requested for the BatchGetItem call")

@@ -19,7 +19,8 @@ ACCOUNT = _ACCOUNT = "000000000000"
 _DEF_TTL = 1.0
 
 
-def _key_schema(elements: list[dict[str, str]], types: dict[str, str], where: str) -> KeySchema:
+def _key_schema(elements: list[dict[str, str]], types: dict[str, str], where: str,
+                indexed: bool = True) -> KeySchema:
     hashes = [e["AttributeName"] for e in elements if e["KeyType"] == "HASH"]
     ranges = [e["AttributeName"] for e in elements if e["KeyType"] == "RANGE"]
     if len(hashes) != 1 or elements[0]["KeyType"] != "HASH":
@@ -28,6 +29,8 @@ def _key_schema(elements: list[dict[str, str]], types: dict[str, str], where: st
         raise ValidationException(f"Too many range keys{where}")
     for name in hashes + ranges:
         if name not in types:
+            if not indexed:  # a table without indexes: DynamoDB's shorter words
+                raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
             raise ValidationException(
                 "One or more parameter values were invalid: Some index key attributes are not defined in "
                 f"AttributeDefinitions. Keys: [{', '.join(hashes + ranges)}], AttributeDefinitions: "
@@ -47,7 +50,8 @@ def table_from_request(req: dict[str, Any]) -> TableDef:
             raise ValidationException("Cannot have two attributes with the same name. Duplicate AttributeName in "
                                       f"AttributeDefinitions: {name}")
         types[name] = definition["AttributeType"]
-    key = _key_schema(req["KeySchema"], types, "")
+    key = _key_schema(req["KeySchema"], types, "",
+                      indexed=bool(req.get("LocalSecondaryIndexes") or req.get("GlobalSecondaryIndexes")))
     billing = req.get("BillingMode", "PROVISIONED")
     indexes, index_keys, gsi_throughput = parse_indexes(req, types, key, billing)
     used = set(key.names) | index_keys
