@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import ssl
+from dataclasses import replace
 from typing import Any
 
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier, allow_all
 from accelerator.cache.shared import SharedGenerations
-from accelerator.config import Config, ConfigError, check_options, metrics_address
+from accelerator.config import CacheConfig, Config, ConfigError, check_options, metrics_address
 from accelerator.core.protocols import Storage, Store
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
@@ -90,8 +91,21 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
             return store
         if metrics is not None:
             store = TimedStore(store, metrics)
-        store = CachedStore(store, config.cache, metrics=metrics, shared=shared)
+        store = CachedStore(store, _cache_config(config), metrics=metrics, shared=shared)
     return store
+
+
+def _cache_config(config: Config) -> CacheConfig:
+    """``[cache] broadcast = "postgres"``: LISTEN/NOTIFY on the PostgreSQL backend's own database."""
+    cache = config.cache
+    if cache.broadcast != "postgres":
+        return cache
+    if config.backend.kind != "postgres":
+        raise ConfigError('[cache] broadcast = "postgres" needs [backend] kind = "postgres" (or give a '
+                          "postgresql:// URL)")
+    from backends.postgres import DEFAULT_DSN
+
+    return replace(cache, broadcast=str(config.backend.options.get("dsn", DEFAULT_DSN)))
 
 
 def _verifier(config: Config) -> SigV4Verifier | None:

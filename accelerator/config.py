@@ -190,7 +190,7 @@ class CacheConfig:
     query_cache_bytes: int = 64 * 1024 * 1024
     query_ttl: float = 60.0
     tables: dict[str, TableCacheConfig] = field(default_factory=dict)
-    broadcast: str | None = None  # e.g. "redis://127.0.0.1:6379/0": invalidations to every node
+    broadcast: str | None = None  # "redis://127.0.0.1:6379/0", "postgresql://..." or "postgres" (the backend's DB)
     broadcast_channel: str = "accelerator:cache:invalidations"
 
     def __post_init__(self) -> None:

@@ -58,7 +58,11 @@ def _broadcast(url: str, channel: str) -> Invalidator:
         from accelerator.cache.broadcast import RedisInvalidator
 
         return RedisInvalidator(url, channel)
-    raise ValueError(f"unsupported cache broadcast URL {url!r} (expected redis://...)")
+    if url.startswith(("postgres://", "postgresql://")):
+        from accelerator.cache.broadcast_pg import PostgresInvalidator
+
+        return PostgresInvalidator(url, channel)
+    raise ValueError(f"unsupported cache broadcast URL {url!r} (expected redis://... or postgresql://...)")
 
 
 class CachedStore:
