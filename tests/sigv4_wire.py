@@ -1,4 +1,9 @@
-"""Raw HTTP/1.1 over one keep-alive socket, and requests signed by botocore, for the SigV4 wire tests."""
+"""Raw HTTP/1.1 over one keep-alive socket, and requests signed by botocore, for the SigV4 and TLS wire tests.
+
+Raw on purpose: the tests send forms no client would (headers dropped or forged, a body swapped under a
+signature) and read pipelined answers back to back, which the client's one-request-at-a-time parser
+(``accelerator.client.http11``) does not; answers are framed by Content-Length, as the server always sends.
+"""
 
 from __future__ import annotations
 
