@@ -13,12 +13,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.e2e_backends import E2E_BACKENDS
+from tests.e2e_backends import E2E_BACKENDS, OPT_IN_BACKENDS
 from tests.moto_upstream import mark_moto_differences
 from tests.server_process import ServerProcess
 
 _only = os.environ.get("ACCEL_TEST_BACKENDS")
-BACKENDS = [b for b in E2E_BACKENDS if not _only or b in _only.split(",")]
+_ALL_BACKENDS = {**E2E_BACKENDS, **OPT_IN_BACKENDS}
+BACKENDS = [b for b in _ALL_BACKENDS if b in _only.split(",")] if _only else list(E2E_BACKENDS)
 
 
 def boto_client(url: str, retries: int = 1) -> Any:
@@ -36,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     """One accelerator server process per backend, shared by the session."""
-    proc = ServerProcess(E2E_BACKENDS[request.param]()).start()
+    proc = ServerProcess(_ALL_BACKENDS[request.param]()).start()
     yield proc
     proc.stop()
 
