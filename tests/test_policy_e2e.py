@@ -117,22 +117,38 @@ def test_own_rows_and_attributes_only(secured: ServerProcess) -> None:
     assert admin.get_item(TableName=TABLE, Key=_key("alice"))["Item"]["data"] == {"S": "v2"}
 
 
+def _worker(response: dict[str, Any]) -> str | None:
+    return response["ResponseMetadata"]["HTTPHeaders"].get("x-accelerator-worker")
+
+
+def _admin_beside(url: str, worker: str | None) -> Any:
+    """An admin client whose connection reaches ``worker`` (each worker has a cache of its own)."""
+    for _ in range(64):  # the kernel spreads new connections over the workers
+        admin = _client(url, ADMIN)
+        if _worker(admin.describe_table(TableName=TABLE)) == worker:
+            return admin
+        admin.close()
+    raise AssertionError(f"no connection reached worker {worker}")
+
+
 def test_cache_hits_get_the_same_decision(secured: ServerProcess) -> None:
-    admin, alice = _client(secured.url, ADMIN), _client(secured.url, ALICE)
-    for _ in range(2):  # warm: the second read is a hit
+    alice = _client(secured.url, ALICE)
+    first = alice.get_item(TableName=TABLE, Key=_key("alice"), **PROJECTION)
+    assert _cache(alice.get_item(TableName=TABLE, Key=_key("alice"), **PROJECTION)) == "hit", \
+        "an allowed key is served from the cache"
+    admin = _admin_beside(secured.url, _worker(first))  # warm the cache alice's connection reads from
+    for _ in range(2):  # the second read is a hit
         warmed = admin.get_item(TableName=TABLE, Key=_key("bob"), **PROJECTION)
     assert _cache(warmed) == "hit"
     _denied(alice.get_item, TableName=TABLE, Key=_key("bob"), **PROJECTION)
     _denied(alice.batch_get_item, RequestItems={TABLE: {"Keys": [_key("bob")], **PROJECTION}})
-    for _ in range(2):
-        admin.get_item(TableName=TABLE, Key=_key("alice"), **PROJECTION)
-    assert _cache(alice.get_item(TableName=TABLE, Key=_key("alice"), **PROJECTION)) == "hit", \
-        "an allowed key is served from the cache"
     query = {"TableName": TABLE, "KeyConditionExpression": "#u = :u", "ExpressionAttributeValues": {":u": {"S": "bob"}},
              **PROJECTION}
     for _ in range(2):
-        admin.query(**query)
+        hit = admin.query(**query)
+    assert _cache(hit) == "hit"
     _denied(alice.query, **query)
+    assert _worker(alice.get_item(TableName=TABLE, Key=_key("alice"), **PROJECTION)) == _worker(first)
 
 
 def test_query_scan_and_indexes(secured: ServerProcess) -> None:
