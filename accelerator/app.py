@@ -24,6 +24,7 @@ from accelerator.metrics import Metrics, TimedStore
 from accelerator.policy import Enforcer, PolicyError, load_policies
 from accelerator.routes import Route
 from accelerator.server import Reply, Server, ServerLimits
+from accelerator.startup import StartupError, backend_address, check_addresses, listen_error, prepare_data_dir
 
 __all__ = ["check_backend", "build_storage", "build_store", "serve", "run", "tls_context"]
 
@@ -40,6 +41,7 @@ def _check_options(kind: str, options: dict[str, Any]) -> None:
 
 def check_backend(config: Config) -> None:
     """The [backend] options bound against the backend's constructor (names, needed ones, types): ConfigError."""
+    check_addresses(config)
     backend = config.backend
     options = dict(backend.options)
     if backend.kind == "sqlite":  # its path comes from data_dir unless given
@@ -165,7 +167,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
     store = build_store(config, metrics, shared=worker.shared if worker is not None else None)
     # before opening anything: a bad policies file stops the start
     enforcer = _enforcer(config, store, worker.shared if worker is not None else None)
-    await store.open()
+    try:
+        await store.open()
+    except (ConfigError, EncryptionError, PolicyError):
+        raise  # already one line of their own
+    except Exception as exc:  # any reason at all: the start fails with one line (a traceback with debug logging)
+        log.debug("opening the store failed", exc_info=True)
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise StartupError(f"cannot open the {config.backend.kind} backend at {backend_address(config)}: "
+                           f"{reason}") from exc
     router = Router(store, metrics, enforcer=enforcer)
 
     async def metrics_page() -> Reply:
@@ -201,7 +211,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     shared_port = worker is not None
-    addresses = await server.start(s.host, s.port, ssl=tls, reuse_port=shared_port)
+    try:
+        addresses = await server.start(s.host, s.port, ssl=tls, reuse_port=shared_port)
+    except OSError as exc:
+        await store.close()
+        raise listen_error(s.host, s.port, exc) from exc
     if metrics_server is not None and s.metrics_listen is not None:
         bound = await metrics_server.start(*metrics_address(s.metrics_listen), reuse_port=shared_port)
         log.info("metrics listening on %s", ", ".join(f"http://{h}:{p}/metrics" for h, p in bound))
@@ -232,6 +246,5 @@ def run(config: Config, worker: WorkerContext | None = None) -> None:
     """Run the server on uvloop until a signal stops it."""
     import uvloop
 
-    if config.backend.kind == "sqlite":
-        os.makedirs(config.backend.data_dir, exist_ok=True)
+    prepare_data_dir(config)
     uvloop.run(serve(config, worker=worker))

@@ -7,6 +7,7 @@ import logging
 import os
 import ssl
 import sys
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptionError
     from accelerator.policy import PolicyError
+    from accelerator.startup import StartupError
     from accelerator.workers import supervise, worker_count
 
     try:
@@ -40,9 +42,18 @@ def _serve(args: argparse.Namespace) -> int:
         run(config)
     except (ConfigError, tomllib.TOMLDecodeError, EncryptionError, PolicyError) as exc:
         # a wrong config value, certificate, key file, store or policies file: one line, no traceback
-        print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
+        _fail(args, exc)
         return 2
+    except StartupError as exc:  # a port in use, a backend that does not answer, a data directory
+        _fail(args, exc)
+        return 1
     return 0
+
+
+def _fail(args: argparse.Namespace, exc: BaseException) -> None:
+    if args.log_level == "debug":
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
 
 
 def _workers_arg(text: str) -> int | str:
@@ -127,6 +138,9 @@ def _cache(args: argparse.Namespace) -> int:
     except urllib.error.URLError as exc:
         print(f"accelerator: {method} {args.url.rstrip('/')}{path}: {exc.reason}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as exc:  # not a URL at all, or a connection that broke mid-answer
+        print(f"accelerator: error: --url {args.url!r}: {exc} (expected http(s)://host:port)", file=sys.stderr)
+        return 2
     return 0
 
 
