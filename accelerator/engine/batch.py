@@ -61,7 +61,9 @@ async def batch_get_item(engine: Engine, req: Request) -> Response:
                 spec["Keys"] = keys[i:]
                 unprocessed[name] = spec
                 break
-            if data is None:
+            if data is None:  # an absent item is still a read, as GetItem's: the table has its entry
+                if capacity.metering():
+                    capacity.charge(name, capacity.read_units(0, bool(request_items[name].get("ConsistentRead"))))
                 continue
             item = orjson.loads(data)
             item_bytes = item_size(item)
@@ -103,24 +105,25 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
             f"satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal "
             f"to {MAX_WRITES}, Member must have length greater than or equal to 1]")
     writes: list[tuple[str, Any, KeyRef, bytes | None]] = []
+    tables: dict[str, Any] = {}
     for name, requests in request_items.items():
         if not requests:
             raise ValidationException(
                 f"1 validation error detected: Value '[]' at 'requestItems.{name}.member' failed to satisfy "
                 "constraint: Member must have length greater than or equal to 1")
-        table = await engine.tables.get(name)
+        table = tables[name] = await engine.tables.get(name)
         for request in requests:
             ref, data = _parse_write(table, request)
             writes.append((name, request, ref, data))
     if len({w[2] for w in writes}) != len(writes):
         raise ValidationException(_DUPLICATES)
 
-    async def one(ref: KeyRef, data: bytes | None) -> None:
+    async def one(name: str, ref: KeyRef, data: bytes | None) -> None:
         olds = await engine.storage.transact([ref], lambda olds: [data])
         if capacity.metering():  # after the commit: a failure here must not fail the request
-            quietly("batch write capacity", _charge, ref.table, data, olds[0])
+            quietly("batch write capacity", _charge, tables[name], data, olds[0])
 
-    results = await asyncio.gather(*(one(ref, data) for _, _, ref, data in writes), return_exceptions=True)
+    results = await asyncio.gather(*(one(name, ref, data) for name, _, ref, data in writes), return_exceptions=True)
     failures = [(w, r) for w, r in zip(writes, results, strict=True) if isinstance(r, BaseException)]
     if failures and len(failures) == len(writes):
         raise failures[0][1]
@@ -132,5 +135,8 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
     return {"UnprocessedItems": unprocessed}
 
 
-def _charge(table: str, new: bytes | None, old: bytes | None) -> None:
-    capacity.charge(table, capacity.write_units(max(capacity.stored_size(new), capacity.stored_size(old))))
+def _charge(table: Any, new: bytes | None, old: bytes | None) -> None:
+    capacity.charge(table.name, capacity.write_units(max(capacity.stored_size(new), capacity.stored_size(old))))
+    old_item = orjson.loads(old) if old is not None else None
+    new_item = orjson.loads(new) if new is not None else None
+    capacity.charge_indexes(table.name, indexes_of(table), old_item, new_item)

@@ -14,9 +14,11 @@ import orjson
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
 from accelerator.core.guard import quietly
 from accelerator.core.protocols import KEEP, KeyRef, Request, Response
+from accelerator.core.tables import TableDef
 from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
 from accelerator.engine import capacity
 from accelerator.engine.handler import Engine
+from accelerator.engine.indexes import indexes_of
 from accelerator.expressions import plan
 
 __all__ = ["get_item", "put_item", "delete_item", "update_item", "load", "check_condition", "return_values"]
@@ -64,13 +66,14 @@ async def get_item(engine: Engine, req: Request) -> Response:
     return {"Item": projection(item) if projection is not None else item}
 
 
-def _charge_write(table: str, old: Item | None, new: Item | None) -> None:
+def _charge_write(table: TableDef, old: Item | None, new: Item | None) -> None:
     if capacity.metering():  # after the commit: a failure here must not fail the request
         quietly("write capacity", _charge, table, old, new)
 
 
-def _charge(table: str, old: Item | None, new: Item | None) -> None:
-    capacity.charge(table, capacity.write_units(max(item_size(old or {}), item_size(new or {}))))
+def _charge(table: TableDef, old: Item | None, new: Item | None) -> None:
+    capacity.charge(table.name, capacity.write_units(max(item_size(old or {}), item_size(new or {}))))
+    capacity.charge_indexes(table.name, indexes_of(table), old, new)
 
 
 def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
@@ -97,7 +100,7 @@ async def _replace(engine: Engine, req: Request, operation: str, key: tuple[byte
     except ConditionFailed as exc:
         raise _failed(exc) from None
     old = load(olds[0])
-    _charge_write(table.name, old, new)
+    _charge_write(table, old, new)
     return return_values(req.get("ReturnValues", "NONE"), old, new)
 
 
@@ -147,5 +150,5 @@ async def update_item(engine: Engine, req: Request) -> Response:
     except ConditionFailed as exc:
         raise _failed(exc) from None
     old = load(olds[0])
-    _charge_write(table.name, old, result[0])
+    _charge_write(table, old, result[0])
     return return_values(req.get("ReturnValues", "NONE"), old, result[0], update.updated)

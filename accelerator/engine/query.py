@@ -149,7 +149,11 @@ class _Page:
 
     def response(self, source: _Source, more: bool) -> Response:
         if capacity.metering():
-            capacity.charge(source.table.name, capacity.read_units(self.size, self.consistent))
+            units = capacity.read_units(self.size, self.consistent)
+            if source.index is None:
+                capacity.charge(source.table.name, units)
+            else:  # reported under the index that was read
+                capacity.charge(source.table.name, units, source.index.name, source.index.is_global)
         out: Response = {"Count": self.count, "ScannedCount": self.scanned}
         if not self.count_only:
             out["Items"] = self.items

@@ -26,6 +26,7 @@ from accelerator.core.protocols import KEEP, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
 from accelerator.engine.handler import Engine
+from accelerator.engine.indexes import indexes_of
 from accelerator.engine.items import load, updated_item
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS
 from accelerator.expressions import plan
@@ -231,3 +232,7 @@ def _charge(actions: list[_Action], olds: list[bytes | None]) -> None:
     for action, old in zip(actions, olds, strict=True):
         size = max(capacity.stored_size(old), item_size(action.item) if action.item is not None else 0)
         capacity.charge(action.table.name, 2 * capacity.write_units(size))
+        if action.kind in ("Put", "Delete"):  # an Update's new item is not known here: its indexes go uncharged
+            old_item = orjson.loads(old) if old is not None else None
+            capacity.charge_indexes(action.table.name, indexes_of(action.table), old_item,
+                                    action.item if action.kind == "Put" else None, factor=2)
