@@ -1,4 +1,4 @@
-"""Command line: ``accelerator serve``, ``cache``, ``loadtest``, ``keygen``, ``rekey``."""
+"""Command line: ``accelerator serve``, ``cache``, ``export``, ``loadtest``, ``keygen``, ``rekey``."""
 
 from __future__ import annotations
 
@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
                        or "us-east-1", help="region in the signature's scope (default: $AWS_REGION or us-east-1)")
     cache.add_argument("--ca-file", help="CA bundle (PEM) to verify an https:// server's certificate")
     cache.set_defaults(func=_cache)
+
+    from accelerator.export_cli import add_parser as add_export
+
+    add_export(sub)
 
     keygen = sub.add_parser("keygen", help="print a new random AES-256 key (one line of a key file)")
     keygen.set_defaults(func=_keygen)
