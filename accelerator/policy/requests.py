@@ -8,6 +8,9 @@ DeleteItem, ConditionCheckItem), as DynamoDB authorizes them.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -40,10 +43,11 @@ ACCOUNT = "000000000000"
 """The region and account in this server's ARNs (DescribeTable's TableArn uses the same)."""
 
 _ACCOUNT_LEVEL = frozenset(("ListTables", "DescribeLimits", "DescribeEndpoints", "ListBackups", "ListExports",
-                            "ListImports"))
+                            "ListImports", "ListStreams"))
 _ARN_MEMBER = {"TagResource": "ResourceArn", "UntagResource": "ResourceArn", "ListTagsOfResource": "ResourceArn",
                "DeleteBackup": "BackupArn", "DescribeBackup": "BackupArn", "DescribeExport": "ExportArn",
-               "DescribeImport": "ImportArn", "ExportTableToPointInTime": "TableArn"}
+               "DescribeImport": "ImportArn", "ExportTableToPointInTime": "TableArn", "DescribeStream": "StreamArn",
+               "GetShardIterator": "StreamArn"}
 """Operations on a resource named by an ARN in the request rather than by TableName."""
 _READS = frozenset(("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"))
 
@@ -102,6 +106,8 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
                        [(e.get("Get") or {}).get("Key")]) for e in request.get("TransactItems") or ()]
     if operation == "TransactWriteItems":
         return [_transact_target(e) for e in request.get("TransactItems") or ()]
+    if operation == "GetRecords":
+        return [Target(operation, None, resource=_iterator_stream(request.get("ShardIterator")))]
     if operation in _ACCOUNT_LEVEL:
         return [Target(operation, None, resource="*")]
     member = _ARN_MEMBER.get(operation)
@@ -119,6 +125,19 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
     # The control plane (CreateTable, DescribeTable, UpdateTable, CreateBackup, ...) names its table; an
     # operation without one is on "*", which only a Resource "*" statement covers.
     return [Target(operation, table) if isinstance(table, str) else Target(operation, None, resource="*")]
+
+
+def _iterator_stream(iterator: Any) -> str:
+    """The stream ARN a shard iterator names (its payload is base64 JSON: table, stream label, ...), or "*".
+
+    Only read here, not verified: GetRecords refuses an iterator whose MAC does not match before it reads.
+    """
+    try:
+        payload = str(iterator).partition(".")[0]
+        table, label = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[:2]
+    except (ValueError, TypeError, binascii.Error):
+        return "*"
+    return f"{table_arn(str(table))}/stream/{label}"
 
 
 def _write_key(entry: Any) -> Any:
