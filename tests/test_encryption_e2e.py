@@ -259,3 +259,26 @@ def test_starting_with_a_wrong_or_no_key_file_is_one_line(sealed_server: ServerP
     assert unkeyed.returncode == 2
     assert unkeyed.stderr.splitlines() == [
         "accelerator: error: the store is encrypted: set [backend] encryption_key_file to its key file"]
+
+
+def test_sealing_a_store_written_without_encryption(backend: dict[str, Any], key_file: Path,
+                                                    tmp_path: Path) -> None:
+    (tmp_path / "srv").mkdir()
+    plain = ServerProcess(backend, data_dir=str(tmp_path / "srv")).start()
+    try:
+        fill(boto_client(plain.url))
+    finally:
+        plain.stop()
+    sealed = ServerProcess({**backend, "encryption_key_file": str(key_file)}, data_dir=str(tmp_path / "srv"))
+    refused = serve(["serve", "--config", str(sealed.config), "--log-level", "warning"])
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        "accelerator: error: the store holds data written without encryption: stop every server and run "
+        "`accelerator rekey --config FILE` once to seal it"]
+    done = serve(["rekey", "--config", str(sealed.config)])
+    assert done.returncode == 0, done.stderr
+    assert not markers(raw_dump(sealed, backend))
+    sealed.start()
+    try:
+        check_reads(boto_client(sealed.url))
+    finally:
+        sealed.stop()
