@@ -26,7 +26,7 @@ from accelerator.routes import Route
 from accelerator.server import Reply, Server, ServerLimits
 from accelerator.startup import StartupError, backend_address, check_addresses, listen_error, prepare_data_dir
 
-__all__ = ["check_backend", "build_storage", "build_store", "serve", "run", "tls_context"]
+__all__ = ["check_backend", "check_encryption", "build_storage", "build_store", "serve", "run", "tls_context"]
 
 METRICS_ACTION = "accelerator:GetMetrics"
 
@@ -64,6 +64,35 @@ def build_storage(config: Config, *, migrate: bool = False) -> Storage:
     return EncryptedStorage(open_storage(backend.kind, **options), ring, migrate=migrate)
 
 
+def _upstream_sse() -> EncryptionError:
+    return EncryptionError("[backend] encryption_key_file is for storage backends; a DynamoDB upstream encrypts "
+                           "at rest itself (DynamoDB server-side encryption)")
+
+
+def check_encryption(config: Config) -> None:
+    """Open the store once and close it: a key file that does not fit is one line before any worker forks."""
+    backend = config.backend
+    if backend.kind == "memory" or (backend.kind == "dynamodb" and backend.encryption_key_file is None):
+        return  # nothing stored between runs / nothing of ours stored
+    if backend.kind == "dynamodb":
+        raise _upstream_sse()
+    prepare_data_dir(config)
+    storage = build_storage(config)
+
+    async def probe() -> None:
+        await storage.open()  # on an EncryptionError the codec has closed the backend already
+        await storage.close()
+
+    try:
+        asyncio.run(probe())
+    except EncryptionError:
+        raise
+    except Exception as exc:
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise StartupError(f"cannot open the {backend.kind} backend at {backend_address(config)}: {reason}") \
+            from exc
+
+
 def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGenerations | None = None) -> Store:
     """The store stack for a config: engine over storage (or an upstream), under the cache if enabled."""
     backend = config.backend
@@ -72,8 +101,7 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
         from backends.dynamodb import DynamoDBStore
 
         if backend.encryption_key_file is not None:
-            raise EncryptionError("[backend] encryption_key_file is for storage backends; a DynamoDB upstream "
-                                  "encrypts at rest itself (DynamoDB server-side encryption)")
+            raise _upstream_sse()
         _check_options(backend.kind, backend.options)
         store = DynamoDBStore(**backend.options)
     else:

@@ -18,7 +18,7 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> int:
     import tomllib
 
-    from accelerator.app import check_backend, run
+    from accelerator.app import check_backend, check_encryption, run
     from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptionError
     from accelerator.policy import PolicyError
@@ -38,6 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         count = worker_count(config.server.workers)
         if count > 1:
+            check_encryption(config)  # a key file that does not fit the store: one line here, not one per worker
             return supervise(config, count)
         run(config)
     except (ConfigError, tomllib.TOMLDecodeError, EncryptionError, PolicyError) as exc:

@@ -249,11 +249,12 @@ def test_starting_with_a_wrong_or_no_key_file_is_one_line(sealed_server: ServerP
     sealed_server.stop()
     stored = key_id(base64.b64decode(key_file.read_text().strip())).hex()
     key_file.write_text(generate_key() + "\n")
-    wrong = serve(["serve", "--config", str(sealed_server.config), "--log-level", "warning"])
-    assert wrong.returncode == 2
-    assert wrong.stderr.splitlines() == [
-        f"accelerator: error: the store is encrypted with key {stored}, which is not in encryption key file "
-        f"{key_file} (its keys: {key_id(base64.b64decode(key_file.read_text().strip())).hex()})"]
+    for workers in ("1", "2"):  # several workers: checked once before they fork, not a traceback from each
+        wrong = serve(["serve", "--config", str(sealed_server.config), "--log-level", "warning", "--workers", workers])
+        assert wrong.returncode == 2
+        assert wrong.stderr.splitlines() == [
+            f"accelerator: error: the store is encrypted with key {stored}, which is not in encryption key file "
+            f"{key_file} (its keys: {key_id(base64.b64decode(key_file.read_text().strip())).hex()})"]
     plain = ServerProcess(backend, data_dir=str(sealed_server.dir))  # same store, no key file
     unkeyed = serve(["serve", "--config", str(plain.config), "--log-level", "warning"])
     assert unkeyed.returncode == 2
