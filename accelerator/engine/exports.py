@@ -51,6 +51,11 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(seconds * 1000) % 1000:03d}Z"
 
 
+def _fingerprint(req: Request) -> dict[str, Any]:
+    """What a retry with the same ClientToken must repeat (anything else is a conflict)."""
+    return {m: req.get(m) for m in _SAME_REQUEST}
+
+
 def _check(req: Request) -> None:
     check_bucket(req["S3Bucket"], "s3Bucket")
     if req.get("ExportFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
@@ -66,7 +71,7 @@ async def export_table(engine: Any, req: Request) -> Response:
     if token is not None:
         earlier = [r for r in await engine.exports.all() if r.get("ClientToken") == token]
         if earlier:
-            if any(earlier[0].get(m) != req.get(m) for m in _SAME_REQUEST if m != "TableArn"):
+            if earlier[0].get("request") != _fingerprint(req):
                 raise ExportConflictException("There was a conflict when writing to the specified S3 bucket.")
             return {"ExportDescription": _public(earlier[0])}
     record = await pitr.enabled(engine, table)
@@ -91,6 +96,7 @@ async def export_table(engine: Any, req: Request) -> Response:
         "ExportTime": round(at if at is not None else now, 3), "S3Bucket": req["S3Bucket"],
         "S3SseAlgorithm": req.get("S3SseAlgorithm", "AES256"), "ExportFormat": "DYNAMODB_JSON",
         "ExportType": "FULL_EXPORT", "ItemCount": 0, "BilledSizeBytes": 0, "prefix": prefix,
+        "request": _fingerprint(req),
     }
     for member in ("ClientToken", "S3BucketOwner", "S3Prefix", "S3SseKmsKeyId"):
         if member in req:
