@@ -72,7 +72,9 @@ class Target:
         self.action = "dynamodb:" + action
         self.table = table
         self.index = index
-        self.resource = resource if resource is not None else table_arn(str(table), index)
+        if resource is None:  # a malformed request may name no table: only a Resource "*" covers it
+            resource = table_arn(table, index if isinstance(index, str) else None) if isinstance(table, str) else "*"
+        self.resource = resource
         self.kind = kind
         """How to read dynamodb:Attributes from ``part``: read, put, update, delete, check, query, scan, write."""
         self.part: Mapping[str, Any] = part or {}
@@ -82,7 +84,8 @@ class Target:
 
 
 def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
-    """The targets of a shape-checked request."""
+    """The targets of a shape-checked request. Members the shape check leaves unchecked are read defensively:
+    whatever cannot be read becomes an unknown key (None) or the resource "*", never a dropped target."""
     table = request.get("TableName")
     if operation == "GetItem":
         return [Target("GetItem", table, "read", request, [request.get("Key")])]
@@ -93,19 +96,20 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
         return [Target(operation, table, operation.lower(), request, index=request.get("IndexName"),
                        query=operation == "Query")]
     if operation == "BatchGetItem":
-        return [Target("BatchGetItem", name, "read", entry, list(entry.get("Keys") or ()))
-                for name, entry in (request.get("RequestItems") or {}).items()]
-    if operation == "BatchWriteItem":
         found = []
-        for name, entries in (request.get("RequestItems") or {}).items():
-            keys = [_write_key(e) for e in entries or ()]
-            found.append(Target("BatchWriteItem", name, "write", {"entries": entries}, keys))
+        for name, entry in _map(request.get("RequestItems")):
+            entry = _dict(entry)
+            found.append(Target("BatchGetItem", name, "read", entry, _list(entry.get("Keys"))))
         return found
+    if operation == "BatchWriteItem":
+        return [Target("BatchWriteItem", name, "write", {"entries": _list(entries)},
+                       [_write_key(e) for e in _list(entries)])
+                for name, entries in _map(request.get("RequestItems"))]
     if operation == "TransactGetItems":
-        return [Target("GetItem", (e.get("Get") or {}).get("TableName"), "read", e.get("Get") or {},
-                       [(e.get("Get") or {}).get("Key")]) for e in request.get("TransactItems") or ()]
+        gets = [_dict(_dict(e).get("Get")) for e in _list(request.get("TransactItems"))]
+        return [Target("GetItem", get.get("TableName"), "read", get, [get.get("Key")]) for get in gets]
     if operation == "TransactWriteItems":
-        return [_transact_target(e) for e in request.get("TransactItems") or ()]
+        return [_transact_target(_dict(e)) for e in _list(request.get("TransactItems"))]
     if operation == "GetRecords":
         return [Target(operation, None, resource=_iterator_stream(request.get("ShardIterator")))]
     if operation in _ACCOUNT_LEVEL:
@@ -121,10 +125,24 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
         return [Target(operation, None, resource=source) if isinstance(source, str) else
                 Target(operation, request.get("SourceTableName")), Target(operation, request.get("TargetTableName"))]
     if operation == "ImportTable":
-        table = (request.get("TableCreationParameters") or {}).get("TableName")
+        table = _dict(request.get("TableCreationParameters")).get("TableName")
     # The control plane (CreateTable, DescribeTable, UpdateTable, CreateBackup, ...) names its table; an
     # operation without one is on "*", which only a Resource "*" statement covers.
-    return [Target(operation, table) if isinstance(table, str) else Target(operation, None, resource="*")]
+    return [Target(operation, table)]
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """A list member's elements; anything else is one unreadable element (so its target is kept)."""
+    return value if isinstance(value, list) and value else [None]
+
+
+def _map(value: Any) -> Iterable[tuple[Any, Any]]:
+    """A map member's (name, value) pairs; anything else is one pair naming no table."""
+    return value.items() if isinstance(value, dict) and value else [(None, None)]
 
 
 def _iterator_stream(iterator: Any) -> str:
@@ -141,11 +159,10 @@ def _iterator_stream(iterator: Any) -> str:
 
 
 def _write_key(entry: Any) -> Any:
-    if not isinstance(entry, dict):
-        return None
+    entry = _dict(entry)
     if "PutRequest" in entry:
-        return (entry["PutRequest"] or {}).get("Item")
-    return (entry.get("DeleteRequest") or {}).get("Key")
+        return _dict(entry["PutRequest"]).get("Item")
+    return _dict(entry.get("DeleteRequest")).get("Key")
 
 
 _TRANSACT_KINDS = {"Put": ("PutItem", "put", "Item"), "Update": ("UpdateItem", "update", "Key"),
@@ -157,7 +174,7 @@ def _transact_target(entry: Mapping[str, Any]) -> Target:
         part = entry.get(member)
         if isinstance(part, dict):
             return Target(action, part.get("TableName"), kind, part, [part.get(key_field)])
-    return Target("TransactWriteItems", None, resource="*")  # the shape check rejects it before this
+    return Target("TransactWriteItems", None)  # no readable action: only a Resource "*" statement covers it
 
 
 # -- dynamodb:Attributes ---------------------------------------------------------------------------------------
