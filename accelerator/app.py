@@ -16,6 +16,7 @@ from accelerator.auth import SigV4Verifier, allow_all
 from accelerator.cache.shared import SharedGenerations
 from accelerator.config import CacheConfig, Config, ConfigError, check_options, metrics_address
 from accelerator.core.protocols import Storage, Store
+from accelerator.cors import Cors
 from accelerator.encryption import EncryptedStorage, EncryptionError, PlainStorage, load_key_file
 from accelerator.engine import TableEngine
 from accelerator.fanout import WorkerContext, fanout_routes, socket_path
@@ -225,7 +226,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
         routes = fanout_routes(worker, routes, METRICS_CONTENT_TYPE)
         metrics_route = fanout_routes(worker, metrics_route, METRICS_CONTENT_TYPE)
     server = Server(router, limits, routes, verifier=_verifier(config),
-                    authorize=enforcer.policies.allowed if enforcer is not None else allow_all)
+                    authorize=enforcer.policies.allowed if enforcer is not None else allow_all,
+                    cors=Cors(s.cors_origins) if s.cors_origins else None)
     # /metrics unsigned on a listener of its own (e.g. loopback only), for scrapers that cannot sign
     metrics_server = Server(router, limits, metrics_route, data_plane=False) if s.metrics_listen else None
     if worker is not None:

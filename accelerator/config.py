@@ -126,6 +126,7 @@ class ServerConfig:
     tls_cert: str | None = None  # PEM certificate chain: with tls_key, the listener speaks HTTPS (TLS 1.2+)
     tls_key: str | None = None  # PEM private key
     metrics_listen: str | None = None  # "127.0.0.1:9111": /metrics unsigned on a listener of its own
+    cors_origins: list[str] = field(default_factory=list)  # browser origins allowed (CORS); "*": any; []: off
 
     def __post_init__(self) -> None:
         _check(self, "server")
@@ -139,6 +140,8 @@ class ServerConfig:
             raise ConfigError("[server] tls_cert and tls_key go together (PEM certificate chain and private key)")
         if self.metrics_listen is not None:
             metrics_address(self.metrics_listen)
+        if not all(isinstance(o, str) and o for o in self.cors_origins):
+            raise ConfigError('[server] cors_origins is a list of origins ("https://app.example.com") or "*"')
         if self.auth_max_skew <= 0:
             raise ConfigError("[server] auth_max_skew must be a positive number of seconds")
 

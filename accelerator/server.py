@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-import email.utils
 import functools
 import itertools
 import logging
@@ -29,6 +28,8 @@ from accelerator.auth import Authorize, SigV4Verifier, allow_all
 from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_body, encode_body, pick_coding
 from accelerator.core.errors import DynamoError, InternalServerError
 from accelerator.core.guard import LogOnce
+from accelerator.cors import Cors
+from accelerator.httpdate import http_date
 from accelerator.routes import Reply, Route, Routes, RouteTable, refused
 
 __all__ = ["Server", "ServerLimits", "Reply", "Route", "Routes", "default_max_connections"]
@@ -44,20 +45,9 @@ _JSON = b"application/x-amz-json-1.0"
 _TEXT = b"text/plain; charset=utf-8"
 _NO_HEADERS: Mapping[bytes, bytes] = {}
 # One formatting call per response: status, reason, content type, request id (prefix, counter), CRC32 of the
-# body, its length, the Connection header, the server's identity header, the reply's extra headers, the body.
+# body, its length, the date, the Connection header, the server's identity header, the reply's extra headers, the body.
 _HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s%020X\r\nx-amz-crc32: %d\r\n"
          b"Content-Length: %d\r\nDate: %s\r\n%s%s%s\r\n%s")
-_date_second = 0
-_date_value = b""  # the HTTP date of _date_second: formatted once a second, not per response
-
-
-def _http_date() -> bytes:
-    """The Date header's value for now (RFC 9110 IMF-fixdate)."""
-    global _date_second, _date_value
-    now = int(time.time())
-    if now != _date_second:
-        _date_second, _date_value = now, email.utils.formatdate(now, usegmt=True).encode()
-    return _date_value
 
 
 def default_max_connections() -> int:
@@ -230,6 +220,7 @@ class Connection(asyncio.Protocol):
         while self.queue and not self.closing:
             method, url, target, body, keep, headers = self.queue.popleft()
             accept = headers.get(b"accept-encoding", b"")
+            cors = self.server.cors.headers(method, headers) if self.server.cors is not None else b""
             coro = self.server.dispatch(method, url, target, body, headers)
             # Each request runs in a Context of its own; if it suspends, its Task continues in that same
             # Context object, so context variables set before the first await stay valid after it.
@@ -237,20 +228,20 @@ class Connection(asyncio.Protocol):
             try:
                 first = ctx.run(coro.send, None)
             except StopIteration as stop:
-                self._write(stop.value, keep, accept)
+                self._write(stop.value, keep, accept, cors)
                 continue
             except BaseException as exc:  # a handler bug: answer 500, keep serving
-                self._write(self.server.crash_reply(exc), keep, accept)
+                self._write(self.server.crash_reply(exc), keep, accept, cors)
                 continue
             self.busy = True
             task = asyncio.get_running_loop().create_task(_drive(_Resume(coro, first)), context=ctx)
-            task.add_done_callback(functools.partial(self._done, keep=keep, accept=accept))
+            task.add_done_callback(functools.partial(self._done, keep=keep, accept=accept, cors=cors))
             self.server.in_flight.add(task)
             return
         if self.transport is not None and not self.closing and len(self.queue) <= self.server.limits.max_pipeline:
             self.transport.resume_reading()
 
-    def _done(self, task: asyncio.Future[Reply], *, keep: bool, accept: bytes) -> None:
+    def _done(self, task: asyncio.Future[Reply], *, keep: bool, accept: bytes, cors: bytes = b"") -> None:
         self.server.in_flight.discard(task)
         self.busy = False
         if task.cancelled():
@@ -259,14 +250,16 @@ class Connection(asyncio.Protocol):
             reply = self.server.crash_reply(task.exception())
         else:
             reply = task.result()
-        self._write(reply, keep, accept)
+        self._write(reply, keep, accept, cors)
         self._next()
 
-    def _write(self, reply: Reply, keep: bool, accept: bytes = b"") -> None:
+    def _write(self, reply: Reply, keep: bool, accept: bytes = b"", cors: bytes = b"") -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         status, ctype, extra, body = reply
+        if cors:
+            extra += cors
         if accept and len(body) >= COMPRESS_AT and ctype == _JSON:  # small replies skip the header
             coding = pick_coding(accept)
             if coding is not None:
@@ -275,7 +268,7 @@ class Connection(asyncio.Protocol):
         server = self.server
         transport.write(_HEAD % (
             status, _REASONS.get(status, b"Unknown"), ctype, server._id_prefix, next(server._ids),
-            zlib.crc32(body), len(body), _http_date(), b"" if keep else b"Connection: close\r\n", server.identity,
+            zlib.crc32(body), len(body), http_date(), b"" if keep else b"Connection: close\r\n", server.identity,
             extra, body))
         self.last_active = _now()
         if not keep:
@@ -315,8 +308,9 @@ class Server:
 
     def __init__(self, router: Router, limits: ServerLimits | None = None, extra_routes: Routes | None = None,
                  verifier: SigV4Verifier | None = None, authorize: Authorize = allow_all,
-                 data_plane: bool = True) -> None:
+                 data_plane: bool = True, cors: Cors | None = None) -> None:
         self.router = router
+        self.cors = cors  # None: no CORS headers, OPTIONS is not answered
         self.verifier = verifier
         self.authorize = authorize
         self.data_plane = data_plane  # False: a listener for the extra routes only (the metrics listener)
@@ -359,6 +353,8 @@ class Server:
                 except BadCoding:  # DynamoDB's answer to a body it cannot decode
                     return self.router.error_reply(InternalServerError("Failed to decode the request body"))
             return await self.router.handle(target, body)
+        if method == b"OPTIONS" and self.cors is not None:  # a CORS preflight: its headers are added on write
+            return 200, _TEXT, b"", b""
         return await self._http_route(method, url, body, headers)
 
     async def _http_route(self, method: bytes, url: bytes, body: bytes, headers: Mapping[bytes, bytes]) -> Reply:
