@@ -39,6 +39,7 @@ from accelerator.engine import TableEngine
 from accelerator.engine.changelog import LoggingStorage
 from accelerator.engine.snapshot import open_view
 from backends.memory import MemoryStorage
+from backends.sqlite import SqliteStorage
 
 K1, K2 = bytes(range(32)), bytes(range(100, 132))
 RING = KeyRing((K1,))
@@ -443,5 +444,59 @@ def test_a_rolled_forward_backup_view_reads_the_log_opened() -> None:
             assert wrote and sorted(orjson.loads(v)["pk"]["S"] for _, _, v in rows) == ["early", "late"]
         finally:
             await engine.close()
+
+    run(body)
+
+
+def test_rekey_reports_progress_by_its_clock() -> None:
+    inner = MemoryStorage()
+    ticks = iter(range(0, 10_000, 2))  # two "seconds" per reading: every page is worth a line
+
+    async def body() -> None:
+        storage = EncryptedStorage(inner, KeyRing((K1,)))
+        await storage.open()
+        await storage.create_table(TABLE)
+        for i in range(10):
+            await put(storage, "things", b"p%d" % i, b"", MARKER)
+        rotated = EncryptedStorage(inner, KeyRing((K2, K1)))
+        await rotated.open()
+        lines: list[str] = []
+        await rekey(rotated, lines.append, clock=lambda: float(next(ticks)), page=4)
+        assert lines == ["things: 4 values scanned, 4 re-sealed", "things: 8 values scanned, 8 re-sealed",
+                         "things: 10 values scanned, 10 re-sealed",
+                         f"done: 1 tables, 10 values scanned, 10 re-sealed; data is sealed with key "
+                         f"{key_id(K2).hex()}"]
+
+    run(body)
+
+
+def test_rekey_while_writes_continue_loses_none(tmp_path: Path) -> None:
+    async def body() -> None:
+        old = EncryptedStorage(SqliteStorage(tmp_path / "s.db"), KeyRing((K1,)))
+        await old.open()
+        await old.create_table(TABLE)
+        for i in range(200):
+            await put(old, "things", b"p%d" % i, b"", b'{"n":0}')
+        await old.close()
+        server = EncryptedStorage(SqliteStorage(tmp_path / "s.db"), KeyRing((K2, K1)))
+        rekeyer = EncryptedStorage(SqliteStorage(tmp_path / "s.db"), KeyRing((K2, K1)))
+        await server.open()
+        await rekeyer.open()
+
+        async def writes() -> None:
+            for n in range(1, 4):
+                for i in range(200):
+                    ref = KeyRef("things", b"p%d" % i, b"")
+                    await put(server, ref.table, ref.pk, ref.sk, b'{"n":%d}' % n)
+                    await asyncio.sleep(0)
+
+        report, _ = await asyncio.gather(rekey(rekeyer, lambda line: None, page=16), writes())
+        assert report.failed == 0
+        rows = await server.scan("things", segment=0, total_segments=1, start=None, limit=1000)
+        assert len(rows) == 200 and {v for _, _, v in rows} == {b'{"n":3}'}
+        raw = await server.inner.scan("things", segment=0, total_segments=1, start=None, limit=1000)
+        assert {sealed_key_id(v) for _, _, v in raw} == {key_id(K2)}
+        await server.close()
+        await rekeyer.close()
 
     run(body)
