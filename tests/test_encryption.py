@@ -260,9 +260,10 @@ def test_canary_damage_is_a_startup_error() -> None:
         await put(inner, ENCRYPTION_TABLE, b"canary", b"", b"{}")
         with pytest.raises(EncryptionError, match="damaged: not a sealed value"):
             await EncryptedStorage(inner, RING).open()
-        await put(inner, ENCRYPTION_TABLE, b"canary", b"", seal(RING, ENCRYPTION_TABLE, b"canary", b"", b"[]"))
-        with pytest.raises(EncryptionError, match="damaged: no key list"):
-            await EncryptedStorage(inner, RING).open()
+        for plain in (b"[]", b"not json", b'{"keys": [1]}'):
+            await put(inner, ENCRYPTION_TABLE, b"canary", b"", seal(RING, ENCRYPTION_TABLE, b"canary", b"", plain))
+            with pytest.raises(EncryptionError, match="damaged: no key list"):
+                await EncryptedStorage(inner, RING).open()
 
     run(body)
 

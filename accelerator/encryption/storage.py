@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -90,10 +90,10 @@ class EncryptedStorage:
         if missing:
             raise EncryptionError(f"the store has data sealed with key {', '.join(missing)}, which is not in "
                                   f"encryption key file {self.ring.source} (its keys: {', '.join(self.ring.ids())})")
-        if self.ring.newest.hex() not in self.key_ids:
+        newest = self.ring.newest.hex()
+        if newest not in self.key_ids:
             # This process seals with a new key: record it before the first value it seals.
-            await self.write_canary(lambda ids: ids + [self.ring.newest.hex()] if self.ring.newest.hex() not in ids
-                                    else ids)
+            await self.write_canary(lambda ids: ids if newest in ids else [*ids, newest])
 
     def _read_canary(self, data: bytes) -> list[str]:
         ident = sealed_key_id(data)
@@ -103,15 +103,19 @@ class EncryptedStorage:
             raise EncryptionError(f"the store is encrypted with key {ident.hex()}, which is not in encryption key "
                                   f"file {self.ring.source} (its keys: {', '.join(self.ring.ids())})")
         try:
-            record = orjson.loads(unseal(self.ring, CANARY.table, CANARY.pk, CANARY.sk, data))
+            plain = unseal(self.ring, CANARY.table, CANARY.pk, CANARY.sk, data)
         except SealBroken as exc:
             raise EncryptionError(f"the encryption canary ({ENCRYPTION_TABLE}) does not open: {exc}") from None
+        try:
+            record = orjson.loads(plain)
+        except orjson.JSONDecodeError:
+            record = None
         ids = record.get("keys") if isinstance(record, dict) else None
         if not isinstance(ids, list) or not all(isinstance(k, str) for k in ids):
             raise EncryptionError(f"the encryption canary ({ENCRYPTION_TABLE}) is damaged: no key list")
         return ids
 
-    async def write_canary(self, change: Any) -> list[str]:
+    async def write_canary(self, change: Callable[[list[str]], list[str]]) -> list[str]:
         """Atomically replace the canary's key-id list with ``change(current_ids)``; returns the new list."""
         written: list[str] = []
 
