@@ -2,7 +2,8 @@
 
 Modules: ``layout`` (key naming and the unit plan), ``driver`` (connections, script calls, error
 translation), ``locks`` (this process's key locks and the cross-process partition locks), ``index`` (the
-cluster-mode partition index), ``scripts`` (the Lua), ``storage`` (the ``Storage`` contract).
+cluster-mode partition index), ``changelog`` (the change log: script arguments, cluster registry, reads and
+trims), ``scripts`` (the Lua), ``storage`` (the ``Storage`` contract).
 
 Options (``configs/redis.toml`` / ``configs/redis-cluster.toml`` ``[backend]`` keys, passed as they are):
 ``url`` (standalone; default ``redis://127.0.0.1:6379/0``), ``cluster_nodes`` (a list of ``"host:port"``

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from accelerator.core.changelog import CLUSTER_HORIZON_US
 from accelerator.core.errors import (
     InternalServerError,
     TableExists,
@@ -26,9 +25,10 @@ from backends import check_new_values, split_logged
 from backends.group_commit import GroupCommit
 from backends.redis import scripts as lua
 from backends.redis.batch import run_batch
+from backends.redis.changelog import RedisChangeLog
 from backends.redis.driver import DEFAULT_URL, Driver, driver_errors, parse_node
 from backends.redis.index import PartitionIndex
-from backends.redis.layout import TABLE, Layout, Part, Plan, expect, key_range
+from backends.redis.layout import TABLE, Layout, Plan, expect, key_range
 from backends.redis.locks import ONGOING, LocalLocks, PartitionLocks
 from backends.tasks import enter_task
 
@@ -67,7 +67,7 @@ class RedisStorage:
         self.locks = PartitionLocks(self.driver, lock_lease, self.stats)
         self.index = PartitionIndex(self.driver, self.layout, self.stats)
         self.lock_backoff = self.locks.backoff
-        self._log_registered: set[tuple[str, bytes]] = set()  # cluster: partitions known to be in P:{T}:lp
+        self.log = RedisChangeLog(self.driver, self.layout)
         self._group = GroupCommit(functools.partial(run_batch, self), slots=batch_slots)
 
     @property
@@ -112,7 +112,7 @@ class RedisStorage:
             if not removed:
                 raise TableMissing(name)
             await self.index.purge(name)
-            await self._drop_log(name)
+            await self.log.drop(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         client = self.driver.client
@@ -378,115 +378,31 @@ class RedisStorage:
                 if part in number:
                     op = b"k" if value is KEEP else b"d" if value is None else b"p"
                     items += [number[part], ref.sk, *expect(was), op, b"" if op != b"p" else value]
-            args += [len(items) // 6, *items, *self._log_args(group, records, keys)]
+            args += [len(items) // 6, *items, *self.log.script_args(group, records, keys)]
             if not self.clustered:
                 keys.append(self.layout.tables)
             calls.append((lua.WRITE, keys, args))
         return calls
 
-    def _log_args(self, group: list[Part], records: list[tuple[str, bytes, bytes]], keys: list[bytes]) -> list[Any]:
-        """The WRITE script's log section for the records of ``group``'s partitions; appends their log keys."""
-        logs: dict[bytes, int] = {}
-        out: list[Any] = []
-        mine = {(part.table, part.pk): part for part in group}
-        for name, pk, record in records:
-            part = mine.get((name, pk))
-            if part is None:
-                continue
-            number = logs.get(part.log)
-            if number is None:
-                number = logs[part.log] = len(logs) + 1
-                keys += [part.log] if self.clustered else [part.log_seq, part.log]
-            out += [number, record]
-        return [len(out) // 2, *out]
-
     async def register_logs(self, records: list[tuple[str, bytes, bytes]]) -> None:
         """Cluster: add the partitions about to log to their table's registry first, so readers find them."""
-        if not self.clustered or not records:
-            return
-        new = {(name, pk) for name, pk, _ in records} - self._log_registered
-        if not new:
-            return
-        client = self.driver.client
-        with driver_errors():
-            for name, pk in sorted(new):
-                await client.zadd(self.layout.part(name, pk).log_parts, {pk: 0})
-        if len(self._log_registered) > 100_000:  # a bound, not an LRU: re-registering is only a round trip
-            self._log_registered.clear()
-        self._log_registered |= new
+        await self.log.register(records)
 
-    # ----- the change log (see accelerator.core.changelog)
+    # ----- the change log (see accelerator.core.changelog and backends.redis.changelog)
 
     async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
         if limit <= 0:
             return []
         async with self.driver.session():
-            if not self.clustered:
-                members = await self.driver.eval(
-                    lua.READ_LOG, [self.layout.part(table, b"").log], [after, b"+inf", limit])
-                return [_log_entry(m) for m in members]
-            return await self._read_cluster_log(table, after, limit)
-
-    async def _read_cluster_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        """Merge the partitions' logs up to the horizon; a run of equal sequences is never split by ``limit``."""
-        client = self.driver.client
-        with driver_errors():
-            pks = await client.zrange(self.layout.part(table, b"").log_parts, 0, -1)
-            seconds, micros = await client.time()
-        horizon = seconds * 1_000_000 + micros - CLUSTER_HORIZON_US
-        if not pks or horizon <= after:
-            return []
-        calls = [(lua.READ_LOG, [self.layout.part(table, pk).log], [after, horizon, limit]) for pk in pks]
-        merged: list[tuple[int, bytes]] = []
-        for chunk in range(0, len(calls), 256):
-            for members in await self.driver.eval_many(calls[chunk:chunk + 256]):
-                merged += [_log_entry(m) for m in members]
-        merged.sort(key=lambda entry: entry[0])
-        if len(merged) <= limit:
-            return merged
-        end = limit
-        while end < len(merged) and merged[end][0] == merged[limit - 1][0]:
-            end += 1
-        return merged[:end]
+            return await self.log.read(table, after, limit)
 
     async def log_head(self, table: str) -> int:
-        client = self.driver.client
         async with self.driver.session():
-            with driver_errors():
-                if self.clustered:  # the hybrid clock: no later record can have a lower sequence than now
-                    seconds, micros = await client.time()
-                    return int(seconds * 1_000_000 + micros - CLUSTER_HORIZON_US)
-                head = await client.get(self.layout.part(table, b"").log_seq)
-        return 0 if head is None else int(head)
+            return await self.log.head(table)
 
     async def trim_log(self, table: str, before: int) -> int:
-        client = self.driver.client
-        bound = f"({before}"
         async with self.driver.session():
-            with driver_errors():
-                if not self.clustered:
-                    return int(await client.zremrangebyscore(self.layout.part(table, b"").log, "-inf", bound))
-                pks = await client.zrange(self.layout.part(table, b"").log_parts, 0, -1)
-                gone = 0
-                for pk in pks:
-                    gone += int(await client.zremrangebyscore(self.layout.part(table, pk).log, "-inf", bound))
-                return gone
-
-    async def _drop_log(self, name: str) -> None:
-        """DeleteTable: the table's log goes with it. The standalone sequence counter and the cluster registry
-        stay: other processes remember their registrations, and a re-created table's log continues."""
-        client = self.driver.client
-        with driver_errors():
-            if not self.clustered:
-                await client.delete(self.layout.part(name, b"").log)
-                return
-            for pk in await client.zrange(self.layout.part(name, b"").log_parts, 0, -1):
-                await client.delete(self.layout.part(name, pk).log)
-
-
-def _log_entry(member: bytes) -> tuple[int, bytes]:
-    seq, _, record = member.partition(b":")
-    return int(seq), record
+            return await self.log.trim(table, before)
 
 
 class RedisClusterStorage(RedisStorage):

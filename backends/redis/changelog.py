@@ -1,0 +1,127 @@
+"""The change log on Redis (see the package docstring for its keys and ``accelerator.core.changelog`` for the
+contract): the WRITE script's log section, the cluster's registry of partitions that log, and reading,
+trimming and dropping a table's log.
+
+Standalone, a table has one log zset and one counter, both advanced by the WRITE script with the items.
+On a cluster each partition logs into a zset in its own slot, sequenced by a hybrid clock; ``read`` merges the
+registered partitions' logs and returns records at least ``CLUSTER_HORIZON_US`` old (on the Redis clock),
+so a commit still in flight elsewhere cannot land behind a reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accelerator.core.changelog import CLUSTER_HORIZON_US
+from backends.redis import scripts as lua
+from backends.redis.driver import Driver, driver_errors
+from backends.redis.layout import Layout, Part
+
+__all__ = ["RedisChangeLog"]
+
+_REGISTERED_BOUND = 100_000  # partitions remembered as registered; past it, the memory starts over
+
+
+class RedisChangeLog:
+    """A table's change log on one Redis deployment (standalone or cluster, as its layout says)."""
+
+    def __init__(self, driver: Driver, layout: Layout) -> None:
+        self.driver = driver
+        self.layout = layout
+        self._registered: set[tuple[str, bytes]] = set()  # cluster: partitions known to be in P:{T}:lp
+
+    def script_args(self, group: list[Part], records: list[tuple[str, bytes, bytes]], keys: list[bytes]) -> list[Any]:
+        """The WRITE script's log section for the records of ``group``'s partitions; appends their log keys."""
+        logs: dict[bytes, int] = {}
+        out: list[Any] = []
+        mine = {(part.table, part.pk): part for part in group}
+        for name, pk, record in records:
+            part = mine.get((name, pk))
+            if part is None:
+                continue
+            number = logs.get(part.log)
+            if number is None:
+                number = logs[part.log] = len(logs) + 1
+                keys += [part.log] if self.layout.clustered else [part.log_seq, part.log]
+            out += [number, record]
+        return [len(out) // 2, *out]
+
+    async def register(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        """Cluster: add the partitions about to log to their table's registry first (idempotent, so a crash
+        before the write leaves only an empty entry), so that readers find them."""
+        if not self.layout.clustered or not records:
+            return
+        new = {(name, pk) for name, pk, _ in records} - self._registered
+        if not new:
+            return
+        client = self.driver.client
+        with driver_errors():
+            for name, pk in sorted(new):
+                await client.zadd(self.layout.part(name, pk).log_parts, {pk: 0})
+        if len(self._registered) > _REGISTERED_BOUND:  # re-registering costs only a round trip
+            self._registered.clear()
+        self._registered |= new
+
+    async def read(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        if not self.layout.clustered:
+            members = await self.driver.eval(lua.READ_LOG, [self.layout.part(table, b"").log], [after, b"+inf", limit])
+            return [_entry(m) for m in members]
+        return await self._read_merged(table, after, limit)
+
+    async def _read_merged(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """Merge the partitions' logs up to the horizon; a run of equal sequences is never split by ``limit``."""
+        client = self.driver.client
+        with driver_errors():
+            pks = await client.zrange(self.layout.part(table, b"").log_parts, 0, -1)
+            seconds, micros = await client.time()
+        horizon = seconds * 1_000_000 + micros - CLUSTER_HORIZON_US
+        if not pks or horizon <= after:
+            return []
+        calls = [(lua.READ_LOG, [self.layout.part(table, pk).log], [after, horizon, limit]) for pk in pks]
+        merged: list[tuple[int, bytes]] = []
+        for chunk in range(0, len(calls), 256):
+            for members in await self.driver.eval_many(calls[chunk:chunk + 256]):
+                merged += [_entry(m) for m in members]
+        merged.sort(key=lambda entry: entry[0])
+        if len(merged) <= limit:
+            return merged
+        end = limit
+        while end < len(merged) and merged[end][0] == merged[limit - 1][0]:
+            end += 1
+        return merged[:end]
+
+    async def head(self, table: str) -> int:
+        client = self.driver.client
+        with driver_errors():
+            if self.layout.clustered:  # the hybrid clock: no later record can have a lower sequence than now
+                seconds, micros = await client.time()
+                return int(seconds * 1_000_000 + micros - CLUSTER_HORIZON_US)
+            head = await client.get(self.layout.part(table, b"").log_seq)
+        return 0 if head is None else int(head)
+
+    async def trim(self, table: str, before: int) -> int:
+        client = self.driver.client
+        bound = f"({before}"
+        with driver_errors():
+            if not self.layout.clustered:
+                return int(await client.zremrangebyscore(self.layout.part(table, b"").log, "-inf", bound))
+            gone = 0
+            for pk in await client.zrange(self.layout.part(table, b"").log_parts, 0, -1):
+                gone += int(await client.zremrangebyscore(self.layout.part(table, pk).log, "-inf", bound))
+            return gone
+
+    async def drop(self, name: str) -> None:
+        """DeleteTable: the table's log goes with it. The standalone counter and the cluster registry stay:
+        other processes remember their registrations, and a re-created table's log continues after the old."""
+        client = self.driver.client
+        with driver_errors():
+            if not self.layout.clustered:
+                await client.delete(self.layout.part(name, b"").log)
+                return
+            for pk in await client.zrange(self.layout.part(name, b"").log_parts, 0, -1):
+                await client.delete(self.layout.part(name, pk).log)
+
+
+def _entry(member: bytes) -> tuple[int, bytes]:
+    seq, _, record = member.partition(b":")
+    return int(seq), record
