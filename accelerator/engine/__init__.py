@@ -55,6 +55,7 @@ class TableEngine:
         self.streams = StreamState(self.storage, self.storage, self.changelog.forget, stream_shard_seconds)
         self.iterators = IteratorCodec(self.storage)
         self.log_upkeep = LogMaintenance(self.storage, self.streams, log_upkeep_interval)
+        self.pitr_upkeep = pitr.PitrUpkeep(self, log_upkeep_interval)
         self.backups = Catalog(self.storage, backups.CATALOG)
         self.exports = Catalog(self.storage, exports.CATALOG)
         self.imports = Catalog(self.storage, imports.CATALOG)
@@ -86,6 +87,8 @@ class TableEngine:
             await catalog.open()
         self.sweeper.start()
         self.log_upkeep.start()
+        if self.pitr_upkeep.interval > 0:
+            self.spawn(self.pitr_upkeep.run())
         await index_admin.resume_backfills(self)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -2,7 +2,8 @@
 
 Every ``interval`` seconds, for every table: roll the enabled stream's open shard if it is due, then find the
 first record younger than the table's retention (24 hours, DynamoDB Streams' window, or the point-in-time
-recovery period if a ``pitr:<table>`` meta record with ``"log": true`` names a longer one in ``"days"``), record that sequence as the trim point (readers before it get
+recovery period if a ``pitr:<table>`` meta record with ``"log": true`` names a longer one in ``"days"``, and
+never a record after that record's recovery base, ``"since"``, which ``accelerator.engine.pitr`` moves on), record that sequence as the trim point (readers before it get
 TrimmedDataAccessException) and delete the older records page by page. Each page is one storage call and
 the loop gets a turn after each, so a long log never holds it; an error ends the round, is logged once and
 counted, and the next round tries again.
@@ -76,7 +77,10 @@ class LogMaintenance:
         data = await self.storage.get(META_TABLE, f"pitr:{table}".encode(), b"")
         pitr = orjson.loads(data) if data is not None else {}
         days = float(pitr.get("days", 0)) if pitr.get("log") is True else 0.0
-        return max(STREAM_RETENTION, days * 86400.0)
+        keep = max(STREAM_RETENTION, days * 86400.0)
+        if pitr.get("log") is True and pitr.get("since"):  # the recovery base replays every record after it
+            keep = max(keep, self.clock() - float(pitr["since"]) + 60.0)
+        return keep
 
     async def trim(self, table: str) -> int:
         """Trim ``table``'s log to its retention; returns how many records went."""

@@ -33,7 +33,7 @@ from accelerator.engine import restore
 from accelerator.engine.backups import LOG_DECISION_SECONDS, name_of, source_description, table_named
 from accelerator.engine.snapshot import LOG_SETTLE_SECONDS, PAGE, open_view, pages
 
-__all__ = ["HANDLERS", "enabled", "materialize", "window"]
+__all__ = ["HANDLERS", "enabled", "materialize", "window", "PitrUpkeep"]
 
 log = logging.getLogger("accelerator.pitr")
 
@@ -215,6 +215,78 @@ async def materialize(engine: Any, source: TableDef, record: dict[str, Any], at:
             await engine.storage.transact(refs, lambda olds, values=values: values)
         await asyncio.sleep(0)
     return applied
+
+
+async def advance_base(engine: Any, table: TableDef, record: dict[str, Any], to: float) -> dict[str, Any]:
+    """Move the table's recovery base to time ``to``: a new hidden table holding the old base with the log's
+    records applied in order up to the first one stamped after ``to``; the old base goes. Returns the record."""
+    name = f"{_BASE_PREFIX}{int(to * 1000):014d}-{secrets.token_hex(4)}"
+    await engine.storage.create_table(TableDef(name=name, key=table.key, attribute_definitions=(), created=to))
+    await restore.write_pages(engine.storage, name, _base_pages(engine, record["base"]))
+    limit_ms, position = int(round(to * 1000)), record["head"]
+    done = False
+    while not done and (page := await engine.storage.read_log(table.name, position, PAGE)):
+        changes: dict[tuple[bytes, bytes], bytes | None] = {}
+        for seq, data in page:
+            entry = orjson.loads(data)
+            if entry["t"] > limit_ms:
+                done = True
+                break
+            position = seq
+            image = entry["n"] if entry["n"] is not None else entry["o"]
+            if image is not None:
+                changes[table.key.key_of_item(image)] = None if entry["n"] is None else orjson.dumps(entry["n"])
+        if changes:
+            values = list(changes.values())
+            await engine.storage.transact([KeyRef(name, pk, sk) for pk, sk in changes],
+                                          lambda olds, values=values: values)
+        await asyncio.sleep(0)
+    current = await engine.meta.get(_key(table.name))
+    if current is None or current.get("base") != record["base"]:  # disabled or moved meanwhile
+        await engine.storage.delete_table(name)
+        return record
+    moved = {**current, "base": name, "head": position, "since": round(to, 3)}
+    await engine.meta.put(_key(table.name), moved)
+    with contextlib.suppress(TableMissing):
+        await engine.storage.delete_table(record["base"])
+    return moved
+
+
+class PitrUpkeep:
+    """Moves each table's recovery base forward as its window slides, so the log before the window can go."""
+
+    SLACK = 3600.0
+    """The base moves once it is this much older than the window's start (then to the window's start)."""
+
+    def __init__(self, engine: Any, interval: float, clock: Any = time.time) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.clock = clock
+        self.errors = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.run_once()
+            except Exception:  # the store is away or a bug: logged once a round, tried again next round
+                self.errors += 1
+                log.exception("point-in-time recovery upkeep failed")
+
+    async def run_once(self) -> int:
+        """One round; returns how many bases moved."""
+        moved = 0
+        for name in await self.engine.storage.list_tables():
+            record = await self.engine.meta.get(_key(name))
+            if not record or not record.get("ready"):
+                continue
+            start = self.clock() - record["days"] * 86400.0
+            if record["since"] < start - self.SLACK:
+                table = await self.engine.tables.get(name)
+                await advance_base(self.engine, table, record, start)
+                moved += 1
+            await asyncio.sleep(0)
+        return moved
 
 
 HANDLERS = {"UpdateContinuousBackups": update_continuous_backups,
