@@ -228,7 +228,12 @@ def test_a_tampered_value_is_an_internal_error_counted_and_logged_once(
         sealed_server: ServerProcess, backend: dict[str, Any]) -> None:
     ddb = boto_client(sealed_server.url, retries=0)  # botocore's max_attempts counts retries: 0 sends once
     fill(ddb)
+    key = {"pk": {"S": "user-2"}, "sk": {"N": "2"}}
+    ddb.get_item(TableName=TABLE, Key=key)  # a miss fills the item cache
     tamper(backend, sealed_server, "user-2", 2)
+    cached = ddb.get_item(TableName=TABLE, Key=key)  # a hit is served from memory: nothing is opened
+    assert cached["ResponseMetadata"]["HTTPHeaders"]["x-accelerator-cache"] == "hit"
+    assert cached["Item"]["secret"] == {"S": f"{MARKER} #2"}
     for _ in range(2):
         with pytest.raises(ddb.exceptions.InternalServerError, match="failed its integrity check"):
             ddb.get_item(TableName=TABLE, Key={"pk": {"S": "user-2"}, "sk": {"N": "2"}}, ConsistentRead=True)
