@@ -13,6 +13,7 @@ from typing import Any
 
 from accelerator.api import Router
 from accelerator.auth import SigV4Verifier, allow_all
+from accelerator.cache import CachedStore
 from accelerator.cache.shared import SharedGenerations
 from accelerator.config import CacheConfig, Config, ConfigError, check_options, metrics_address
 from accelerator.core.protocols import Storage, Store
@@ -116,10 +117,6 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
                             stream_shard_seconds=backend.stream_shard_seconds,
                             log_upkeep_interval=backend.log_upkeep_interval)
     if config.cache.enabled:
-        try:
-            from accelerator.cache import CachedStore
-        except ImportError:  # the cache layer is optional while it is being built
-            return store
         if metrics is not None:
             store = TimedStore(store, metrics)
         store = CachedStore(store, _cache_config(config), metrics=metrics, shared=shared)

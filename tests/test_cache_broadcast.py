@@ -134,3 +134,51 @@ def test_two_server_processes_on_one_sqlite_file() -> None:
         while b.get_item(TableName="shared_tbl", Key={"pk": S("k")})["Item"]["v"] != S("2"):
             assert time.monotonic() < deadline, "the other node never saw the write"
             time.sleep(0.001)
+
+
+@needs_redis
+def test_a_malformed_message_is_dropped_and_counted_not_a_flush() -> None:
+    import redis
+
+    channel = f"test:cache:{secrets.token_hex(6)}"
+    store = FakeStore()
+    store.add_table("t")
+    invalidator = RedisInvalidator(REDIS, channel)
+    node = CachedStore(store, CacheConfig(), invalidator=invalidator)
+
+    async def go() -> None:
+        await node.open()
+        try:
+            await node.call("GetItem", {"TableName": "t", "Key": {"pk": S("a")}})
+            assert node.items.entries == 1
+            admin = redis.Redis.from_url(REDIS)
+            for garbage in (b"not json", b"[1, 2]", b'{"t": 5, "k": null, "o": 1}', b'{"t": "t", "k": [["!", "x"]], "o": 1}'):
+                admin.publish(channel, garbage)
+            admin.publish(channel, encode(Invalidation("other", None, 12345)))  # after the garbage, in order
+            admin.close()
+            await _until(lambda: node.stats.remote_invalidations == 1)
+            assert invalidator.malformed == 4
+            assert node.items.entries == 1  # not flushed: the subscription was never lost
+        finally:
+            await node.close()
+    asyncio.run(go())
+
+
+def test_a_failure_applying_a_message_flushes_and_is_counted() -> None:
+    from accelerator.cache.broadcast import receive
+    from accelerator.core import guard
+
+    class _Node:
+        malformed = 0
+
+    got: list[Invalidation] = []
+
+    def deliver(message: Invalidation) -> None:
+        got.append(message)
+        if message.table == "t":
+            raise RuntimeError("a bug applying it")
+
+    before = guard.FAILURES["cache invalidation apply"]
+    receive(_Node(), deliver, encode(Invalidation("t", ((b"p", b""),), 7)))
+    assert [m.table for m in got] == ["t", ""]  # then everything, since what it covered is unknown
+    assert guard.FAILURES["cache invalidation apply"] == before + 1

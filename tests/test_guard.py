@@ -56,3 +56,24 @@ def test_a_failing_cache_update_still_answers_and_forgets_the_table(monkeypatch:
     assert len(cs.gens) == 0  # every hold released
     monkeypatch.undo()
     assert get(cs, "b")[1] == MISS  # the table was flushed: nothing stale can be served
+
+
+def test_a_handler_bug_is_a_counted_500_in_the_errors_and_the_histogram() -> None:
+    import asyncio
+
+    import orjson
+
+    from accelerator.api import TARGET_PREFIX, Router
+    from accelerator.metrics import Metrics
+
+    class _Broken:
+        async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+            raise KeyError("a bug below the router")
+
+    metrics = Metrics()
+    router = Router(_Broken(), metrics)  # type: ignore[arg-type]  # only call() is used
+    status, _, _, body = asyncio.run(router.handle(TARGET_PREFIX + b"GetItem",
+                                                   b'{"TableName": "table", "Key": {"pk": {"S": "a"}}}'))
+    assert status == 500 and orjson.loads(body)["__type"].endswith("InternalServerError")
+    assert metrics.errors[("GetItem", "InternalServerError")] == 1
+    assert metrics.latency[("GetItem", "")].count == 1

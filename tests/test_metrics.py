@@ -38,6 +38,8 @@ def scraped() -> Iterator[dict[str, Any]]:
         ddb.query(TableName="metrics", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
         with pytest.raises(ClientError):
             ddb.get_item(TableName="absent", Key={"pk": {"S": "a"}})
+        with pytest.raises(ClientError):  # a key the cache cannot read: it steps aside, and counts it
+            ddb.get_item(TableName="metrics", Key={"pk": {"N": "1"}})
         with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
             text, ctype = r.read().decode(), r.headers["content-type"]
         yield {"families": {f.name: f for f in text_string_to_metric_families(text)}, "text": text, "ctype": ctype}
@@ -65,6 +67,15 @@ def test_metrics_are_typed_prometheus_families(scraped: dict[str, Any]) -> None:
     assert "PutItem" in stored and "GetItem" in stored
 
 
+def test_cache_fallbacks_are_counted_by_table_and_reason(scraped: dict[str, Any]) -> None:
+    family = scraped["families"]["accelerator_cache_bypass"]
+    assert family.type == "counter"
+    counts = {(s.labels["table"], s.labels["reason"]): s.value for s in family.samples if s.name.endswith("_total")}
+    assert counts[("metrics", "key not understood")] == 1
+    assert scraped["families"]["accelerator_swallowed_errors"].type == "counter"
+    assert scraped["families"]["accelerator_cache_broadcast_malformed"].type == "counter"
+
+
 def test_label_values_are_escaped() -> None:
     m = Metrics()
     odd = 'Weird"Type\\with\nnewline'
@@ -88,6 +99,8 @@ def test_grafana_dashboard_queries_only_exported_metrics(scraped: dict[str, Any]
     dashboard = json.loads((ROOT / "configs" / "grafana" / "accelerator.json").read_text())
     exported = {s.name for f in scraped["families"].values() for s in f.samples}
     exported |= {f.name for f in scraped["families"].values()}
+    # a counter that has not counted anything yet is exported (HELP and TYPE) with no sample
+    exported |= {f.name + "_total" for f in scraped["families"].values() if f.type == "counter"}
     queried = _queried_metrics(dashboard)
     assert len(queried) >= 10
     assert queried <= exported, f"the dashboard queries metrics /metrics does not export: {queried - exported}"

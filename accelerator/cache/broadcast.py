@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 
 from accelerator.cache.invalidation import EVERYTHING, Invalidation
+from accelerator.core.guard import LogOnce, quietly, swallowed
 from accelerator.core.retry import RetryPolicy
 
-__all__ = ["RedisInvalidator", "encode", "decode"]
+__all__ = ["RedisInvalidator", "encode", "decode", "receive"]
 
 log = logging.getLogger("accelerator.cache.broadcast")
 
@@ -31,10 +32,36 @@ def encode(message: Invalidation) -> bytes:
 
 
 def decode(data: bytes) -> Invalidation:
-    raw: dict[str, Any] = orjson.loads(data)
-    keys = None if raw["k"] is None else tuple(
-        (base64.b64decode(pk), base64.b64decode(sk)) for pk, sk in raw["k"])
+    """The message ``encode`` wrote; ValueError (or the decoder's own error) for anything else."""
+    raw: Any = orjson.loads(data)
+    if not isinstance(raw, dict) or not isinstance(raw.get("t"), str) or type(raw.get("o")) is not int:
+        raise ValueError("not an invalidation message")
+    if raw.get("k") is not None and not isinstance(raw["k"], list):
+        raise ValueError("keys are not a list")
+    keys = None if raw.get("k") is None else tuple(
+        (base64.b64decode(pk, validate=True), base64.b64decode(sk, validate=True)) for pk, sk in raw["k"])
     return Invalidation(raw["t"], keys, raw["o"])
+
+
+_dropped = LogOnce(log)
+
+
+def receive(invalidator: Any, deliver: Callable[[Invalidation], None], data: bytes) -> None:
+    """Hand one received message to ``deliver``. A message that does not decode is dropped and counted in
+    ``invalidator.malformed`` (only a lost connection may have missed messages, so only it flushes); a failure
+    applying one is counted and flushes everything, since what it covered is unknown."""
+    try:
+        message = decode(data)
+    except Exception as exc:  # noqa: BLE001 - whatever was sent, the listener goes on
+        invalidator.malformed += 1
+        _dropped("malformed", logging.WARNING, "cache invalidation broadcast: dropped a malformed message (%s: %s)",
+                 type(exc).__name__, exc)
+        return
+    try:
+        deliver(message)
+    except Exception as exc:  # noqa: BLE001 - a bug applying it must not look like a lost connection either
+        swallowed("cache invalidation apply", exc)
+        quietly("cache flush after a failed invalidation", deliver, Invalidation(EVERYTHING, None, 0))
 
 
 # Publish: five tries over about a second, then drop (other nodes fall back on their TTLs). Resubscribe: the
@@ -51,6 +78,7 @@ class RedisInvalidator:
         self.channel = channel
         self.retry = retry
         self.node_id = secrets.randbits(62)
+        self.malformed = 0
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Any = None
@@ -95,7 +123,7 @@ class RedisInvalidator:
                     self.subscribed.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
-                            deliver(decode(message["data"]))
+                            receive(self, deliver, message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from accelerator.cache.broadcast import BROADCAST_RETRY, decode, encode
+from accelerator.cache.broadcast import BROADCAST_RETRY, encode, receive
 from accelerator.cache.invalidation import EVERYTHING, Invalidation
 from accelerator.core.retry import RetryPolicy
 
@@ -47,6 +47,7 @@ class PostgresInvalidator:
         self.channel = channel
         self.retry = retry
         self.node_id = secrets.randbits(62)
+        self.malformed = 0
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: Any = None
@@ -70,10 +71,7 @@ class PostgresInvalidator:
         import asyncpg
 
         def on_notify(conn: Any, pid: int, channel: str, payload: str) -> None:
-            try:
-                deliver(decode(payload.encode()))
-            except Exception:  # noqa: BLE001 - a bad payload must not stop the listener
-                log.exception("cache invalidation broadcast: could not apply a message")
+            receive(self, deliver, payload.encode())
 
         failures = 0
         while True:

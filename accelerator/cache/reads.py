@@ -44,13 +44,15 @@ async def _state(cs: CachedStore, name: Any) -> TableState | None:
     return state if state is not None else await cs.tables.resolve(cs.store, name)
 
 
-def _projector(req: Request, operation: str) -> tuple[bool, projection.Projector | None]:
+def _projector(cs: CachedStore, table: str, req: Request,
+               operation: str) -> tuple[bool, projection.Projector | None]:
     """(servable, projection) for a read's expression members."""
     for member in _EXPRESSIONS:
         if member in req:
             try:
                 return True, projection.projector(req, operation)
-            except Exception:  # noqa: BLE001 - not servable from the cache: the store decides
+            except Exception as exc:  # noqa: BLE001 - not servable from the cache: the store decides
+                cs.bypasses.note(table, "projection not understood", exc)
                 return False, None
     return True, None
 
@@ -87,12 +89,13 @@ async def get_item(cs: CachedStore, req: Request) -> Response:
     state = cs.tables.get(name) or await _state(cs, name)
     if state is None or not state.item_enabled:
         return await bypass(cs, "GetItem", req)
-    servable, project = _projector(req, "GetItem")
+    servable, project = _projector(cs, state.name, req, "GetItem")
     if not servable:
         return await bypass(cs, "GetItem", req)
     try:
         pk, sk = state.schema.key_of_request(req["Key"])
-    except Exception:  # noqa: BLE001 - a bad key: the store reports it
+    except Exception as exc:  # noqa: BLE001 - a bad key: the store reports it
+        cs.bypasses.note(state.name, "key not understood", exc)
         return await bypass(cs, "GetItem", req)
     key = (state.incarnation, pk, sk)
     entry = cs.items.get(key)
@@ -153,12 +156,13 @@ async def _batch_parts(cs: CachedStore, req: Request) -> list[_TablePart] | None
         state = await _state(cs, name)
         if state is None or not state.item_enabled:
             return None
-        servable, project = _projector(spec, "BatchGetItem")
+        servable, project = _projector(cs, state.name, spec, "BatchGetItem")
         if not servable:
             return None
         try:
             cache_keys = [(state.incarnation, *state.schema.key_of_request(k)) for k in keys]
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a bad key: the store reports it
+            cs.bypasses.note(state.name, "key not understood", exc)
             return None
         if len(set(cache_keys)) != len(cache_keys):
             return None  # duplicates: the store's error
@@ -287,7 +291,8 @@ async def query(cs: CachedStore, operation: str, req: Request) -> Response:
         return await bypass(cs, operation, req)
     try:
         key = (state.incarnation, query_key(operation, req))
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a request the store will judge
+        cs.bypasses.note(state.name, "request not understood", exc)
         return await bypass(cs, operation, req)
     scan = operation == "Scan"
     page = cs.queries.get_page(key)

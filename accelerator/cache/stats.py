@@ -91,6 +91,9 @@ def register(metrics: Metrics, cs: CachedStore) -> None:
         "QueryCacheEntries": (lambda: queries.entries, "Entries in the query cache"),
         "QueryCacheBytes": (lambda: queries.bytes, "Bytes held by the query cache"),
     }
+    counters["accelerator_cache_broadcast_malformed"] = (
+        lambda: getattr(cs.invalidator, "malformed", 0),
+        "Broadcast messages that could not be read: dropped (only a lost connection flushes the cache)")
     for name, (read, doc) in counters.items():
         metrics.counter(name, read, doc)
     for name, (read, doc) in gauges.items():

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from accelerator.cache import reads, writes
+from accelerator.cache.bypasses import UNKNOWN_TABLE, Bypasses
 from accelerator.cache.flight import Flights
 from accelerator.cache.generations import Generations
 from accelerator.cache.invalidation import EVERYTHING, Invalidation, Invalidator
@@ -76,7 +77,11 @@ class CachedStore:
         """Generations shared with the other workers of this machine (None: this process is alone)."""
         self.config = config or CacheConfig()
         self.clock = clock
-        self.tables = TableStates(self.config)
+        self.bypasses = Bypasses(metrics.labelled_counter(
+            "accelerator_cache_bypass", ["table", "reason"], "Requests the cache stepped aside for because it could "
+            "not work out what they touch (the store answered; nothing stale was cached), by table and reason")
+            if metrics is not None else None)
+        self.tables = TableStates(self.config, self.bypasses)
         self.items = ItemCache(self.config.item_cache_bytes, clock)
         self.queries = QueryCache(self.config.query_cache_bytes, clock)
         self.gens = Generations()
@@ -168,7 +173,10 @@ class CachedStore:
     async def _write(self, operation: str, req: Request) -> Response:
         try:
             plan = await writes.plan_write(self, operation, req)
-        except Exception:  # noqa: BLE001 - keys unknown: let the store judge, then flush the tables
+        except Exception as exc:  # noqa: BLE001 - keys unknown: let the store judge, then flush the tables
+            for name in writes.table_names(operation, req) or [UNKNOWN_TABLE]:
+                self.bypasses.note(name if self.tables.get(name) is not None else UNKNOWN_TABLE,
+                                   "write keys not understood", exc)
             return await self._blind_write(operation, req)
         self._begin(plan.touches)
         outcome = _UNKNOWN
@@ -189,7 +197,7 @@ class CachedStore:
 
     def _settle(self, operation: str, plan: writes.WritePlan, response: Response) -> Response:
         try:
-            return writes.settle(operation, plan, response)
+            return writes.settle(operation, plan, response, self.bypasses)
         except Exception as exc:  # noqa: BLE001 - a bug here must not fail a committed write
             swallowed("cache settle", exc)
             for touch in plan.touches:
@@ -297,8 +305,9 @@ class CachedStore:
         if self.invalidator is not None:
             try:
                 self.invalidator.publish(message)
-            except Exception:  # a broadcast failure must not fail an acknowledged write
-                log.exception("could not publish a cache invalidation")
+            except Exception as exc:  # noqa: BLE001 - a broadcast failure must not fail an acknowledged write
+                self.bypasses.note(message.table or UNKNOWN_TABLE, "invalidation not published", exc,
+                                   logging.WARNING)
 
     def apply_invalidation(self, message: Invalidation) -> None:
         """Another node wrote these keys (or changed this table): drop what depends on them."""

@@ -8,10 +8,13 @@ unreachable at once, and a read still in flight for the old incarnation cannot f
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from accelerator.cache.bypasses import UNKNOWN_TABLE, Bypasses
 from accelerator.config import CacheConfig, TableCacheConfig
+from accelerator.core.errors import DynamoError
 from accelerator.core.keys import KeySchema, schema_from_description
 from accelerator.core.protocols import Store
 
@@ -34,8 +37,9 @@ class TableState:
 class TableStates:
     """Table name -> TableState, learned through the inner store's DescribeTable and kept."""
 
-    def __init__(self, config: CacheConfig) -> None:
+    def __init__(self, config: CacheConfig, bypasses: Bypasses | None = None) -> None:
         self.config = config
+        self.bypasses = bypasses or Bypasses()
         self._states: dict[str, TableState] = {}
         self._incarnations = itertools.count(1)
 
@@ -52,7 +56,12 @@ class TableStates:
         try:
             response = await store.call("DescribeTable", {"TableName": name})
             schema = schema_from_description(response["Table"])
-        except Exception:  # noqa: BLE001 - the operation itself will meet the same error in the store
+        except DynamoError as exc:  # the operation itself will meet the same error in the store
+            if exc.status >= 500:  # a missing table is the client's answer, not a cache fallback
+                self.bypasses.note(UNKNOWN_TABLE, "table not described", exc, logging.WARNING)
+            return None
+        except Exception as exc:  # noqa: BLE001 - e.g. a description the cache cannot read
+            self.bypasses.note(UNKNOWN_TABLE, "table not described", exc, logging.WARNING)
             return None
         state = self._states.get(name)  # another request may have learned it meanwhile
         if state is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from accelerator.cache.bypasses import UNKNOWN_TABLE, Bypasses
 from accelerator.cache.items import ItemKey
 from accelerator.cache.tables import TableState
 from accelerator.core.protocols import Request, Response
@@ -148,8 +149,9 @@ async def _transact_touches(cs: CachedStore, req: Request) -> list[Touch]:
     return touches
 
 
-def settle(operation: str, plan: WritePlan, response: Response) -> Response:
+def settle(operation: str, plan: WritePlan, response: Response, bypasses: Bypasses | None = None) -> Response:
     """After the store acknowledged: fill in what the response tells; return the client's response."""
+    bypasses = bypasses or Bypasses()
     if operation == "UpdateItem":
         touch = plan.touches[0]
         if plan.inner.get("ReturnValues") == "ALL_NEW":
@@ -157,17 +159,18 @@ def settle(operation: str, plan: WritePlan, response: Response) -> Response:
         if plan.strip_attributes and "Attributes" in response:
             response = {k: v for k, v in response.items() if k != "Attributes"}
     elif operation == "BatchWriteItem":
-        _unprocessed(plan, response.get("UnprocessedItems") or {})
+        _unprocessed(plan, response.get("UnprocessedItems") or {}, bypasses)
     for touch in plan.touches:
         if type(touch.new) is dict:
             try:
                 touch.size = validate_item(touch.new)  # numbers in canonical form, as the store keeps them
-            except Exception:  # noqa: BLE001 - the store accepted it; do not trust our copy then
+            except Exception as exc:  # noqa: BLE001 - the store accepted it; do not trust our copy then
+                bypasses.note(touch.state.name, "written item not understood", exc)
                 touch.new = UNKNOWN
     return response
 
 
-def _unprocessed(plan: WritePlan, unprocessed: dict[str, Any]) -> None:
+def _unprocessed(plan: WritePlan, unprocessed: dict[str, Any], bypasses: Bypasses) -> None:
     if not unprocessed:
         return
     by_table = {t.state.name: t.state for t in plan.touches}
@@ -177,7 +180,8 @@ def _unprocessed(plan: WritePlan, unprocessed: dict[str, Any]) -> None:
         for request in requests:
             try:
                 skipped.add(_batch_touch(state, request).key)  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - cannot tell which key: forget them all
+            except Exception as exc:  # noqa: BLE001 - cannot tell which key: forget them all
+                bypasses.note(name if state is not None else UNKNOWN_TABLE, "unprocessed key not understood", exc)
                 skipped.update(t.key for t in plan.touches)
     for touch in plan.touches:
         if touch.key in skipped:
