@@ -112,10 +112,17 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
             sealed = storage
             metrics.counter("accelerator_encryption_integrity_failures", lambda: sealed.broken,
                             "Stored values that failed to open (tampered with, moved or sealed by an unknown key)")
-        store = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
-                            export_root=backend.export_root or os.path.join(backend.data_dir, "exports"),
-                            stream_shard_seconds=backend.stream_shard_seconds,
-                            log_upkeep_interval=backend.log_upkeep_interval)
+        engine = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
+                             export_root=backend.export_root or os.path.join(backend.data_dir, "exports"),
+                             stream_shard_seconds=backend.stream_shard_seconds,
+                             log_upkeep_interval=backend.log_upkeep_interval)
+        if metrics is not None:
+            upkeep = engine.log_upkeep
+            metrics.counter("accelerator_changelog_trimmed_records", lambda: upkeep.trimmed,
+                            "Change-log records trimmed past their retention (24 h, or the PITR window)")
+            metrics.counter("accelerator_changelog_upkeep_errors", lambda: upkeep.errors,
+                            "Change-log upkeep rounds (shard roll-over, trim) that failed")
+        store = engine
     if config.cache.enabled:
         if metrics is not None:
             store = TimedStore(store, metrics)

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from accelerator.core.errors import ExpiredIteratorException, TrimmedDataAccessException, ValidationException
+from accelerator.core.errors import (
+    BackendUnavailable,
+    ExpiredIteratorException,
+    TrimmedDataAccessException,
+    ValidationException,
+)
 from accelerator.engine import TableEngine
+from accelerator.engine.log_maintenance import LogMaintenance
 from accelerator.engine.stream_iterators import ITERATOR_SECONDS, IteratorCodec, Position
 from backends.memory import MemoryStorage
 
@@ -74,5 +80,32 @@ def test_records_older_than_a_day_are_trimmed_and_old_positions_say_so() -> None
         kept = (await engine.call("GetRecords", horizon))["Records"]
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in kept] == ["late0", "late1", "late2"]
         assert await upkeep.run_once() == 0, "a second round finds nothing more"
+
+    run(body)
+
+
+def test_the_upkeep_task_survives_and_counts_its_errors() -> None:
+    async def body(engine: TableEngine) -> None:
+        await engine.call("CreateTable", TABLE)
+        upkeep = LogMaintenance(engine.storage, engine.streams, interval=0.001)
+        calls = {"n": 0}
+        real = engine.storage.list_tables
+
+        async def flaky() -> list[str]:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise BackendUnavailable("the store is away")
+            if calls["n"] == 2:
+                raise RuntimeError("a bug")
+            return await real()
+
+        engine.storage.list_tables = flaky  # type: ignore[method-assign]
+        upkeep.start()
+        try:
+            while calls["n"] < 4:  # two failed rounds, then good ones: the task is still running
+                await asyncio.sleep(0.001)
+        finally:
+            await upkeep.stop()
+        assert upkeep.errors == 2
 
     run(body)

@@ -62,6 +62,9 @@ class LogMaintenance:
             except DynamoError as exc:  # the store is away: try again next round
                 self.errors += 1
                 log.warning("change log upkeep failed: %s", exc.message)
+            except Exception:  # a bug must not end the task: the next round tries again
+                self.errors += 1
+                log.exception("change log upkeep failed")
 
     async def run_once(self) -> int:
         """One round over every table; returns how many records were trimmed."""
