@@ -75,25 +75,34 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _rekey(args: argparse.Namespace) -> int:
     import asyncio
+    import tomllib
 
     from accelerator.app import build_storage
-    from accelerator.config import load_config
+    from accelerator.config import ConfigError, load_config
     from accelerator.encryption import EncryptedStorage, EncryptionError, rekey
+    from accelerator.startup import StartupError, backend_address, prepare_data_dir
 
-    config = load_config(args.config)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if config.backend.encryption_key_file is None or config.backend.kind == "dynamodb":
-        print("accelerator: error: rekey needs a storage backend with [backend] encryption_key_file",
-              file=sys.stderr)
+    try:
+        config = load_config(args.config)
+        if config.backend.encryption_key_file is None or config.backend.kind == "dynamodb":
+            raise ConfigError("rekey needs a storage backend with [backend] encryption_key_file")
+        prepare_data_dir(config)
+        storage = build_storage(config, migrate=True)
+    except (ConfigError, tomllib.TOMLDecodeError, EncryptionError, StartupError) as exc:
+        print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
         return 2
-
-    if config.backend.kind == "sqlite":
-        os.makedirs(config.backend.data_dir, exist_ok=True)
+    assert isinstance(storage, EncryptedStorage)
 
     async def run() -> int:
-        storage = build_storage(config, migrate=True)
-        assert isinstance(storage, EncryptedStorage)
-        await storage.open()
+        try:
+            await storage.open()
+        except EncryptionError:
+            raise
+        except Exception as exc:  # the backend does not answer: one line, as when serving
+            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            raise StartupError(f"cannot open the {config.backend.kind} backend at {backend_address(config)}: "
+                               f"{reason}") from exc
         try:
             report = await rekey(storage, lambda line: print(line, flush=True))
         finally:
@@ -102,7 +111,7 @@ def _rekey(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(run())
-    except EncryptionError as exc:
+    except (EncryptionError, StartupError) as exc:
         print(f"accelerator: error: {exc}", file=sys.stderr, flush=True)
         return 2
 

@@ -501,3 +501,31 @@ def test_rekey_while_writes_continue_loses_none(tmp_path: Path) -> None:
         await rekeyer.close()
 
     run(body)
+
+
+def test_rekey_command_line_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[backend]\nkind = "sqlite"\ndata_dir = "{tmp_path / "data"}"\n')
+    assert cli_main(["rekey", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        "accelerator: error: rekey needs a storage backend with [backend] encryption_key_file\n")
+    (tmp_path / "bad.toml").write_text("[backend\n")
+    assert cli_main(["rekey", "--config", str(tmp_path / "bad.toml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    (tmp_path / "down.toml").write_text('[backend]\nkind = "redis"\nurl = "redis://127.0.0.1:1/0"\n'
+                                        f'encryption_key_file = "{tmp_path / "k0"}"\n')
+    (tmp_path / "k0").write_text(generate_key() + "\n")
+    (tmp_path / "k0").chmod(0o600)
+    assert cli_main(["rekey", "--config", str(tmp_path / "down.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accelerator: error: cannot open the redis backend at 127.0.0.1:1") and err.count("\n") == 1
+    for name in ("k1", "k2"):
+        (tmp_path / name).write_text(generate_key() + "\n")
+        (tmp_path / name).chmod(0o600)
+    config.write_text(config.read_text() + f'encryption_key_file = "{tmp_path / "k1"}"\n')
+    assert cli_main(["rekey", "--config", str(config)]) == 0  # a new store: its canary under k1
+    assert capsys.readouterr().out.startswith("done: 0 tables")
+    config.write_text(config.read_text().replace("k1", "k2"))
+    assert cli_main(["rekey", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accelerator: error: the store is encrypted with key ") and err.count("\n") == 1
