@@ -168,7 +168,10 @@ class EncryptedStorage:
             inner = value.value
             return Logged(None if inner is None else seal(self.ring, ref.table, ref.pk, ref.sk, inner),
                           seal(self.ring, log_address(ref.table), b"", b"", value.record))
-        return value  # None (delete) or KEEP
+        if value is None or value is KEEP:
+            return value
+        # A value kind this codec does not know would reach the backend unsealed: refuse it loudly instead.
+        raise TypeError(f"apply must return bytes, None, KEEP or Logged, not {kind.__name__}")
 
     def _open_all(self, refs: Sequence[KeyRef], values: Sequence[bytes | None]) -> list[bytes | None]:
         return [None if v is None else self._open(ref.table, ref.pk, ref.sk, v) for ref, v in zip(refs, values,
