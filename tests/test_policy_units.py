@@ -436,3 +436,21 @@ def test_return_consumed_capacity_of_batches_and_transactions() -> None:
     get = {"TransactItems": [{"Get": {"TableName": "T", "Key": {"pk": {"S": "u1"}}}}],
            "ReturnConsumedCapacity": "INDEXES"}
     assert _authorize(enforcer, "TransactGetItems", get) != "allowed"
+
+
+def test_resources_of_another_region_or_account_are_warned_about(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps({"K": {"Statement": [
+        _allow("dynamodb:GetItem", ["arn:aws:dynamodb:us-west-2:123456789012:table/GameScores",
+                                    "arn:aws:dynamodb:*:*:table/T", "arn:aws:dynamodb:ddblocal:000000000000:table/U",
+                                    "arn:aws:dynamodb:ddb*:0*:table/V", "*"]),
+        {"Effect": "Deny", "Action": "*", "NotResource": "arn:aws:dynamodb:eu-west-1:*:table/W"}]}}))
+    with caplog.at_level("WARNING", logger="accelerator.policy"):
+        policies = load_policies(path)
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2
+    assert warned[0].startswith(f"policies file {path}: access key 'K': Resource "
+                                "arn:aws:dynamodb:us-west-2:123456789012:table/GameScores never matches")
+    assert "arn:aws:dynamodb:eu-west-1:*:table/W" in warned[1]
+    assert not policies.allowed("K", "dynamodb:GetItem", table_arn("GameScores"))

@@ -7,6 +7,7 @@ startup; nothing half-understood is ever enforced.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,11 @@ from typing import Any
 
 from accelerator.policy.conditions import ConditionError, ConditionTest, compile_condition
 from accelerator.policy.patterns import Pattern
+from accelerator.policy.requests import ACCOUNT, REGION
 
-__all__ = ["PolicyError", "Statement", "parse_document", "load_policy_file", "VERSIONS"]
+__all__ = ["PolicyError", "Statement", "parse_document", "load_policy_file", "foreign_resources", "VERSIONS"]
+
+log = logging.getLogger("accelerator.policy")
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 _ACTION = re.compile(r"\A(\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+)\Z")
@@ -129,4 +133,23 @@ def load_policy_file(path: str | Path) -> dict[str, tuple[Statement, ...]]:
             compiled[key] = parse_document(document)
         except PolicyError as exc:
             raise PolicyError(f"policies file {path}: access key {key!r}: {exc}") from None
+        for resource in foreign_resources(document):  # an AWS policy pasted as is: say why it never matches
+            log.warning("policies file %s: access key %r: Resource %s never matches: this server's ARNs are "
+                        "arn:aws:dynamodb:%s:%s:table/NAME (write * for the region and the account)",
+                        path, key, resource, REGION, ACCOUNT)
     return compiled
+
+
+def foreign_resources(document: dict[str, Any]) -> list[str]:
+    """The DynamoDB resource patterns of a (valid) document whose region or account is not this server's."""
+    statements = document["Statement"]
+    found = []
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        raw = statement["Resource"] if "Resource" in statement else statement["NotResource"]
+        resources: list[str] = raw if isinstance(raw, list) else [raw]
+        for resource in resources:
+            parts = resource.split(":", 5)
+            if len(parts) == 6 and parts[2] == "dynamodb" and not (
+                    Pattern([parts[3]]).match(REGION) and Pattern([parts[4]]).match(ACCOUNT)):
+                found.append(resource)
+    return found
