@@ -115,13 +115,17 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
         engine = TableEngine(storage, ttl_sweep_interval=backend.ttl_sweep_interval,
                              export_root=backend.export_root or os.path.join(backend.data_dir, "exports"),
                              stream_shard_seconds=backend.stream_shard_seconds,
-                             log_upkeep_interval=backend.log_upkeep_interval)
+                             log_upkeep_interval=backend.log_upkeep_interval,
+                             table_stats_interval=backend.table_stats_interval)
         if metrics is not None:
             upkeep = engine.log_upkeep
             metrics.counter("accelerator_changelog_trimmed_records", lambda: upkeep.trimmed,
                             "Change-log records trimmed past their retention (24 h, or the PITR window)")
             metrics.counter("accelerator_changelog_upkeep_errors", lambda: upkeep.errors,
                             "Change-log upkeep rounds (shard roll-over, trim) that failed")
+            stats = engine.stats
+            metrics.counter("accelerator_table_stats_errors", lambda: stats.errors,
+                            "Recounts of DescribeTable's ItemCount / TableSizeBytes that failed")
         store = engine
     if config.cache.enabled:
         if metrics is not None:

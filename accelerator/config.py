@@ -165,6 +165,7 @@ class BackendConfig:
     export_root: str | None = None  # where S3Bucket names of exports/imports live (default <data_dir>/exports)
     stream_shard_seconds: float = 4 * 3600.0  # a stream's shard rolls over after this long (DynamoDB: ~4 h)
     log_upkeep_interval: float = 60.0  # seconds between change-log upkeep rounds (shard roll-over, trim)
+    table_stats_interval: float = 300.0  # seconds between recounts of DescribeTable's ItemCount/TableSizeBytes; 0: off
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,8 @@ from accelerator.engine.log_maintenance import LogMaintenance
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.stream_iterators import IteratorCodec
 from accelerator.engine.stream_state import StreamState
+from accelerator.engine.table_stats import PREFIX as STATS_PREFIX
+from accelerator.engine.table_stats import TableStats
 from accelerator.engine.tables import TableRegistry
 from accelerator.engine.ttl import TtlSettings, TtlSweeper
 
@@ -44,7 +46,8 @@ class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
     def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0, export_root: str = "exports",
-                 stream_shard_seconds: float = 4 * 3600.0, log_upkeep_interval: float = 60.0) -> None:
+                 stream_shard_seconds: float = 4 * 3600.0, log_upkeep_interval: float = 60.0,
+                 table_stats_interval: float = 300.0) -> None:
         self.changelog = LoggingStorage(storage)
         self.storage = IndexedStorage(self.changelog)
         self.tables = TableRegistry(self.storage)
@@ -56,6 +59,7 @@ class TableEngine:
         self.iterators = IteratorCodec(self.storage)
         self.log_upkeep = LogMaintenance(self.storage, self.streams, log_upkeep_interval)
         self.pitr_upkeep = pitr.PitrUpkeep(self, log_upkeep_interval)
+        self.stats = TableStats(self.storage, self.meta, self.tables, table_stats_interval)
         self.backups = Catalog(self.storage, backups.CATALOG)
         self.exports = Catalog(self.storage, exports.CATALOG)
         self.imports = Catalog(self.storage, imports.CATALOG)
@@ -89,6 +93,7 @@ class TableEngine:
         self.log_upkeep.start()
         if self.pitr_upkeep.interval > 0:
             self.spawn(self.pitr_upkeep.run())
+        self.stats.start()
         await index_admin.resume_backfills(self)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -104,6 +109,7 @@ class TableEngine:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.sweeper.stop()
         await self.log_upkeep.stop()
+        await self.stats.stop()
         await self.storage.close()
 
     def subscribe(self, listener: Callable[[str, bytes, bytes], None]) -> None:
@@ -115,7 +121,7 @@ class TableEngine:
         self.tables.forget(name)
         self.storage.forget(name)
         self.changelog.forget(name)
-        for prefix in ("ttl:", "tags:", "table:", "indexes:"):
+        for prefix in ("ttl:", "tags:", "table:", "indexes:", STATS_PREFIX):
             self.meta.forget(prefix + name)
 
     async def call(self, operation: str, request: Request) -> Response:

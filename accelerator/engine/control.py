@@ -21,6 +21,8 @@ from accelerator.core.protocols import Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.engine import index_admin, stream_admin
 from accelerator.engine.handler import Engine
+from accelerator.engine.table_stats import PREFIX as STATS_PREFIX
+from accelerator.engine.table_stats import apply_stats
 from accelerator.engine.tables import describe, table_from_request
 
 __all__ = ["create_table", "describe_table", "delete_table", "list_tables", "update_table", "update_ttl",
@@ -52,6 +54,7 @@ async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") 
             desc["RestoreSummary"] = {**changes["Restore"], "RestoreInProgress": bool(changes.get("Filling"))}
         if changes.get("Filling") and status == "ACTIVE":  # a restore or an import is still writing its items
             desc["TableStatus"] = "CREATING"
+    apply_stats(desc, await engine.meta.get(STATS_PREFIX + table.name), table.created)
     return desc
 
 
@@ -95,7 +98,7 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     except TableMissing:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
-    for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:"):
+    for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:", STATS_PREFIX):
         await engine.meta.delete(prefix + table.name)
     await engine.streams.forget(table.name)
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
