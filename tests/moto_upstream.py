@@ -250,4 +250,4 @@ def mark_moto_differences(items: list[pytest.Item]) -> None:
             continue
         reason = _reason(item)
         if reason is not None:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))

@@ -11,6 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 
 from accelerator.cache import CachedStore, Invalidation
@@ -43,6 +44,14 @@ def S(v: str) -> dict[str, str]:
 def test_messages_round_trip() -> None:
     for message in (Invalidation("t", ((b"\x00pk", b""), (b"a", b"\xff")), 7), Invalidation("t", None, 1)):
         assert decode(encode(message)) == message
+
+
+def _until_sync(condition: Any, timeout: float = 30.0) -> None:
+    """Wait for a condition another process makes true (the timeout only bounds a broken run)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
 
 
 async def _until(condition: Any, timeout: float = 5.0) -> float:
@@ -127,6 +136,9 @@ def test_two_server_processes_on_one_sqlite_file() -> None:
                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                        BillingMode="PAY_PER_REQUEST")
         a.put_item(TableName="shared_tbl", Item={"pk": S("k"), "v": S("1")})
+        # The writer's invalidations (the CreateTable's and the put's) reach b asynchronously: a fill made before
+        # they arrive is rightly dropped by them. Wait until b has them, then the fill must stay.
+        _until_sync(lambda: orjson.loads(two.get("/admin/cache"))["remote_invalidations"] >= 2)
         b.get_item(TableName="shared_tbl", Key={"pk": S("k")})
         assert cache_header(b.get_item(TableName="shared_tbl", Key={"pk": S("k")})) == "hit"
         a.put_item(TableName="shared_tbl", Item={"pk": S("k"), "v": S("2")})

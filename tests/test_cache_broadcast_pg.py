@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import urllib.request
 from typing import Any
 
 import orjson
@@ -134,6 +135,11 @@ def test_after_a_lost_listener_the_node_reconnects_and_drops_everything() -> Non
     asyncio.run(go())
 
 
+def _remote_invalidations(url: str) -> int:
+    with urllib.request.urlopen(url + "/admin/cache", timeout=10) as response:
+        return int(orjson.loads(response.read())["remote_invalidations"])
+
+
 def test_two_server_processes_on_one_postgres_schema() -> None:
     backend = postgres_e2e_backend()
     cache = {"enabled": True, "item_ttl": 3600.0, "broadcast": "postgres", "broadcast_channel": _channel()}
@@ -146,6 +152,12 @@ def test_two_server_processes_on_one_postgres_schema() -> None:
                                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
         get = orjson.dumps({"TableName": "pg_shared", "Key": {"pk": S("k")}})
         a.call("PutItem", {"TableName": "pg_shared", "Item": {"pk": S("k"), "v": S("1")}})
+        # the writer's invalidations (CreateTable's and the put's) reach b asynchronously: wait for them, or a
+        # fill made before they arrive is rightly dropped and the hit below would depend on timing
+        deadline = time.monotonic() + 30
+        while _remote_invalidations(two.url) < 2:
+            assert time.monotonic() < deadline, "the writer's invalidations never arrived"
+            time.sleep(0.005)
         b.request("GetItem", get)
         reply = b.request("GetItem", get)
         assert reply.headers["x-accelerator-cache"] == "hit"

