@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from accelerator.core.changelog import ChangeLog, Logged, LogRecord, encode_record
 from accelerator.core.errors import ConditionFailed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
+from backends.redis import RedisStorage
+from tests.backend_services import redis_cluster_storage
 from tests.storage_backends import backend, storage_test  # noqa: F401  (backend is the parametrized fixture)
 from tests.test_storage_contract import table_def
 
@@ -119,3 +122,29 @@ async def test_concurrent_units_get_distinct_ordered_sequences(storage: Storage)
         mine = [r for r in records if r.new is not None and r.new["k"] == key]
         assert [r.new["n"] for r in mine if r.new] == list(range(1, 21))
         assert [r.old["n"] if r.old else 0 for r in mine] == list(range(20))
+
+
+def test_cluster_registry_forgets_partitions_that_went_quiet(tmp_path: Path) -> None:
+    """Trimming drops a partition from the cluster's log registry once its log is empty and its registration
+    old; a young registration survives, and a partition that logs again registers again first."""
+
+    async def main() -> None:
+        async with redis_cluster_storage(tmp_path) as storage:
+            assert isinstance(storage, RedisStorage)
+            await storage.create_table(table_def("lq"))
+            for pk in (b"a", b"b"):
+                await storage.transact([KeyRef("lq", pk, b"")], lambda _o: [Logged(b"{}", rec(1))])
+            records = await read_until(storage, "lq", 2)
+            registry = storage.layout.part("lq", b"").log_parts
+            client = storage.driver.client
+            assert await storage.trim_log("lq", records[-1][0] + 1) == 2
+            assert sorted(await client.zrange(registry, 0, -1)) == [b"a", b"b"], "young registrations stay"
+            storage.log.clock = lambda: time.time() + 3 * 3600  # three hours on: both went quiet
+            assert await storage.trim_log("lq", records[-1][0] + 1) == 0
+            assert await client.zrange(registry, 0, -1) == []
+            await storage.transact([KeyRef("lq", b"a", b"")], lambda _o: [Logged(b'{"x":1}', rec(2))])
+            assert await client.zrange(registry, 0, -1) == [b"a"], "its memory is old too: it registers again"
+            again = await read_until(storage, "lq", 1, after=records[-1][0])
+            assert [LogRecord.decode(s, d).at_ms for s, d in again] == [2]
+
+    asyncio.run(main())

@@ -5,11 +5,17 @@ trimming and dropping a table's log.
 Standalone, a table has one log zset and one counter, both advanced by the WRITE script with the items.
 On a cluster each partition logs into a zset in its own slot, sequenced by a hybrid clock; ``read`` merges the
 registered partitions' logs and returns records at least ``CLUSTER_HORIZON_US`` old (on the Redis clock),
-so a commit still in flight elsewhere cannot land behind a reader.
+so a commit still in flight elsewhere cannot land behind a reader. The registry holds each partition with
+the time it (re)registered: a process registers a partition before its first logged write and again once
+its memory of that is ``REREGISTER_SECONDS`` old; trimming drops partitions whose logs are empty and whose
+registration is ``FORGET_SECONDS`` old (a conditional script, so a fresh registration always survives), so
+reads merge only partitions that logged recently.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from accelerator.core.changelog import CLUSTER_HORIZON_US
@@ -20,15 +26,18 @@ from backends.redis.layout import Layout, Part
 __all__ = ["RedisChangeLog"]
 
 _REGISTERED_BOUND = 100_000  # partitions remembered as registered; past it, the memory starts over
+REREGISTER_SECONDS = 3600.0  # a process registers a partition again after this long
+FORGET_SECONDS = 2 * REREGISTER_SECONDS  # trim drops registrations this old whose logs are empty
 
 
 class RedisChangeLog:
     """A table's change log on one Redis deployment (standalone or cluster, as its layout says)."""
 
-    def __init__(self, driver: Driver, layout: Layout) -> None:
+    def __init__(self, driver: Driver, layout: Layout, clock: Callable[[], float] = time.time) -> None:
         self.driver = driver
         self.layout = layout
-        self._registered: set[tuple[str, bytes]] = set()  # cluster: partitions known to be in P:{T}:lp
+        self.clock = clock
+        self._registered: dict[tuple[str, bytes], float] = {}  # cluster: partition -> when this process registered
 
     def script_args(self, group: list[Part], records: list[tuple[str, bytes, bytes]], keys: list[bytes]) -> list[Any]:
         """The WRITE script's log section for the records of ``group``'s partitions; appends their log keys."""
@@ -51,16 +60,18 @@ class RedisChangeLog:
         before the write leaves only an empty entry), so that readers find them."""
         if not self.layout.clustered or not records:
             return
-        new = {(name, pk) for name, pk, _ in records} - self._registered
-        if not new:
+        now = self.clock()
+        due = sorted({(name, pk) for name, pk, _ in records
+                      if now - self._registered.get((name, pk), -REREGISTER_SECONDS) >= REREGISTER_SECONDS})
+        if not due:
             return
         client = self.driver.client
         with driver_errors():
-            for name, pk in sorted(new):
-                await client.zadd(self.layout.part(name, pk).log_parts, {pk: 0})
+            for name, pk in due:
+                await client.zadd(self.layout.part(name, pk).log_parts, {pk: now})
         if len(self._registered) > _REGISTERED_BOUND:  # re-registering costs only a round trip
             self._registered.clear()
-        self._registered |= new
+        self._registered.update(dict.fromkeys(due, now))
 
     async def read(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
         if not self.layout.clustered:
@@ -105,10 +116,16 @@ class RedisChangeLog:
         with driver_errors():
             if not self.layout.clustered:
                 return int(await client.zremrangebyscore(self.layout.part(table, b"").log, "-inf", bound))
-            gone = 0
-            for pk in await client.zrange(self.layout.part(table, b"").log_parts, 0, -1):
-                gone += int(await client.zremrangebyscore(self.layout.part(table, pk).log, "-inf", bound))
-            return gone
+            registry = self.layout.part(table, b"").log_parts
+            gone, empty = 0, []
+            for pk in await client.zrange(registry, 0, -1):
+                log = self.layout.part(table, pk).log
+                gone += int(await client.zremrangebyscore(log, "-inf", bound))
+                if not await client.exists(log):
+                    empty.append(pk)
+        if empty:
+            await self.driver.eval(lua.FORGET_LOGS, [registry], [self.clock() - FORGET_SECONDS, *empty])
+        return gone
 
     async def drop(self, name: str) -> None:
         """DeleteTable: the table's log goes with it. The standalone counter and the cluster registry stay:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "READ_LOG", "ALL"]
+__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "READ_LOG", "FORGET_LOGS", "ALL"]
 
 
 @dataclass(frozen=True)
@@ -268,4 +268,21 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], ARGV[2], 'LIMIT', 0,
 """,
 )
 
-ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF, READ_LOG)
+# Cluster: drop partitions from a table's log registry if they registered before a cutoff; KEYS registry;
+# ARGV cutoff, then partition keys. A writer re-registers (a fresh score) before it logs, so a partition
+# that logs again meanwhile keeps its entry. Returns how many went.
+FORGET_LOGS = Script(
+    "forget_logs",
+    """
+local gone = 0
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) < tonumber(ARGV[1]) then
+    gone = gone + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return gone
+""",
+)
+
+ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF, READ_LOG, FORGET_LOGS)
