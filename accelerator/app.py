@@ -234,7 +234,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
         routes = fanout_routes(worker, routes, METRICS_CONTENT_TYPE)
         metrics_route = fanout_routes(worker, metrics_route, METRICS_CONTENT_TYPE)
     server = Server(router, limits, routes, verifier=_verifier(config),
-                    authorize=enforcer.policies.allowed if enforcer is not None else allow_all,
+                    authorize=enforcer.admit if enforcer is not None else allow_all,
                     cors=Cors(s.cors_origins) if s.cors_origins else None)
     # /metrics unsigned on a listener of its own (e.g. loopback only), for scrapers that cannot sign
     metrics_server = Server(router, limits, metrics_route, data_plane=False) if s.metrics_listen else None

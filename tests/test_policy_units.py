@@ -454,3 +454,13 @@ def test_resources_of_another_region_or_account_are_warned_about(tmp_path: Path,
                                 "arn:aws:dynamodb:us-west-2:123456789012:table/GameScores never matches")
     assert "arn:aws:dynamodb:eu-west-1:*:table/W" in warned[1]
     assert not policies.allowed("K", "dynamodb:GetItem", table_arn("GameScores"))
+
+
+def test_admin_routes_get_aws_wording() -> None:
+    enforcer, _ = _enforcer({"Statement": [_allow("accelerator:*"), _deny("accelerator:FlushCache", ARN)]}, {})
+    assert enforcer.admit("K", "accelerator:DescribeCache", "*") is True
+    with pytest.raises(AccessDeniedException, match=f"FlushCache on resource: {ARN} with an explicit deny"):
+        enforcer.admit("K", "accelerator:FlushCache", ARN)
+    with pytest.raises(AccessDeniedException, match="because no identity-based policy allows the "
+                                                    "accelerator:FlushCache action"):
+        enforcer.admit("stranger", "accelerator:FlushCache", "*")

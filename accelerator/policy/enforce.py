@@ -105,6 +105,14 @@ class Enforcer:
         else:
             self._tables.pop(table, None)
 
+    def admit(self, principal: str, action: str, resource: str) -> bool:
+        """An admin route's decision (no condition context): True, or AWS's AccessDeniedException, whose
+        wording tells an explicit deny from a missing allow."""
+        decision = self.policies.decide(principal, action, resource)
+        if decision is not Decision.ALLOW:
+            raise denied(principal, action, resource, decision)
+        return True
+
     def authorize(self, operation: str, request: dict[str, Any]) -> Awaitable[None] | None:
         """None if the signing key may do all the request asks; AccessDeniedException if not."""
         if not self.policies.configured:
