@@ -8,6 +8,7 @@ results.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from tests.server_process import ServerProcess
 # every tests/test_e2e_*.py module: the suite grows, this follows
 for _path in sorted(Path(__file__).parent.glob("test_e2e_*.py")):
     _module = importlib.import_module(f"tests.{_path.stem}")
+    # a test that names a fixture of its own module (its own server, a streams client) is that module's alone
+    _own = {n for n, o in vars(_module).items() if type(o).__name__ == "FixtureFunctionDefinition"} - {"ddb"}
     for _name, _obj in vars(_module).items():
-        if _name.startswith("test_") and callable(_obj):
+        if _name.startswith("test_") and callable(_obj) and not _own & set(inspect.signature(_obj).parameters):
             globals()[_name] = _obj
 
 @pytest.fixture(scope="module")

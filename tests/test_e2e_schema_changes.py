@@ -160,4 +160,16 @@ def test_a_schema_change_on_one_node_reaches_the_other() -> None:
         b.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "color", "AttributeType": "S"}],
                        GlobalSecondaryIndexUpdates=[{"Create": _index()}])
         _wait_active(a, name)
-        assert _query(a, name)["Items"] == [{"pk": S("a"), "color": S("red")}]
+        # node one hears of the new index through the broadcast too (asynchronous, like the delete above)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                items = _query(a, name)["Items"]
+                break
+            except a.exceptions.ClientError as exc:  # node one's definition: still without it, or backfilling
+                assert exc.response["Error"]["Message"] in (
+                    "The table does not have the specified index: gsi1",
+                    "Cannot read from backfilling global secondary index: gsi1")
+                assert time.monotonic() < deadline, "node one never learnt of the re-created index"
+                time.sleep(0.01)
+        assert items == [{"pk": S("a"), "color": S("red")}]

@@ -61,6 +61,20 @@ OPERATIONS: dict[str, Operation] = {
         ("untag_resource", "UntagResource", False, True),
         ("list_tags_of_resource", "ListTagsOfResource", True, True),
         ("describe_limits", "DescribeLimits", True, True),
+        ("create_backup", "CreateBackup", False, True),
+        ("describe_backup", "DescribeBackup", True, True),
+        ("list_backups", "ListBackups", True, True),
+        ("delete_backup", "DeleteBackup", False, True),
+        ("restore_table_from_backup", "RestoreTableFromBackup", False, True),
+        ("update_continuous_backups", "UpdateContinuousBackups", False, True),
+        ("describe_continuous_backups", "DescribeContinuousBackups", True, True),
+        ("restore_table_to_point_in_time", "RestoreTableToPointInTime", False, True),
+        ("export_table_to_point_in_time", "ExportTableToPointInTime", False, True),
+        ("describe_export", "DescribeExport", True, True),
+        ("list_exports", "ListExports", True, True),
+        ("import_table", "ImportTable", False, True),
+        ("describe_import", "DescribeImport", True, True),
+        ("list_imports", "ListImports", True, True),
     ]
 }
 _BY_NAME = {op.name: op for op in OPERATIONS.values()}
@@ -77,12 +91,17 @@ def _default(value: Any) -> Any:
         return base64.b64encode(value).decode()
     if isinstance(value, set | frozenset):
         return list(value)
+    if isinstance(value, datetime.datetime):  # epoch seconds on the wire; a naive one is UTC, as in boto3
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        seconds = value.timestamp()
+        return int(seconds) if seconds == int(seconds) else seconds
     raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def dumps(params: Any) -> bytes:
     """A request body; bytes become base64 as boto3 does."""
-    return orjson.dumps(params, default=_default)
+    return orjson.dumps(params, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def _decode_binary(value: Any) -> None:

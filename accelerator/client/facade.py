@@ -142,3 +142,45 @@ class ClientFacade(Generic[R]):
 
     def describe_limits(self, **kwargs: Any) -> R:
         return self._call(_OPS["describe_limits"], kwargs)
+
+    def create_backup(self, **kwargs: Any) -> R:
+        return self._call(_OPS["create_backup"], kwargs)
+
+    def describe_backup(self, **kwargs: Any) -> R:
+        return self._call(_OPS["describe_backup"], kwargs)
+
+    def list_backups(self, **kwargs: Any) -> R:
+        return self._call(_OPS["list_backups"], kwargs)
+
+    def delete_backup(self, **kwargs: Any) -> R:
+        return self._call(_OPS["delete_backup"], kwargs)
+
+    def restore_table_from_backup(self, **kwargs: Any) -> R:
+        return self._call(_OPS["restore_table_from_backup"], kwargs)
+
+    def update_continuous_backups(self, **kwargs: Any) -> R:
+        return self._call(_OPS["update_continuous_backups"], kwargs)
+
+    def describe_continuous_backups(self, **kwargs: Any) -> R:
+        return self._call(_OPS["describe_continuous_backups"], kwargs)
+
+    def restore_table_to_point_in_time(self, **kwargs: Any) -> R:
+        return self._call(_OPS["restore_table_to_point_in_time"], kwargs)
+
+    def export_table_to_point_in_time(self, **kwargs: Any) -> R:
+        return self._call(_OPS["export_table_to_point_in_time"], kwargs)
+
+    def describe_export(self, **kwargs: Any) -> R:
+        return self._call(_OPS["describe_export"], kwargs)
+
+    def list_exports(self, **kwargs: Any) -> R:
+        return self._call(_OPS["list_exports"], kwargs)
+
+    def import_table(self, **kwargs: Any) -> R:
+        return self._call(_OPS["import_table"], kwargs)
+
+    def describe_import(self, **kwargs: Any) -> R:
+        return self._call(_OPS["describe_import"], kwargs)
+
+    def list_imports(self, **kwargs: Any) -> R:
+        return self._call(_OPS["list_imports"], kwargs)
