@@ -45,7 +45,7 @@ log = logging.getLogger("accelerator.imports")
 
 CATALOG = "!imports"
 _LINES = 500  # lines read (and items written) between two yields to the loop
-_CHUNK = 100
+_CHUNK = 500  # items per atomic unit (one commit each)
 _FIELDS = ("ImportArn", "ImportStatus", "TableArn", "TableId", "ClientToken", "S3BucketSource", "ErrorCount",
            "InputFormat", "InputFormatOptions", "InputCompressionType", "TableCreationParameters", "StartTime",
            "EndTime", "ProcessedSizeBytes", "ProcessedItemCount", "ImportedItemCount", "FailureCode",
@@ -154,7 +154,7 @@ class _Converter:
         if not self.fixed_header:
             self.header = None
 
-    def item(self, line: str) -> dict[str, Any] | None:
+    def item(self, line: str) -> tuple[tuple[bytes, bytes], dict[str, Any]] | None:
         if not line.strip():
             return None
         if not self.csv:
@@ -176,12 +176,12 @@ class _Converter:
             item[name] = {kind: normalize_number(value) if kind == "N" else value}
         return self._checked(item)
 
-    def _checked(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _checked(self, item: dict[str, Any]) -> tuple[tuple[bytes, bytes], dict[str, Any]]:
         validate_item(item)
-        self.key.key_of_item(item)
+        key = self.key.key_of_item(item)
         for index in self.indexes:
             index.composite(item)
-        return item
+        return key, item
 
 
 async def _run(engine: Any, table: TableDef, record: dict[str, Any]) -> None:
@@ -217,15 +217,16 @@ async def _write(engine: Any, table: TableDef, convert: _Converter, batch: list[
     items: dict[tuple[bytes, bytes], bytes] = {}
     for line in batch:
         try:
-            item = convert.item(line)
+            converted = convert.item(line)
         except (ValueError, DynamoError):
             counts["ProcessedItemCount"] += 1
             counts["ErrorCount"] += 1
             continue
-        if item is None:
+        if converted is None:
             continue
         counts["ProcessedItemCount"] += 1
-        items[table.key.key_of_item(item)] = orjson.dumps(item)  # a key seen twice: the last line wins
+        key, item = converted
+        items[key] = orjson.dumps(item)  # a key seen twice: the last line wins
     pairs = list(items.items())
     for i in range(0, len(pairs), _CHUNK):
         chunk = pairs[i : i + _CHUNK]
