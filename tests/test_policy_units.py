@@ -116,6 +116,12 @@ CASES: list[tuple[str, list[dict[str, Any]], str, str, dict[str, Any] | None, De
         "dynamodb:Attributes": "secret"}})], "dynamodb:GetItem", ARN, {"dynamodb:Attributes": ("pk",)}, ALLOW),
     ("an unknown value never escapes a deny", [_allow(), _deny(Condition={"ForAnyValue:StringEquals": {
         "dynamodb:Attributes": "secret"}})], "dynamodb:GetItem", ARN, {"dynamodb:Attributes": UNKNOWN}, EXPLICIT),
+    ("no set operator on a batch's keys: all must match in an Allow", [_allow(Condition={"StringEquals": {
+        "dynamodb:LeadingKeys": "u1"}})], "dynamodb:BatchGetItem", ARN, {"dynamodb:LeadingKeys": ("u1", "u2")},
+     IMPLICIT),
+    ("no set operator on a batch's keys: one match makes a Deny apply", [_allow(), _deny(Condition={
+        "StringEquals": {"dynamodb:LeadingKeys": "u2"}})], "dynamodb:BatchGetItem", ARN,
+     {"dynamodb:LeadingKeys": ("u1", "u2")}, EXPLICIT),
     ("condition key names ignore case", [_allow(Condition={"ForAllValues:StringEquals": {
         "DynamoDB:leadingkeys": "u1"}})], "dynamodb:GetItem", ARN, {"dynamodb:LeadingKeys": ("u2",)}, IMPLICIT),
 ]

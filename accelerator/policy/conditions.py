@@ -100,7 +100,10 @@ class ConditionTest:
             return all(self._positive(v) != self.negated for v in values)
         if self.qualifier == "foranyvalue":
             return any(self._positive(v) != self.negated for v in values)
-        return any(self._positive(v) for v in values) != self.negated
+        # No set operator on a multivalued key (IAM requires one): fail closed, every value must pass in an
+        # Allow, any value that passes makes a Deny apply.
+        passes = (self._positive(v) != self.negated for v in values)
+        return any(passes) if deny else all(passes)
 
 
 def compile_condition(block: Any) -> tuple[ConditionTest, ...]:
