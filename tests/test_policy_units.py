@@ -470,3 +470,13 @@ def test_admin_routes_get_aws_wording() -> None:
     with pytest.raises(AccessDeniedException, match="because no identity-based policy allows the "
                                                     "accelerator:FlushCache action"):
         enforcer.admit("stranger", "accelerator:FlushCache", "*")
+
+
+def test_multi_attribute_partition_keys_have_unknown_leading_keys() -> None:
+    from accelerator.policy.enforce import TableKeys
+
+    keys = TableKeys.from_description({
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [{"IndexName": "multi", "KeySchema": [
+            {"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "HASH"}]}]})
+    assert (keys.partition(None), keys.partition("multi"), keys.partition("missing")) == ("pk", None, None)

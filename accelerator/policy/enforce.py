@@ -189,6 +189,8 @@ class Enforcer:
                 return UNKNOWN  # DescribeTable failed: the table does not exist (or the store is down)
             raise _Learn(table)
         hash_name = keys.partition(target.index)
+        if hash_name is None and target.index in keys.indexes:
+            return UNKNOWN  # a multi-attribute partition key: no one value to compare
         found: tuple[str, ...] | None = None
         if hash_name is not None:
             if target.query:
