@@ -331,10 +331,15 @@ def test_bad_streams_inputs(ddb: Any, stream_server: ServerProcess, make_stream_
 def test_deleting_the_table_removes_its_streams(ddb: Any, streams: Any, make_stream_table: Callable[..., str]) -> None:
     table = make_stream_table("KEYS_ONLY")
     arn = arn_of(ddb, table)
+    shard = list_shards(streams, arn)[0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
     ddb.delete_table(TableName=table)
     with pytest.raises(ClientError) as exc:
         streams.describe_stream(StreamArn=arn)
-    assert error(exc)[0] == "ResourceNotFoundException"
+    assert error(exc) == ("ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found")
+    with pytest.raises(ClientError) as exc:
+        streams.get_records(ShardIterator=iterator)
+    assert error(exc) == ("ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found")
     assert arn not in [s["StreamArn"] for s in streams.list_streams()["Streams"]]
 
 

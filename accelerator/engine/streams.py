@@ -24,7 +24,7 @@ from accelerator.core.tables import TableDef
 from accelerator.core.values import item_size
 from accelerator.engine.handler import Engine
 from accelerator.engine.stream_iterators import Position
-from accelerator.engine.stream_state import Shard, Stream, parse_arn, shard_id
+from accelerator.engine.stream_state import Shard, Stream, parse_arn, shard_id, stream_arn
 from accelerator.engine.tables import REGION
 
 __all__ = ["list_streams", "describe_stream", "get_shard_iterator", "get_records", "HANDLERS", "render"]
@@ -137,7 +137,7 @@ async def get_shard_iterator(engine: Engine, req: Request) -> Response:
     stream = await _stream(engine, req["StreamArn"])
     shard = stream.shard(req["ShardId"])
     if shard is None:
-        raise ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {req['ShardId']}")
+        raise ResourceNotFoundException("Requested resource not found: Shard does not exist")
     kind = req["ShardIteratorType"]
     seq = _sequence(req)
     if kind in ("TRIM_HORIZON", "LATEST") and seq is not None:
@@ -192,10 +192,10 @@ async def get_records(engine: Engine, req: Request) -> Response:
     await engine.streams.roll(position.table, now_ms / 1000)
     stream = next((s for s in await engine.streams.streams(position.table) if s.label == position.label), None)
     if stream is None:
-        raise _stream_not_found(f"{position.table}/stream/{position.label}")
+        raise _stream_not_found(stream_arn(position.table, position.label))
     shard = next((s for s in stream.shards if s.start == position.shard), None)
     if shard is None:
-        raise ResourceNotFoundException("Requested resource not found: Shard does not exist")
+        raise ResourceNotFoundException("Invalid ShardId in ShardIterator")
     if shard.end is not None and position.after >= shard.end:
         return {"Records": []}  # a closed shard read to its end: no NextShardIterator
     if position.after + 1 < await engine.streams.trimmed(position.table):
