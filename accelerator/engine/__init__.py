@@ -23,6 +23,7 @@ from accelerator.engine import (
     items,
     pitr,
     query,
+    resume,
     streams,
     transact,
 )
@@ -95,6 +96,7 @@ class TableEngine:
             self.spawn(self.pitr_upkeep.run())
         self.stats.start()
         await index_admin.resume_backfills(self)
+        await resume.resume_fills(self)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run background work (index backfills) until it ends or the engine closes."""

@@ -29,13 +29,15 @@ from accelerator.engine import restore
 from accelerator.engine.control import describe_table
 from accelerator.engine.snapshot import native, open_view, pages
 
-__all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE"]
+__all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE", "fill_from_backup"]
 
 log = logging.getLogger("accelerator.backups")
 
 CATALOG = "!backups"
 _STORE_PREFIX = "!backup!"
 _ARN_TABLE = ":table/"
+BEAT_SECONDS = 5.0  # a backup's copy marks its record alive this often
+STALE_SECONDS = 60.0  # a CREATING backup not marked alive for this long was cut off by a restart
 LOG_DECISION_SECONDS = 1.0
 """How long another process may go on writing the table without logging after its log is turned on (its
 cached decision, ``accelerator.engine.changelog``)."""
@@ -98,8 +100,17 @@ def _description(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _stale(record: dict[str, Any]) -> bool:
+    """A backup still CREATING whose copy stopped beating: its process ended mid-copy (the view is gone)."""
+    return record["status"] == "CREATING" and time.time() - record.get("beat", record["created"]) > STALE_SECONDS
+
+
 async def _record(engine: Any, arn: str) -> dict[str, Any]:
     record = await engine.backups.get(arn)
+    if record is not None and _stale(record):
+        log.warning("backup %s stopped while it was being created; it is removed", arn)
+        await _drop(engine, record)
+        record = None
     if record is None:
         raise BackupNotFoundException(f"Backup not found: {arn}")
     return record
@@ -113,7 +124,7 @@ async def create_backup(engine: Any, req: Request) -> Response:
     created = round(time.time(), 3)  # DynamoDB's timestamps have milliseconds
     backup_id = f"{int(created * 1000):014d}-{secrets.token_hex(4)}"
     record = {"arn": f"{source['TableArn']}/backup/{backup_id}", "name": req["BackupName"], "created": created,
-              "status": "CREATING", "size": 0, "items": 0, "source": source, "store": _STORE_PREFIX + backup_id,
+              "status": "CREATING", "beat": created, "size": 0, "items": 0, "source": source, "store": _STORE_PREFIX + backup_id,
               "ttl": ttl["TimeToLiveDescription"]}
     try:
         await engine.storage.create_table(TableDef(name=record["store"], key=table.key, attribute_definitions=(),
@@ -144,8 +155,13 @@ async def _consistent_view(engine: Any, table: TableDef) -> Any:
 
 
 async def _copy(engine: Any, view: Any, record: dict[str, Any]) -> None:
+    async def beat(items: int, size: int) -> None:
+        if time.time() - record["beat"] >= BEAT_SECONDS:  # the copy is alive: see _stale
+            record["beat"] = time.time()
+            await engine.backups.put(record["arn"], record)
+
     try:
-        items, size = await restore.write_pages(engine.storage, record["store"], pages(view))
+        items, size = await restore.write_pages(engine.storage, record["store"], pages(view), beat)
         current = await engine.backups.get(record["arn"])
         if current is None:  # deleted meanwhile
             with contextlib.suppress(TableMissing):
@@ -182,7 +198,13 @@ async def delete_backup(engine: Any, req: Request) -> Response:
 
 
 async def list_backups(engine: Any, req: Request) -> Response:
-    records = sorted(await engine.backups.all(), key=lambda r: (r["created"], r["arn"]))
+    records = []
+    for record in await engine.backups.all():
+        if _stale(record):
+            await _drop(engine, record)
+        else:
+            records.append(record)
+    records.sort(key=lambda r: (r["created"], r["arn"]))
     if req.get("BackupType", "USER") not in ("USER", "ALL"):
         records = []
     if "TableName" in req:
@@ -223,7 +245,7 @@ async def restore_table_from_backup(engine: Any, req: Request) -> Response:
                "RestoreDateTime": record["created"]}
     create = restore.create_request(source, req["TargetTableName"], req)
     table = await restore.create_target(engine, create, summary)
-    engine.spawn(_fill(engine, table, record["store"]))
+    engine.spawn(fill_from_backup(engine, table, record["store"]))
     return {"TableDescription": (await describe_table(engine, {"TableName": table.name}))["Table"]}
 
 
@@ -234,7 +256,8 @@ async def _stored_pages(engine: Any, store: str) -> Any:
         start = page[-1][0], page[-1][1]
 
 
-async def _fill(engine: Any, table: TableDef, store: str) -> None:
+async def fill_from_backup(engine: Any, table: TableDef, store: str) -> None:
+    """Write a backup's items (its hidden table ``store``) into ``table``, then mark it ACTIVE."""
     try:
         await restore.write_pages(engine.storage, table.name, _stored_pages(engine, store))
         await restore.finish(engine, table.name)

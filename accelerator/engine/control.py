@@ -6,6 +6,7 @@ records in the meta store and are merged into DescribeTable.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -98,8 +99,12 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     except TableMissing:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
+    recovery = await engine.meta.get("pitr:" + table.name)
     for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:", STATS_PREFIX):
         await engine.meta.delete(prefix + table.name)
+    if recovery and recovery.get("base"):  # the table's point-in-time recovery base goes with it
+        with contextlib.suppress(TableMissing):
+            await engine.storage.delete_table(recovery["base"])
     await engine.streams.forget(table.name)
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)

@@ -39,7 +39,7 @@ from accelerator.engine.control import describe_table
 from accelerator.engine.indexes import IndexDef, indexes_of
 from accelerator.engine.locations import bucket_dir, check_bucket
 
-__all__ = ["HANDLERS", "CATALOG"]
+__all__ = ["HANDLERS", "CATALOG", "fill_from_files"]
 
 log = logging.getLogger("accelerator.imports")
 
@@ -97,7 +97,7 @@ async def import_table(engine: Any, req: Request) -> Response:
         if member in req:
             record[member] = req[member]
     await engine.imports.put(record["ImportArn"], record)
-    engine.spawn(_run(engine, table, record))
+    engine.spawn(fill_from_files(engine, table, record))
     return {"ImportTableDescription": _public(record)}
 
 
@@ -184,7 +184,8 @@ class _Converter:
         return key, item
 
 
-async def _run(engine: Any, table: TableDef, record: dict[str, Any]) -> None:
+async def fill_from_files(engine: Any, table: TableDef, record: dict[str, Any]) -> None:
+    """Run the import ``record`` into ``table`` (from its first file: rewriting an item is harmless)."""
     counts = {"ProcessedItemCount": 0, "ImportedItemCount": 0, "ErrorCount": 0, "ProcessedSizeBytes": 0}
     try:
         files = await asyncio.to_thread(_sources, engine.export_root, record["S3BucketSource"])

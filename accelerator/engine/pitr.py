@@ -33,7 +33,7 @@ from accelerator.engine import restore
 from accelerator.engine.backups import LOG_DECISION_SECONDS, name_of, source_description, table_named
 from accelerator.engine.snapshot import LOG_SETTLE_SECONDS, PAGE, open_view, pages
 
-__all__ = ["HANDLERS", "enabled", "materialize", "window", "PitrUpkeep"]
+__all__ = ["HANDLERS", "enabled", "materialize", "window", "PitrUpkeep", "fill_to_time"]
 
 log = logging.getLogger("accelerator.pitr")
 
@@ -166,11 +166,12 @@ async def restore_table_to_point_in_time(engine: Any, req: Request) -> Response:
     summary = {"SourceTableArn": source["TableArn"], "RestoreDateTime": round(at, 3)}
     create = restore.create_request(source, req["TargetTableName"], req)
     target = await restore.create_target(engine, create, summary)
-    engine.spawn(_fill(engine, table, record, at, target.name))
+    engine.spawn(fill_to_time(engine, table, record, at, target.name))
     return {"TableDescription": (await engine.call("DescribeTable", {"TableName": target.name}))["Table"]}
 
 
-async def _fill(engine: Any, source: TableDef, record: dict[str, Any], at: float, target: str) -> None:
+async def fill_to_time(engine: Any, source: TableDef, record: dict[str, Any], at: float, target: str) -> None:
+    """Write ``source`` as of ``at`` into the table ``target``, then mark it ACTIVE."""
     try:
         await materialize(engine, source, record, at, target)
         await restore.finish(engine, target)
