@@ -364,3 +364,16 @@ def test_dynamodb_upstream_proxies_the_streams_api() -> None:
         assert exc.value.response["Error"]["Code"] != "UnknownOperationException"
     finally:
         proc.stop()
+
+
+def test_reordered_sets_are_no_change(ddb: Any, streams: Any, make_stream_table: Callable[..., str]) -> None:
+    table = make_stream_table("NEW_IMAGE")
+    first = {"pk": S("a"), "s": {"SS": ["x", "y"]}, "m": {"M": {"n": {"NS": ["1", "2"]}}}}
+    ddb.put_item(TableName=table, Item=first)
+    ddb.put_item(TableName=table, Item={"pk": S("a"), "s": {"SS": ["y", "x"]}, "m": {"M": {"n": {"NS": ["2", "1"]}}}})
+    ddb.update_item(TableName=table, Key={"pk": S("a")}, UpdateExpression="SET s = :s",
+                    ExpressionAttributeValues={":s": {"SS": ["y", "x"]}})
+    ddb.put_item(TableName=table, Item={"pk": S("a"), "s": {"SS": ["z"]}})  # the first real change
+    records = StreamReader(streams, arn_of(ddb, table)).read_until(2)  # a spurious record would be second
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+    assert records[1]["dynamodb"]["NewImage"] == {"pk": S("a"), "s": {"SS": ["z"]}}

@@ -83,6 +83,8 @@ class LoggingStorage:
         now = time.monotonic()
         logged = []
         for i, ref in enumerate(refs):
+            if "!" in ref.table:
+                continue  # index and system tables never log
             entry = self._on.get(ref.table)  # the common case answers without awaiting anything
             if entry[1] if entry is not None and entry[0] > now else await self.logs(ref.table):
                 logged.append(i)
@@ -136,6 +138,20 @@ class LoggingStorage:
 
 
 def _changed(old: bytes | None, new: bytes | None) -> bool:
+    """Whether a write changed the item; a set whose members were only reordered is the same set."""
     if old is None or new is None:
         return old is not new
-    return old != new and orjson.loads(old) != orjson.loads(new)
+    if old == new:
+        return False
+    before, after = orjson.loads(old), orjson.loads(new)
+    return before != after and _canonical(before) != _canonical(after)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every string, number and binary set sorted, at any depth."""
+    if isinstance(value, dict):
+        return {k: sorted(v) if k in ("SS", "NS", "BS") and isinstance(v, list) else _canonical(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
