@@ -206,7 +206,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.in_request = False
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
-        self.body = []  # the queue entry holds it until dispatch, the handler after
+        self.body.clear()  # the queue entry holds the body until dispatch, the handler after
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
         self.queue.append((method, self.url, self.target, body, keep, self.headers))
