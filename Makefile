@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.compare
 	$(PY) -m bench.concurrency
+	$(PY) -m bench.write_throughput --write
 
 loadtest: $(STAMP)
 	$(VENV)/bin/accelerator loadtest --scenario $(SCENARIO) --duration $(DURATION) --rate $(RATE) --users $(USERS) --warmup $(WARMUP) $(if $(RECORD),--record,) $(if $(TARGET),--target $(TARGET),)
