@@ -33,10 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
         try:
             check_backend(config)
+            count = worker_count(config.server.workers, config.backend.kind)
         except ConfigError as exc:
             raise ConfigError(f"{args.config}: {exc}" if args.config else str(exc)) from None
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        count = worker_count(config.server.workers)
         if count > 1:
             check_encryption(config)  # a key file that does not fit the store: one line here, not one per worker
             return supervise(config, count)

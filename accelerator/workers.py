@@ -26,6 +26,7 @@ from typing import Any
 from accelerator.cache.shared import SharedGenerations
 from accelerator.config import Config, ConfigError
 from accelerator.fanout import WorkerContext
+from accelerator.startup import StartupError
 
 __all__ = ["worker_count", "supervise"]
 
@@ -35,13 +36,18 @@ _START_TIMEOUT = 60.0
 _QUICK_DEATH = 5.0  # a worker that dies sooner than this after its start is restarted after a growing pause
 
 
-def worker_count(value: int | str) -> int:
+def worker_count(value: int | str, backend: str = "sqlite") -> int:
     """``[server] workers``: a positive count, or "auto" for the CPUs this process may run on."""
     if value == "auto":
-        return len(os.sched_getaffinity(0))
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f'[server] workers must be a positive integer or "auto", not {value!r}')
-    return value
+        count = len(os.sched_getaffinity(0))
+    elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f'[server] workers: expected a positive integer or "auto", got {value!r}')
+    else:
+        count = value
+    if count > 1 and backend == "memory":  # each worker would hold a store of its own
+        raise ConfigError("[server] workers: the memory backend lives in one process; use 1 worker "
+                          "(or sqlite, postgres, redis)")
+    return count
 
 
 def _reserve(host: str, port: int) -> socket.socket:
@@ -50,7 +56,11 @@ def _reserve(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 

@@ -165,3 +165,33 @@ def test_a_dead_worker_is_restarted_and_sigterm_drains_all() -> None:
     finally:
         code = proc.stop(signal.SIGTERM)
     assert code == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backend", "memory", "--workers", "2"], "the memory backend lives in one process"),
+    (["--backend", "sqlite", "--workers", "0"], 'expected a positive integer or "auto", got 0'),
+    (["--backend", "sqlite", "--workers", "many"], "--workers"),
+])
+def test_bad_worker_settings_are_one_line_and_exit_2(args: list[str], message: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "accelerator.cli", "serve", "--port", "0", "--data-dir",
+                           str(tmp_path), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:  # bound without SO_REUSEPORT: no worker may share it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "accelerator.cli", "serve", "--port", str(port), "--workers",
+                               "2", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
