@@ -9,6 +9,7 @@ header made with one of the configured access keys. The checks run in DynamoDB's
     date not ISO-8601 basic                         IncompleteSignatureException
     date outside ``max_skew`` (5 min.)              InvalidSignatureException "Signature expired" / "not yet current"
     Host not signed                                 InvalidSignatureException
+    X-Amz-Target sent but not signed                InvalidSignatureException (a check added here)
     algorithm, credential shape                     IncompleteSignatureException
     credential scope (service, terminator, day)     InvalidSignatureException
     unknown access key                              UnrecognizedClientException
@@ -124,6 +125,10 @@ class SigV4Verifier:
         if "host" not in names:
             raise InvalidSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS "
                                             "Authorization.")
+        if b"x-amz-target" in headers and "x-amz-target" not in names:
+            # The target picks the operation and is not in the body hash: unsigned, a captured GetItem could be
+            # re-sent as a DeleteItem of the same key. SDKs sign it; clients signing Host alone are refused.
+            raise InvalidSignatureException("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
         if algorithm != sigv4.ALGORITHM:
             raise IncompleteSignatureException(f"Unsupported AWS 'algorithm': '{algorithm}' (only "
                                                f"{sigv4.ALGORITHM} for now). ")

@@ -104,6 +104,21 @@ def test_unsigned_payload_and_wrong_hash_are_refused(secured: ServerProcess, wir
     _still_usable(wire, secured.port)
 
 
+def test_unsigned_target_cannot_turn_a_captured_read_into_a_delete(secured: ServerProcess, wire: Wire) -> None:
+    """A GetItem signed over Host alone (as awscurl signs), re-sent with X-Amz-Target DeleteItem: the body and
+    its hash are unchanged, so only a signature over the target stops the delete."""
+    put = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": "t"}, "v": {"S": "kept"}}}).encode()
+    assert _post(wire, secured.port, "PutItem", put).status == 200
+    get = json.dumps({"TableName": TABLE, "Key": {"pk": {"S": "t"}}, "ConsistentRead": True}).encode()
+    headers = signed(secured.port, "POST", "/", get, {"Content-Type": "application/x-amz-json-1.0"})
+    assert "x-amz-target" not in headers["Authorization"]
+    for target in ("GetItem", "DeleteItem"):
+        answer = wire.request("POST", "/", {**headers, "X-Amz-Target": f"DynamoDB_20120810.{target}"}, get)
+        assert (answer.status, answer.type) == (400, "InvalidSignatureException"), answer.body
+        assert answer.message == "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+    assert _post(wire, secured.port, "GetItem", get).json["Item"]["v"] == {"S": "kept"}
+
+
 def _compress_before_signing(coding: str, sizes: list[tuple[int, int]]) -> Any:
     def handler(request: Any, **_: Any) -> None:
         body = request.body if isinstance(request.body, bytes) else request.body.encode()
