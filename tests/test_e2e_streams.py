@@ -100,6 +100,7 @@ def summary(record: dict[str, Any]) -> tuple[Any, ...]:
 def test_every_write_path_logs_in_order_with_the_view_images(ddb: Any, streams: Any,
                                                               make_stream_table: Callable[..., str], view: str) -> None:
     table = make_stream_table(view)
+    began = int(time.time())
     ddb.put_item(TableName=table, Item={"pk": S("a"), "v": N(1)})
     ddb.put_item(TableName=table, Item={"pk": S("a"), "v": N(1)})  # the same item again: no record
     ddb.update_item(TableName=table, Key={"pk": S("a")}, UpdateExpression="SET v = :v",
@@ -145,6 +146,9 @@ def test_every_write_path_logs_in_order_with_the_view_images(ddb: Any, streams: 
     for group in groups:
         assert sorted(repr(summary(r)) for r in records[at:at + len(group)]) == sorted(map(shown, group))
         at += len(group)
+    for record in records:  # whole seconds (boto3 makes a datetime of them), between the first write and now
+        created = record["dynamodb"]["ApproximateCreationDateTime"].timestamp()
+        assert began <= created <= time.time() and created == int(created)
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     for record in records:
