@@ -200,6 +200,7 @@ def test_sigkill_during_transactions_leaves_none_half_applied() -> None:
         _create(server.url, table)
         _seed_accounts(server.url, table)
         stop = threading.Event()
+        rounds = [0] * 4
 
         def load(seed: int) -> None:
             rng = random.Random(seed)
@@ -208,13 +209,17 @@ def test_sigkill_during_transactions_leaves_none_half_applied() -> None:
                 try:
                     _transfer(c, table, rng)
                     _checkout(c, table, rng)
+                    rounds[seed] += 1
                 except Exception:
                     return
 
         threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60  # kill mid-load: once every worker has committed some rounds
+        while min(rounds) < 10 and any(t.is_alive() for t in threads):
+            assert time.monotonic() < deadline, "the load never got going"
+            time.sleep(0.01)
         server.stop(signal.SIGKILL)
         stop.set()
         for t in threads:

@@ -41,7 +41,10 @@ def test_acknowledged_writes_survive_stop(sig: int) -> None:
                    for w in range(4)]
         for w in workers:
             w.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60  # stop mid-load: once every worker has had writes acknowledged
+        while min(len(a) for a in acked) < 25 and any(w.is_alive() for w in workers):
+            assert time.monotonic() < deadline, "the load never got going"
+            time.sleep(0.01)
         code = proc.stop(sig)
         stop.set()
         for w in workers:
