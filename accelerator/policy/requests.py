@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from accelerator.core.errors import DynamoError
+from accelerator.core.values import normalize_number
 from accelerator.expressions import (
     parse_condition,
     parse_filter,
@@ -323,7 +325,7 @@ def select_of(target: Target) -> str | None:
 
 
 def key_values(keys: Iterable[Any], hash_name: str) -> tuple[str, ...] | None:
-    """The partition key values (as strings, S/N/B as on the wire); None if a key lacks the attribute."""
+    """The partition key values (as strings, see ``_scalar``); None if a key lacks the attribute."""
     found = []
     for key in keys:
         value = key.get(hash_name) if isinstance(key, dict) else None
@@ -335,10 +337,18 @@ def key_values(keys: Iterable[Any], hash_name: str) -> tuple[str, ...] | None:
 
 
 def _scalar(value: Any) -> str | None:
+    """A key value as policies compare it: S and B as sent (the store takes B only in canonical base64), N in
+    DynamoDB's canonical form, since "2.0", "02" and "2e0" name the same item as "2" (a Deny on "2" must meet
+    them all); a number the store would refuse is None (unknown: fail closed)."""
     if isinstance(value, dict) and len(value) == 1:
         (kind, text), = value.items()
-        if kind in ("S", "N", "B") and isinstance(text, str):
+        if kind in ("S", "B") and isinstance(text, str):
             return text
+        if kind == "N" and isinstance(text, str):
+            try:
+                return normalize_number(text)
+            except DynamoError:
+                return None
     return None
 
 
