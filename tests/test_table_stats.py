@@ -166,3 +166,27 @@ def test_failed_round_is_counted_and_logged_once(caplog: pytest.LogCaptureFixtur
         errors = asyncio.run(run())
     assert errors >= 3
     assert len([r for r in caplog.records if "recount failed" in r.message]) == 1
+
+
+def test_a_bug_in_a_round_does_not_end_the_recounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accelerator.core import guard
+
+    async def run() -> int:
+        engine = TableEngine(MemoryStorage(), ttl_sweep_interval=0, log_upkeep_interval=0, table_stats_interval=0.01)
+        await engine.open()
+        await _fill(engine, 3)
+
+        async def broken() -> list[str]:
+            raise KeyError("a bug")
+
+        monkeypatch.setattr(engine.stats.storage, "list_tables", broken)
+        engine.stats.start()
+        while engine.stats.errors < 3:  # the task goes on round after round (a condition, not a duration)
+            await asyncio.sleep(0.01)
+        errors = engine.stats.errors
+        await engine.close()
+        return errors
+
+    before = guard.FAILURES["table statistics recount"]
+    assert asyncio.run(run()) >= 3
+    assert guard.FAILURES["table statistics recount"] >= before + 3

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import DynamoError, StorageError
+from accelerator.core.guard import swallowed
 from accelerator.core.values import item_size
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.indexes import indexes_of
@@ -69,6 +70,9 @@ class TableStats:
                 if not self._failing:
                     log.warning("table statistics recount failed (logged once until it succeeds): %s", exc)
                 self._failing = True
+            except Exception as exc:  # noqa: BLE001 - a bug must not end the recounts until a restart
+                self.errors += 1
+                swallowed("table statistics recount", exc)
 
     async def run_once(self) -> None:
         """Recount every table and store the figures."""
