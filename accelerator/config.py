@@ -70,8 +70,7 @@ def _fits(value: Any, hint: Any) -> bool:
 
 def _expected(name: str, hint: Any) -> str:
     expected = _describe(hint)
-    if hint in (int, float) or (expected in ("an integer", "a number") or " or a number" in expected
-                                or " or an integer" in expected):
+    if hint in (int, float) or any(a in (int, float) for a in typing.get_args(hint)):  # a number: its range too
         low, high = _RANGES.get(name, (0, float("inf")))
         expected += f" from {low:g} to {high:g}" if high != float("inf") else f" >= {low:g}"
     return expected
