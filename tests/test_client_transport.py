@@ -116,7 +116,7 @@ def test_read_timeout_on_a_server_that_never_answers(injector: Any, flavour: str
             AcceleratorClient(srv.url, **kwargs).get_item(TableName="t", Key={})
         else:
             run(AsyncAcceleratorClient(srv.url, **kwargs).get_item(TableName="t", Key={}))
-    assert 0.35 < time.monotonic() - start < 2.0
+    assert time.monotonic() - start > 0.35  # both attempts waited out their timeout (a busy machine only adds)
     assert len(srv.requests) == 2  # a read is tried again
 
 
