@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import functools
 import itertools
@@ -29,7 +30,7 @@ from accelerator.codings import COMPRESS_AT, BadCoding, BodyTooLarge, decode_bod
 from accelerator.core.errors import DynamoError, InternalServerError
 from accelerator.core.guard import LogOnce
 from accelerator.cors import Cors
-from accelerator.httpdate import http_date
+from accelerator.httpdate import http_date, keep_current
 from accelerator.routes import Reply, Route, Routes, RouteTable, refused
 
 __all__ = ["Server", "ServerLimits", "Reply", "Route", "Routes", "default_max_connections"]
@@ -311,6 +312,8 @@ class Server:
                  data_plane: bool = True, cors: Cors | None = None) -> None:
         self.router = router
         self.cors = cors  # None: no CORS headers, OPTIONS is not answered
+        with contextlib.suppress(RuntimeError):  # built in a running loop: the Date value ticks from now
+            keep_current(asyncio.get_running_loop())
         self.verifier = verifier
         self.authorize = authorize
         self.data_plane = data_plane  # False: a listener for the extra routes only (the metrics listener)
@@ -383,6 +386,7 @@ class Server:
                                           reuse_address=True, reuse_port=reuse_port or None, ssl=ssl,
                                           ssl_handshake_timeout=self.limits.request_timeout if ssl else None)
         self._servers.append(server)
+        keep_current(loop)
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
         self.ready = True
