@@ -1,4 +1,5 @@
-"""Unmodified DynamoDB clients other than boto3's low-level client: PynamoDB and the AWS CLI."""
+"""Unmodified DynamoDB clients other than boto3's low-level client: PynamoDB and the AWS CLI (tables, items,
+Streams, backups). The JavaScript SDK has its own module, tests/test_js_sdk.py."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from tests.backup_helpers import wait_for
 from tests.server_process import ServerProcess
 
 _ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -93,10 +95,10 @@ def test_pynamodb_model_round_trip(url: str) -> None:
         thing.delete_table()
 
 
-def _aws(url: str, *args: str) -> Any:
+def _aws(url: str, *args: str, service: str = "dynamodb") -> Any:
     exe = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
     assert exe, "the AWS CLI is installed with the dev extra"
-    out = subprocess.run([exe, "dynamodb", *args, "--endpoint-url", url, "--output", "json"],
+    out = subprocess.run([exe, service, *args, "--endpoint-url", url, "--output", "json"],
                          env={**os.environ, **_ENV}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout) if out.stdout.strip() else None
@@ -111,3 +113,58 @@ def test_aws_cli(url: str) -> None:
     assert _aws(url, "scan", "--table-name", "cli_things")["Count"] == 1
     assert "cli_things" in _aws(url, "list-tables")["TableNames"]
     _aws(url, "delete-table", "--table-name", "cli_things")
+
+
+def _cli_table(url: str, name: str, *extra: str) -> Any:
+    return _aws(url, "create-table", "--table-name", name, "--billing-mode", "PAY_PER_REQUEST", "--attribute-definitions",
+                "AttributeName=pk,AttributeType=S", "--key-schema", "AttributeName=pk,KeyType=HASH",
+                *extra)["TableDescription"]
+
+
+def test_aws_cli_dynamodbstreams(url: str) -> None:
+    arn = _cli_table(url, "cli_streamed", "--stream-specification",
+                     "StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES")["LatestStreamArn"]
+    _aws(url, "put-item", "--table-name", "cli_streamed", "--item", '{"pk": {"S": "a"}, "v": {"N": "1"}}')
+    _aws(url, "update-item", "--table-name", "cli_streamed", "--key", '{"pk": {"S": "a"}}',
+         "--update-expression", "SET v = v + :one", "--expression-attribute-values", '{":one": {"N": "1"}}')
+    _aws(url, "delete-item", "--table-name", "cli_streamed", "--key", '{"pk": {"S": "a"}}')
+    listed = _aws(url, "list-streams", "--table-name", "cli_streamed", service="dynamodbstreams")["Streams"]
+    assert [(s["StreamArn"], s["TableName"]) for s in listed] == [(arn, "cli_streamed")]
+    desc = _aws(url, "describe-stream", "--stream-arn", arn, service="dynamodbstreams")["StreamDescription"]
+    assert (desc["StreamStatus"], desc["StreamViewType"]) == ("ENABLED", "NEW_AND_OLD_IMAGES")
+    records: list[dict[str, Any]] = []
+    for shard in desc["Shards"]:  # one shard here: the server rolls shards over every few hours by default
+        iterator = _aws(url, "get-shard-iterator", "--stream-arn", arn, "--shard-id", shard["ShardId"],
+                        "--shard-iterator-type", "TRIM_HORIZON", service="dynamodbstreams")["ShardIterator"]
+        page = _aws(url, "get-records", "--shard-iterator", iterator, service="dynamodbstreams")
+        records += page["Records"]
+        assert page["NextShardIterator"]  # the shard is open: a reader may come back for more
+    assert [(r["eventName"], r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records] == [
+        ("INSERT", None, {"pk": {"S": "a"}, "v": {"N": "1"}}),
+        ("MODIFY", {"pk": {"S": "a"}, "v": {"N": "1"}}, {"pk": {"S": "a"}, "v": {"N": "2"}}),
+        ("REMOVE", {"pk": {"S": "a"}, "v": {"N": "2"}}, None),
+    ]
+    assert all(r["eventSource"] == "aws:dynamodb" and r["dynamodb"]["Keys"] == {"pk": {"S": "a"}} for r in records)
+
+
+def test_aws_cli_backup_and_restore(url: str) -> None:
+    _cli_table(url, "cli_backed")
+    _aws(url, "batch-write-item", "--request-items", json.dumps({"cli_backed": [
+        {"PutRequest": {"Item": {"pk": {"S": key}}}} for key in ("a", "b")]}))
+    details = _aws(url, "create-backup", "--table-name", "cli_backed", "--backup-name", "nightly")["BackupDetails"]
+    assert details["BackupName"] == "nightly" and details["BackupStatus"] in ("CREATING", "AVAILABLE")
+    arn = details["BackupArn"]
+    wait_for(lambda: _aws(url, "describe-backup", "--backup-arn", arn)["BackupDescription"]["BackupDetails"]
+             ["BackupStatus"] == "AVAILABLE", "backup AVAILABLE")
+    _aws(url, "put-item", "--table-name", "cli_backed", "--item", '{"pk": {"S": "after"}}')  # not in the backup
+    summaries = _aws(url, "list-backups", "--table-name", "cli_backed")["BackupSummaries"]
+    assert [(s["BackupArn"], s["BackupName"], s["TableName"], s["BackupStatus"], s["BackupType"])
+            for s in summaries] == [(arn, "nightly", "cli_backed", "AVAILABLE", "USER")]
+    restored = _aws(url, "restore-table-from-backup", "--target-table-name", "cli_restored",
+                    "--backup-arn", arn)["TableDescription"]
+    assert restored["TableName"] == "cli_restored" and restored["RestoreSummary"]["SourceBackupArn"] == arn
+    _aws(url, "wait", "table-exists", "--table-name", "cli_restored")
+    scanned = _aws(url, "scan", "--table-name", "cli_restored", "--consistent-read")["Items"]
+    assert sorted(item["pk"]["S"] for item in scanned) == ["a", "b"]
+    _aws(url, "delete-backup", "--backup-arn", arn)
+    assert _aws(url, "list-backups", "--table-name", "cli_backed")["BackupSummaries"] == []

@@ -1,0 +1,319 @@
+// The AWS SDK for JavaScript v3, unmodified, against a running accelerator: one scenario per server setup.
+// Run by tests/test_js_sdk.py: `node sdk_scenarios.mjs '<json options>'`; prints one JSON object, whose
+// keys are the steps, to stdout. An unexpected error stops the run and is reported under "unexpected", so
+// the Python test shows which step failed and how the SDK saw it.
+import {
+  BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, CreateTableCommand,
+  DeleteItemCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand,
+  QueryCommand, TransactionCanceledException, TransactWriteItemsCommand, UpdateItemCommand,
+  paginateQuery, waitUntilTableExists,
+} from "@aws-sdk/client-dynamodb";
+import {
+  DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, ListStreamsCommand,
+} from "@aws-sdk/client-dynamodb-streams";
+import {
+  DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand, QueryCommand as DocQueryCommand, UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+
+const options = JSON.parse(process.argv[2]);
+const out = {};
+
+function config() {
+  return {
+    endpoint: options.endpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId: options.key ?? "test", secretAccessKey: options.secret ?? "test" },
+    maxAttempts: 1, // a retry would hide a 5xx behind a success
+  };
+}
+
+// Records every request body this client sends (after the SDK's own middleware filled it in) and its target.
+function recordRequests(client) {
+  const sent = [];
+  client.middlewareStack.add((next) => async (args) => {
+    sent.push({ target: args.request.headers["x-amz-target"], body: JSON.parse(new TextDecoder().decode(args.request.body)) });
+    return next(args);
+  }, { step: "finalizeRequest", name: "recordRequests" });
+  return sent;
+}
+
+// JSON for what the SDK returns: bytes as base64, sets as sorted arrays, NumberValue and bigint as strings.
+function plain(value) {
+  return JSON.parse(JSON.stringify(value, (_, v) => {
+    if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString("base64") };
+    if (v instanceof Set) return { $set: [...v].map((x) => plain(x)).sort() };
+    if (v instanceof NumberValue) return { $number: v.toString() };
+    if (typeof v === "bigint") return { $bigint: v.toString() };
+    return v;
+  }));
+}
+
+function described(err) {
+  return {
+    name: err.name, message: err.message, status: err.$metadata?.httpStatusCode, fault: err.$fault,
+    code: err.code, requestId: err.$metadata?.requestId,
+  };
+}
+
+async function step(name, fn) {
+  try {
+    out[name] = plain(await fn());
+  } catch (err) {
+    out.unexpected = { step: name, ...described(err), stack: err.stack };
+    throw err;
+  }
+}
+
+// Calls fn expecting it to throw; returns how the SDK reports the error (or {"noError": ...} if it did not).
+async function failure(fn, extra = () => ({})) {
+  try {
+    return { noError: plain(await fn()) };
+  } catch (err) {
+    return { ...described(err), ...extra(err) };
+  }
+}
+
+const S = (s) => ({ S: s });
+const N = (n) => ({ N: String(n) });
+const key = (pk, sk) => ({ pk: S(pk), sk: N(sk) });
+
+async function readStream(streams, arn) {
+  const desc = (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription;
+  const records = [];
+  const done = new Set();
+  // Parents before children, so records come out in stream order across shard roll-overs.
+  const pending = [...desc.Shards];
+  while (pending.length) {
+    const index = pending.findIndex((s) => !s.ParentShardId || done.has(s.ParentShardId)
+      || !desc.Shards.some((p) => p.ShardId === s.ParentShardId));
+    const [shard] = pending.splice(index === -1 ? 0 : index, 1);
+    let iterator = (await streams.send(new GetShardIteratorCommand({
+      StreamArn: arn, ShardId: shard.ShardId, ShardIteratorType: "TRIM_HORIZON",
+    }))).ShardIterator;
+    while (iterator) {
+      const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 25 }));
+      records.push(...page.Records);
+      iterator = page.Records.length ? page.NextShardIterator : undefined; // an open shard's end: empty page
+    }
+    done.add(shard.ShardId);
+  }
+  return {
+    status: desc.StreamStatus, viewType: desc.StreamViewType, keySchema: desc.KeySchema, tableName: desc.TableName,
+    shards: desc.Shards.length,
+    records: records.map((r) => ({
+      eventName: r.eventName, eventSource: r.eventSource, awsRegion: r.awsRegion,
+      pk: r.dynamodb.Keys.pk.S, sk: r.dynamodb.Keys.sk.N, sequence: r.dynamodb.SequenceNumber,
+      viewType: r.dynamodb.StreamViewType, created: r.dynamodb.ApproximateCreationDateTime instanceof Date,
+      newImage: r.dynamodb.NewImage ?? null, oldImage: r.dynamodb.OldImage ?? null,
+    })),
+  };
+}
+
+async function full() {
+  const client = new DynamoDBClient(config());
+  const sent = recordRequests(client);
+  const doc = DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true }, unmarshallOptions: { wrapNumbers: true },
+  });
+  const streams = new DynamoDBStreamsClient(config());
+  const TableName = options.table;
+
+  await step("create", async () => {
+    const created = (await client.send(new CreateTableCommand({
+      TableName, BillingMode: "PAY_PER_REQUEST",
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }, { AttributeName: "sk", KeyType: "RANGE" }],
+      AttributeDefinitions: [
+        { AttributeName: "pk", AttributeType: "S" }, { AttributeName: "sk", AttributeType: "N" },
+        { AttributeName: "user", AttributeType: "S" }, { AttributeName: "n", AttributeType: "N" },
+      ],
+      GlobalSecondaryIndexes: [{
+        IndexName: "by_user", Projection: { ProjectionType: "ALL" },
+        KeySchema: [{ AttributeName: "user", KeyType: "HASH" }, { AttributeName: "n", KeyType: "RANGE" }],
+      }],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+    }))).TableDescription;
+    const waited = await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName });
+    const table = (await client.send(new DescribeTableCommand({ TableName }))).Table;
+    return {
+      created: { status: created.TableStatus, stream: created.StreamSpecification, hasArn: !!created.LatestStreamArn },
+      waiter: waited.state, status: table.TableStatus,
+      indexes: table.GlobalSecondaryIndexes.map((i) => [i.IndexName, i.IndexStatus]),
+      streamArn: table.LatestStreamArn, label: table.LatestStreamLabel,
+    };
+  });
+
+  await step("put", async () => {
+    const put = await client.send(new PutItemCommand({
+      TableName, ConditionExpression: "attribute_not_exists(pk)", ReturnConsumedCapacity: "TOTAL",
+      Item: { ...key("a", 1), user: S("ada"), n: N(5), tags: { SS: ["x", "y"] }, blob: { B: new Uint8Array([0, 1, 2, 255]) } },
+    }));
+    return { capacity: put.ConsumedCapacity, status: put.$metadata.httpStatusCode };
+  });
+
+  await step("get", async () => (await client.send(new GetItemCommand({
+    TableName, Key: key("a", 1), ConsistentRead: true,
+  }))).Item);
+
+  await step("update", async () => (await client.send(new UpdateItemCommand({
+    TableName, Key: key("a", 1), ReturnValues: "ALL_NEW",
+    UpdateExpression: "SET #u = :u, n = n + :one ADD tags :t REMOVE #b",
+    ConditionExpression: "n = :five",
+    ExpressionAttributeNames: { "#u": "user", "#b": "blob" }, // both reserved words
+    ExpressionAttributeValues: { ":u": S("ann"), ":one": N(1), ":five": N(5), ":t": { SS: ["z"] } },
+  }))).Attributes);
+
+  await step("conditionFailed", async () => failure(() => client.send(new PutItemCommand({
+    TableName, Item: key("a", 1), ConditionExpression: "attribute_not_exists(pk)",
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+  })), (err) => ({ isClass: err instanceof ConditionalCheckFailedException, item: err.Item ?? null })));
+
+  await step("batch", async () => {
+    const writes = [];
+    for (let i = 2; i <= 36; i++) {
+      writes.push({ PutRequest: { Item: { ...key("a", i), user: S("bob"), n: N(i) } } });
+    }
+    const unprocessed = [];
+    for (const chunk of [writes.slice(0, 25), writes.slice(25)]) {
+      const res = await client.send(new BatchWriteItemCommand({ RequestItems: { [TableName]: chunk } }));
+      unprocessed.push(Object.keys(res.UnprocessedItems ?? {}).length);
+    }
+    const keys = [];
+    for (let i = 1; i <= 40; i++) keys.push(key("a", i));
+    const got = await client.send(new BatchGetItemCommand({
+      RequestItems: { [TableName]: { Keys: keys, ProjectionExpression: "sk, #u", ExpressionAttributeNames: { "#u": "user" } } },
+    }));
+    return {
+      unprocessedWrites: unprocessed, unprocessedKeys: Object.keys(got.UnprocessedKeys ?? {}).length,
+      sks: got.Responses[TableName].map((i) => Number(i.sk.N)).sort((x, y) => x - y),
+      attributes: [...new Set(got.Responses[TableName].flatMap((i) => Object.keys(i)))].sort(),
+    };
+  });
+
+  await step("query", async () => {
+    const gsi = await client.send(new QueryCommand({
+      TableName, IndexName: "by_user", KeyConditionExpression: "#u = :u AND n BETWEEN :lo AND :hi",
+      ExpressionAttributeNames: { "#u": "user" },
+      ExpressionAttributeValues: { ":u": S("bob"), ":lo": N(10), ":hi": N(14) }, ScanIndexForward: false,
+    }));
+    const pages = [];
+    for await (const page of paginateQuery({ client, pageSize: 7 }, {
+      TableName, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": S("a") },
+    })) {
+      pages.push(page.Items.map((i) => Number(i.sk.N)));
+    }
+    return { gsi: gsi.Items.map((i) => Number(i.sk.N)), gsiCount: gsi.Count, pages };
+  });
+
+  await step("transact", async () => {
+    const res = await client.send(new TransactWriteItemsCommand({
+      ReturnConsumedCapacity: "TOTAL",
+      TransactItems: [
+        { Put: { TableName, Item: { ...key("a", 100), user: S("tx"), n: N(100) }, ConditionExpression: "attribute_not_exists(pk)" } },
+        { Update: { TableName, Key: key("a", 1), UpdateExpression: "SET n = :n", ConditionExpression: "n = :six",
+          ExpressionAttributeValues: { ":n": N(60), ":six": N(6) } } },
+        { ConditionCheck: { TableName, Key: key("a", 2), ConditionExpression: "attribute_exists(pk)" } },
+      ],
+    }));
+    const request = sent.findLast((r) => r.target === "DynamoDB_20120810.TransactWriteItems").body;
+    const after = await client.send(new GetItemCommand({ TableName, Key: key("a", 1), ConsistentRead: true }));
+    return {
+      capacity: res.ConsumedCapacity, token: request.ClientRequestToken ?? null, n: after.Item.n.N,
+      status: res.$metadata.httpStatusCode,
+    };
+  });
+
+  await step("transactCanceled", async () => failure(() => client.send(new TransactWriteItemsCommand({
+    TransactItems: [
+      { Put: { TableName, Item: { ...key("a", 200), user: S("never"), n: N(1) } } },
+      { ConditionCheck: { TableName, Key: key("a", 1), ConditionExpression: "n = :zero",
+        ExpressionAttributeValues: { ":zero": N(0) }, ReturnValuesOnConditionCheckFailure: "ALL_OLD" } },
+    ],
+  })), (err) => ({
+    isClass: err instanceof TransactionCanceledException,
+    reasons: (err.CancellationReasons ?? []).map((r) => ({ code: r.Code, message: r.Message ?? null, item: r.Item ?? null })),
+  })));
+
+  await step("document", async () => {
+    const item = {
+      pk: "doc", sk: 1, user: "carol", n: 3, missing: undefined,
+      nested: { list: [1, "two", { three: true }], nothing: null, bytes: new Uint8Array([9, 8]) },
+      tags: new Set(["p", "q"]), nums: new Set([1, 2]), big: NumberValue.from("12345678901234567890.5"),
+    };
+    await doc.send(new PutCommand({ TableName, Item: item }));
+    const got = (await doc.send(new GetCommand({ TableName, Key: { pk: "doc", sk: 1 } }))).Item;
+    const updated = (await doc.send(new UpdateCommand({
+      TableName, Key: { pk: "doc", sk: 1 }, ReturnValues: "UPDATED_NEW",
+      UpdateExpression: "SET nested.#l[0] = :v, nested.added = :m", ExpressionAttributeNames: { "#l": "list" },
+      ExpressionAttributeValues: { ":v": "one", ":m": { deep: [new Set(["s"])] } },
+    }))).Attributes;
+    const queried = await doc.send(new DocQueryCommand({
+      TableName, IndexName: "by_user", KeyConditionExpression: "#u = :u", ExpressionAttributeNames: { "#u": "user" },
+      ExpressionAttributeValues: { ":u": "carol" },
+    }));
+    return { got, updated, queried: queried.Items };
+  });
+
+  await step("delete", async () => (await client.send(new DeleteItemCommand({
+    TableName, Key: key("a", 36), ReturnValues: "ALL_OLD",
+  }))).Attributes);
+
+  await step("streams", async () => {
+    const listed = await streams.send(new ListStreamsCommand({ TableName }));
+    const arn = listed.Streams[0].StreamArn;
+    return { listed: listed.Streams.map((s) => ({ table: s.TableName, label: s.StreamLabel, arn: s.StreamArn })),
+      ...(await readStream(streams, arn)) };
+  });
+}
+
+// The same SDK against auth = "sigv4" (and over TLS): the right keys are served, wrong ones refused.
+async function signed() {
+  const client = new DynamoDBClient(config());
+  const streams = new DynamoDBStreamsClient(config());
+  const TableName = options.table;
+  await step("signed", async () => {
+    await client.send(new CreateTableCommand({
+      TableName, BillingMode: "PAY_PER_REQUEST", KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: "KEYS_ONLY" },
+    }));
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName });
+    await client.send(new PutItemCommand({ TableName, Item: { pk: S("k"), v: S("signed") } }));
+    const reads = [];
+    for (let i = 0; i < 2; i++) { // a miss, then a cache hit: both must pass the signature check
+      reads.push((await client.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))).Item);
+    }
+    const tables = (await client.send(new ListTablesCommand({}))).TableNames;
+    const listed = (await streams.send(new ListStreamsCommand({ TableName }))).Streams;
+    return { reads, tables, streams: listed.length };
+  });
+  const wrong = (overrides) => {
+    const creds = { ...config().credentials, ...overrides };
+    return { client: new DynamoDBClient({ ...config(), credentials: creds }),
+      streams: new DynamoDBStreamsClient({ ...config(), credentials: creds }) };
+  };
+  const badSecret = wrong({ secretAccessKey: `${options.secret}-wrong` });
+  const badKey = wrong({ accessKeyId: "AKIDNOSUCHKEY" });
+  await step("wrongSecret", async () => failure(() => badSecret.client.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))));
+  await step("wrongSecretStreams", async () => failure(() => badSecret.streams.send(new ListStreamsCommand({}))));
+  await step("unknownKey", async () => failure(() => badKey.client.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))));
+  // A second key whose policy allows GetItem on partition "k" of this table only.
+  const reader = new DynamoDBClient({ ...config(), credentials: { accessKeyId: options.reader.key, secretAccessKey: options.reader.secret } });
+  await step("policy", async () => ({
+    allowed: (await reader.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))).Item,
+    otherKey: await failure(() => reader.send(new GetItemCommand({ TableName, Key: { pk: S("other") } }))),
+    put: await failure(() => reader.send(new PutItemCommand({ TableName, Item: { pk: S("k") } }))),
+  }));
+}
+
+// Without the test CA, the SDK must refuse the server's certificate.
+async function untrusted() {
+  await step("untrusted", async () => failure(() => new DynamoDBClient(config()).send(new ListTablesCommand({}))));
+}
+
+const scenarios = { full, signed, untrusted };
+try {
+  await scenarios[options.scenario]();
+} catch {
+  process.exitCode = 1; // out.unexpected says what happened
+}
+process.stdout.write(JSON.stringify(out));
