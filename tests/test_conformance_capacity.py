@@ -86,3 +86,19 @@ def test_index_queries_report_under_the_index(ddb: Any, indexed: str) -> None:
                       ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "open"}},
                       ReturnConsumedCapacity="TOTAL")["ConsumedCapacity"]
     assert total == {"TableName": indexed, "CapacityUnits": 0.5}
+
+
+def test_transactions_report_index_upkeep_twice(ddb: Any, indexed: str) -> None:
+    key = {"user": {"S": "t"}, "ts": {"N": "1"}}
+    put = ddb.transact_write_items(ReturnConsumedCapacity="INDEXES", TransactItems=[
+        {"Put": {"TableName": indexed, "Item": _item("t", 1, status="open", score="5")}}])["ConsumedCapacity"]
+    assert put == [{"TableName": indexed, "CapacityUnits": 8.0, "Table": {"CapacityUnits": 2.0},
+                    "GlobalSecondaryIndexes": {"by_status": {"CapacityUnits": 2.0}, "status_only": {"CapacityUnits": 2.0}},
+                    "LocalSecondaryIndexes": {"by_score": {"CapacityUnits": 2.0}}}]
+    moved = ddb.transact_write_items(ReturnConsumedCapacity="INDEXES", TransactItems=[
+        {"Update": {"TableName": indexed, "Key": key, "UpdateExpression": "SET #s = :s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "done"}}}}])["ConsumedCapacity"]
+    assert moved == [{"TableName": indexed, "CapacityUnits": 10.0, "Table": {"CapacityUnits": 2.0},
+                      "GlobalSecondaryIndexes": {"by_status": {"CapacityUnits": 4.0},
+                                                 "status_only": {"CapacityUnits": 4.0}}}]

@@ -232,7 +232,13 @@ def _charge(actions: list[_Action], olds: list[bytes | None]) -> None:
     for action, old in zip(actions, olds, strict=True):
         size = max(capacity.stored_size(old), item_size(action.item) if action.item is not None else 0)
         capacity.charge(action.table.name, 2 * capacity.write_units(size))
-        if action.kind in ("Put", "Delete"):  # an Update's new item is not known here: its indexes go uncharged
-            old_item = orjson.loads(old) if old is not None else None
-            capacity.charge_indexes(action.table.name, indexes_of(action.table), old_item,
-                                    action.item if action.kind == "Put" else None, factor=2)
+        if action.kind not in ("Put", "Delete", "Update"):
+            continue
+        old_item = load(old)
+        if action.kind == "Update":  # the committed item again: the update is a pure function of the old one
+            new_item = updated_item(action.update, action.key, old_item)
+            if new_item is None:  # nothing changed
+                continue
+        else:
+            new_item = action.item if action.kind == "Put" else None
+        capacity.charge_indexes(action.table.name, indexes_of(action.table), old_item, new_item, factor=2)
