@@ -1,7 +1,8 @@
 """The AWS SDK for JavaScript v3 (client-dynamodb, lib-dynamodb, client-dynamodb-streams), unmodified, against
 real server processes: one Node run per server setup (tests/js/sdk_scenarios.mjs), asserted here on the JSON it
 prints. Setups: plain HTTP on SQLite; auth = "sigv4" with a per-key policy; the same over TLS with a CA the
-test makes (trusted through NODE_EXTRA_CA_CERTS, and refused without it)."""
+test makes (trusted through NODE_EXTRA_CA_CERTS, and refused without it), where the full data-plane run is
+repeated."""
 
 from __future__ import annotations
 
@@ -29,12 +30,8 @@ def sdk() -> NodeSdk:
 
 
 @pytest.fixture(scope="module")
-def full_run(sdk: NodeSdk) -> Iterator[dict[str, Any]]:
-    proc = ServerProcess({"kind": "sqlite"}).start()
-    try:
-        yield sdk.run("full", proc.url, table="js_full")
-    finally:
-        proc.stop()
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    return make_ca_and_server_cert(tmp_path_factory.mktemp("js-tls"))
 
 
 def _signed_server(directory: Path, tls: tuple[Path, Path] | None = None) -> ServerProcess:
@@ -52,6 +49,29 @@ def _signed_server(directory: Path, tls: tuple[Path, Path] | None = None) -> Ser
     return ServerProcess({"kind": "memory"}, server=server).start()
 
 
+@pytest.fixture(scope="module")
+def tls_server(certs: tuple[Path, Path, Path]) -> Iterator[ServerProcess]:
+    proc = _signed_server(certs[0].parent, certs[1:])
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module", params=["http-sqlite", "https-sigv4-memory"])
+def full_run(request: pytest.FixtureRequest, sdk: NodeSdk) -> Iterator[dict[str, Any]]:
+    """Every data-plane step, on plain HTTP, then signed and over TLS (every request signed, every byte TLS)."""
+    if request.param == "http-sqlite":
+        proc = ServerProcess({"kind": "sqlite"}).start()
+        try:
+            yield sdk.run("full", proc.url, table="js_full", exportDir=str(proc.dir / "exports"))
+        finally:
+            proc.stop()
+        return
+    tls: ServerProcess = request.getfixturevalue("tls_server")
+    ca = request.getfixturevalue("certs")[0]
+    yield sdk.run("full", f"https://localhost:{tls.port}", extra_env={"NODE_EXTRA_CA_CERTS": str(ca)},
+                  table="js_full", exportDir=str(tls.dir / "exports"), key=KEY, secret=SECRET)
+
+
 def _signed(sdk: NodeSdk, endpoint: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     return sdk.run("signed", endpoint, extra_env=env, table=SIGNED_TABLE, key=KEY, secret=SECRET,
                    reader={"key": READER, "secret": READER_SECRET})
@@ -67,16 +87,10 @@ def sigv4_run(sdk: NodeSdk, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def tls_runs(sdk: NodeSdk, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], ...]]:
-    directory = tmp_path_factory.mktemp("js-tls")
-    ca, cert, key = make_ca_and_server_cert(directory)
-    proc = _signed_server(directory, (cert, key))
-    endpoint = f"https://localhost:{proc.port}"
-    try:
-        yield (_signed(sdk, endpoint, {"NODE_EXTRA_CA_CERTS": str(ca)}),
-               sdk.run("untrusted", endpoint, key=KEY, secret=SECRET))
-    finally:
-        proc.stop()
+def tls_runs(sdk: NodeSdk, tls_server: ServerProcess, certs: tuple[Path, Path, Path]) -> tuple[dict[str, Any], ...]:
+    endpoint = f"https://localhost:{tls_server.port}"
+    return (_signed(sdk, endpoint, {"NODE_EXTRA_CA_CERTS": str(certs[0])}),
+            sdk.run("untrusted", endpoint, key=KEY, secret=SECRET))
 
 
 def S(value: str) -> dict[str, str]:  # noqa: N802 - DynamoDB's type letter
@@ -195,7 +209,8 @@ def test_stream_read_sees_every_write(full_run: dict[str, Any]) -> None:
 
 def _assert_signed(run: dict[str, Any]) -> None:
     item = {"pk": S("k"), "v": S("signed")}
-    assert run["signed"] == {"reads": [item, item], "tables": [SIGNED_TABLE], "streams": 1}
+    assert run["signed"]["reads"] == [item, item] and run["signed"]["streams"] == 1
+    assert SIGNED_TABLE in run["signed"]["tables"]
     mismatch = ("The request signature we calculated does not match the signature you provided. Check your AWS "
                 "Secret Access Key and signing method. Consult the service documentation for details.")
     for step in ("wrongSecret", "wrongSecretStreams"):
@@ -224,3 +239,68 @@ def test_tls_with_the_test_ca_and_refused_without_it(tls_runs: tuple[dict[str, A
     _assert_signed(trusted)
     refused = untrusted["untrusted"]
     assert refused["code"] == "UNABLE_TO_VERIFY_LEAF_SIGNATURE", refused
+
+
+def _error(failed: dict[str, Any]) -> tuple[str, str, int]:
+    return failed["name"], failed["message"], failed["status"]
+
+
+def test_document_batches_and_transactions(full_run: dict[str, Any]) -> None:
+    more = full_run["documentBatches"]
+    assert more["got"] == [{"pk": "t", "sk": "1", "list": []},
+                           {"pk": "u", "sk": "a", "i": 0, "flag": True, "list": [1, 2]}]
+    assert _error(more["emptyKey"]) == (
+        "ValidationException", "One or more parameter values are not valid. The AttributeValue for a key attribute "
+        "cannot contain an empty string value. Key: sk", 400)
+
+
+def test_utf8_key_order_transact_get_and_scans(full_run: dict[str, Any]) -> None:
+    reads = full_run["reads"]
+    # By UTF-8 bytes, as DynamoDB orders: JavaScript's own UTF-16 order would put U+1F600 before U+FFFF.
+    assert reads["order"] == ["Z", "a", "a\0b", "\u00e9", "\uffff", "\U0001f600"]
+    assert reads["transactGet"] == [{"Item": {"i": N(1)}}, {}]
+    assert sum(s["count"] for s in reads["segments"]) == 3 and sum(s["scanned"] for s in reads["segments"]) == 7
+    assert reads["count"] == {"count": 7, "scanned": 7, "items": None}
+
+
+def test_errors_as_the_sdk_surfaces_them(full_run: dict[str, Any]) -> None:
+    errors = full_run["errors"]
+    assert _error(errors["missingTable"]) == ("ResourceNotFoundException", "Requested resource not found", 400)
+    assert errors["missingTable"]["isClass"]
+    assert _error(errors["badExpression"]) == (
+        "ValidationException", "Invalid UpdateExpression: Two document paths overlap with each other; must remove or "
+        "rewrite one of these paths; path one: [a], path two: [a]", 400)
+    assert _error(errors["unusedValue"]) == (
+        "ValidationException", "Value provided in ExpressionAttributeValues unused in expressions: keys: {:x}", 400)
+    assert _error(errors["tooLarge"]) == ("ValidationException", "Item size has exceeded the maximum allowed size", 400)
+
+
+def test_ttl_and_tags(full_run: dict[str, Any]) -> None:
+    settings = full_run["tableSettings"]
+    assert settings == {"ttl": {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"},
+                        "tags": [{"Key": "team", "Value": "js"}]}
+
+
+def test_stream_iterator_types(full_run: dict[str, Any]) -> None:
+    iterators = full_run["streamIterators"]
+    written = ["u/a", "u/Z", "u/\u00e9", "u/\uffff", "u/\U0001f600", "u/a\0b", "t/1", "u/a"]
+    assert iterators == {"trimHorizon": written, "at": written[1:3], "after": written[2:3], "latest": ["after/latest"]}
+
+
+def test_backup_and_restore(full_run: dict[str, Any]) -> None:
+    backups = full_run["backups"]
+    assert backups == {
+        "status": "CREATING", "name": "js-backup", "source": "js_full_more",
+        "keySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "listed": [["js-backup", "AVAILABLE", "USER"]], "restoredName": "js_full_more_restored",
+        "restoreSummary": {"source": True, "inProgress": "boolean", "date": True}, "waiter": "SUCCESS", "count": 8}
+
+
+def test_point_in_time_restore_and_export(full_run: dict[str, Any]) -> None:
+    pitr = full_run["pitrAndExport"]
+    assert pitr["enabled"] == "ENABLED" and pitr["window"] == {"earliest": True, "latest": True, "days": 35}
+    assert (pitr["restored"], pitr["count"]) == ("js_full_more_pitr", 8)
+    export = pitr["export"]
+    assert (export["status"], export["items"], export["format"], export["failure"]) == (
+        "COMPLETED", 8, "DYNAMODB_JSON", None)
+    assert re.fullmatch(r"AWSDynamoDB/[0-9]{14}-[0-9a-f]{8}/manifest-summary\.json", export["manifest"])

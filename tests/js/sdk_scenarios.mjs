@@ -3,16 +3,22 @@
 // keys are the steps, to stdout. An unexpected error stops the run and is reported under "unexpected", so
 // the Python test shows which step failed and how the SDK saw it.
 import {
-  BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, CreateTableCommand,
-  DeleteItemCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand,
-  QueryCommand, TransactionCanceledException, TransactWriteItemsCommand, UpdateItemCommand,
-  paginateQuery, waitUntilTableExists,
+  BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, CreateBackupCommand,
+  CreateTableCommand, DeleteItemCommand, DescribeBackupCommand, DescribeContinuousBackupsCommand,
+  DescribeExportCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient,
+  ExportTableToPointInTimeCommand, GetItemCommand, ListBackupsCommand, ListTablesCommand,
+  ListTagsOfResourceCommand, PutItemCommand, QueryCommand, ResourceNotFoundException,
+  RestoreTableFromBackupCommand, RestoreTableToPointInTimeCommand, ScanCommand, TagResourceCommand,
+  TransactGetItemsCommand, TransactionCanceledException, TransactWriteItemsCommand,
+  UpdateContinuousBackupsCommand, UpdateItemCommand, UpdateTimeToLiveCommand, paginateQuery,
+  waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
   DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, ListStreamsCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import {
-  DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand, QueryCommand as DocQueryCommand, UpdateCommand,
+  BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand,
+  QueryCommand as DocQueryCommand, TransactWriteCommand, UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 
 const options = JSON.parse(process.argv[2]);
@@ -265,6 +271,152 @@ async function full() {
   });
 }
 
+// Polls fn until it returns something truthy (the server finishes backups, restores and exports in the
+// background); gives up after a minute.
+async function until(what, fn) {
+  for (const deadline = Date.now() + 60000; Date.now() < deadline;) {
+    const value = await fn();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// Operations past the basic item path, each on its own tables so "full"'s stream stays as asserted.
+async function more() {
+  const client = new DynamoDBClient(config());
+  const doc = DynamoDBDocumentClient.from(client);
+  const streams = new DynamoDBStreamsClient(config());
+  const TableName = `${options.table}_more`;
+  const created = (await client.send(new CreateTableCommand({
+    TableName, BillingMode: "PAY_PER_REQUEST",
+    KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }, { AttributeName: "sk", KeyType: "RANGE" }],
+    AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }, { AttributeName: "sk", AttributeType: "S" }],
+    StreamSpecification: { StreamEnabled: true, StreamViewType: "KEYS_ONLY" },
+  }))).TableDescription;
+  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName });
+
+  // Sort keys compare by their UTF-8 bytes: U+FFFF sorts before U+1F600 (a surrogate pair in UTF-16).
+  const sortKeys = ["a", "Z", "\u00e9", "\uffff", "\u{1F600}", "a\u0000b", ""];
+  await step("documentBatches", async () => {
+    await doc.send(new BatchWriteCommand({ RequestItems: { [TableName]: sortKeys.filter((k) => k).map((sk, i) => ({
+      PutRequest: { Item: { pk: "u", sk, i, flag: i % 2 === 0 } } })) } }));
+    await doc.send(new TransactWriteCommand({ TransactItems: [
+      { Put: { TableName, Item: { pk: "t", sk: "1", list: [] } } },
+      { Update: { TableName, Key: { pk: "u", sk: "a" }, UpdateExpression: "SET #l = list_append(if_not_exists(#l, :e), :v)",
+        ExpressionAttributeNames: { "#l": "list" }, ExpressionAttributeValues: { ":e": [], ":v": [1, 2] } } },
+    ] }));
+    const got = await doc.send(new BatchGetCommand({ RequestItems: { [TableName]: {
+      Keys: [{ pk: "u", sk: "a" }, { pk: "t", sk: "1" }, { pk: "none", sk: "x" }] } } }));
+    const emptyKey = await failure(() => doc.send(new PutCommand({ TableName, Item: { pk: "u", sk: "" } })));
+    return { got: got.Responses[TableName].sort((x, y) => x.pk.localeCompare(y.pk)), emptyKey };
+  });
+
+  await step("reads", async () => {
+    const order = (await client.send(new QueryCommand({
+      TableName, KeyConditionExpression: "pk = :u", ExpressionAttributeValues: { ":u": S("u") },
+    }))).Items.map((i) => i.sk.S);
+    const transactGet = (await client.send(new TransactGetItemsCommand({ TransactItems: [
+      { Get: { TableName, Key: { pk: S("u"), sk: S("Z") }, ProjectionExpression: "i" } },
+      { Get: { TableName, Key: { pk: S("u"), sk: S("missing") } } },
+    ] }))).Responses;
+    const segments = [];
+    for (let Segment = 0; Segment < 3; Segment++) {
+      const page = await client.send(new ScanCommand({ TableName, Segment, TotalSegments: 3,
+        FilterExpression: "flag = :t", ExpressionAttributeValues: { ":t": { BOOL: true } } }));
+      segments.push({ count: page.Count, scanned: page.ScannedCount });
+    }
+    const count = await client.send(new ScanCommand({ TableName, Select: "COUNT" }));
+    return { order, transactGet, segments, count: { count: count.Count, scanned: count.ScannedCount, items: count.Items ?? null } };
+  });
+
+  await step("errors", async () => ({
+    missingTable: await failure(() => client.send(new GetItemCommand({ TableName: "no_such_table", Key: { pk: S("x") } })),
+      (err) => ({ isClass: err instanceof ResourceNotFoundException })),
+    badExpression: await failure(() => client.send(new UpdateItemCommand({ TableName, Key: { pk: S("u"), sk: S("a") },
+      UpdateExpression: "SET a = :v, a = :v", ExpressionAttributeValues: { ":v": N(1) } }))),
+    unusedValue: await failure(() => client.send(new QueryCommand({ TableName, KeyConditionExpression: "pk = :u",
+      ExpressionAttributeValues: { ":u": S("u"), ":x": N(1) } }))),
+    tooLarge: await failure(() => client.send(new PutItemCommand({ TableName,
+      Item: { pk: S("big"), sk: S("1"), blob: { S: "x".repeat(400 * 1024) } } }))),
+  }));
+
+  await step("tableSettings", async () => {
+    await client.send(new UpdateTimeToLiveCommand({ TableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: "expires" } }));
+    const ttl = (await client.send(new DescribeTimeToLiveCommand({ TableName }))).TimeToLiveDescription;
+    await client.send(new TagResourceCommand({ ResourceArn: created.TableArn, Tags: [{ Key: "team", Value: "js" }] }));
+    const tags = (await client.send(new ListTagsOfResourceCommand({ ResourceArn: created.TableArn }))).Tags;
+    return { ttl, tags };
+  });
+
+  await step("streamIterators", async () => {
+    const arn = created.LatestStreamArn;
+    const shard = (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription.Shards[0];
+    const iterator = async (ShardIteratorType, SequenceNumber) => (await streams.send(new GetShardIteratorCommand({
+      StreamArn: arn, ShardId: shard.ShardId, ShardIteratorType, SequenceNumber }))).ShardIterator;
+    const read = async (it) => (await streams.send(new GetRecordsCommand({ ShardIterator: it }))).Records;
+    const all = await read(await iterator("TRIM_HORIZON"));
+    const second = all[1].dynamodb.SequenceNumber;
+    const latest = await iterator("LATEST");
+    await client.send(new PutItemCommand({ TableName, Item: { pk: S("after"), sk: S("latest") } }));
+    const keys = (records) => records.map((r) => `${r.dynamodb.Keys.pk.S}/${r.dynamodb.Keys.sk.S}`);
+    return {
+      trimHorizon: keys(all), at: keys(await read(await iterator("AT_SEQUENCE_NUMBER", second))).slice(0, 2),
+      after: keys(await read(await iterator("AFTER_SEQUENCE_NUMBER", second))).slice(0, 1),
+      latest: keys(await read(latest)),
+    };
+  });
+
+  await step("backups", async () => {
+    const backup = (await client.send(new CreateBackupCommand({ TableName, BackupName: "js-backup" }))).BackupDetails;
+    const available = await until("backup AVAILABLE", async () => {
+      const details = (await client.send(new DescribeBackupCommand({ BackupArn: backup.BackupArn }))).BackupDescription;
+      return details.BackupDetails.BackupStatus === "AVAILABLE" && details;
+    });
+    const listed = (await client.send(new ListBackupsCommand({ TableName }))).BackupSummaries;
+    const restored = (await client.send(new RestoreTableFromBackupCommand({
+      TargetTableName: `${TableName}_restored`, BackupArn: backup.BackupArn }))).TableDescription;
+    const waited = await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_restored` });
+    const count = (await client.send(new ScanCommand({ TableName: `${TableName}_restored`, Select: "COUNT" }))).Count;
+    return {
+      status: backup.BackupStatus, name: available.BackupDetails.BackupName,
+      source: available.SourceTableDetails.TableName, keySchema: available.SourceTableDetails.KeySchema,
+      listed: listed.map((b) => [b.BackupName, b.BackupStatus, b.BackupType]),
+      restoredName: restored.TableName, restoreSummary: { source: restored.RestoreSummary.SourceBackupArn === backup.BackupArn,
+        inProgress: typeof restored.RestoreSummary.RestoreInProgress, date: restored.RestoreSummary.RestoreDateTime instanceof Date },
+      waiter: waited.state, count,
+    };
+  });
+
+  await step("pitrAndExport", async () => {
+    const updated = (await client.send(new UpdateContinuousBackupsCommand({ TableName,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }))).ContinuousBackupsDescription;
+    const window = await until("a restorable time", async () => {
+      const d = (await client.send(new DescribeContinuousBackupsCommand({ TableName }))).ContinuousBackupsDescription;
+      return d.PointInTimeRecoveryDescription.LatestRestorableDateTime && d.PointInTimeRecoveryDescription;
+    });
+    const restored = (await client.send(new RestoreTableToPointInTimeCommand({ SourceTableName: TableName,
+      TargetTableName: `${TableName}_pitr`, UseLatestRestorableTime: true }))).TableDescription;
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_pitr` });
+    const count = (await client.send(new ScanCommand({ TableName: `${TableName}_pitr`, Select: "COUNT" }))).Count;
+    const exported = (await client.send(new ExportTableToPointInTimeCommand({ TableArn: created.TableArn,
+      S3Bucket: `file://${options.exportDir}`, ExportFormat: "DYNAMODB_JSON" }))).ExportDescription;
+    const finished = await until("export COMPLETED", async () => {
+      const d = (await client.send(new DescribeExportCommand({ ExportArn: exported.ExportArn }))).ExportDescription;
+      return d.ExportStatus !== "IN_PROGRESS" && d;
+    });
+    return {
+      enabled: updated.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus,
+      window: { earliest: window.EarliestRestorableDateTime instanceof Date, latest: window.LatestRestorableDateTime instanceof Date,
+        days: window.RecoveryPeriodInDays ?? null },
+      restored: restored.TableName, count,
+      export: { status: finished.ExportStatus, items: finished.ItemCount, format: finished.ExportFormat,
+        manifest: finished.ExportManifest, failure: finished.FailureMessage ?? null },
+    };
+  });
+}
+
 // The same SDK against auth = "sigv4" (and over TLS): the right keys are served, wrong ones refused.
 async function signed() {
   const client = new DynamoDBClient(config());
@@ -310,7 +462,7 @@ async function untrusted() {
   await step("untrusted", async () => failure(() => new DynamoDBClient(config()).send(new ListTablesCommand({}))));
 }
 
-const scenarios = { full, signed, untrusted };
+const scenarios = { full: async () => { await full(); await more(); }, signed, untrusted };
 try {
   await scenarios[options.scenario]();
 } catch {
