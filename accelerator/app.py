@@ -95,7 +95,8 @@ def check_encryption(config: Config) -> None:
             from exc
 
 
-def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGenerations | None = None) -> Store:
+def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGenerations | None = None,
+                recount: bool = True) -> Store:
     """The store stack for a config: engine over storage (or an upstream), under the cache if enabled."""
     backend = config.backend
     store: Store
@@ -116,7 +117,7 @@ def build_store(config: Config, metrics: Metrics | None = None, shared: SharedGe
                              export_root=backend.export_root or os.path.join(backend.data_dir, "exports"),
                              stream_shard_seconds=backend.stream_shard_seconds,
                              log_upkeep_interval=backend.log_upkeep_interval,
-                             table_stats_interval=backend.table_stats_interval)
+                             table_stats_interval=backend.table_stats_interval if recount else 0.0)
         if metrics is not None:
             upkeep = engine.log_upkeep
             metrics.counter("accelerator_changelog_trimmed_records", lambda: upkeep.trimmed,
@@ -201,7 +202,9 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
     """
     tls = tls_context(config)  # before anything opens: a bad certificate is a startup error
     metrics = Metrics()
-    store = build_store(config, metrics, shared=worker.shared if worker is not None else None)
+    # one worker recounts DescribeTable's figures for all: they share the store, where the figures are kept
+    store = build_store(config, metrics, shared=worker.shared if worker is not None else None,
+                        recount=worker is None or worker.index == 0)
     # before opening anything: a bad policies file stops the start
     enforcer = _enforcer(config, store, worker.shared if worker is not None else None)
     try:
