@@ -151,10 +151,6 @@ class StreamState:
     async def streams(self, table: str) -> tuple[Stream, ...]:
         return _streams(await self.record(table), table)
 
-    async def trimmed(self, table: str) -> int:
-        """The first sequence the retention trim has kept (records before it are gone)."""
-        return int((await self.record(table) or {}).get("trimmed", 0))
-
     async def _change(self, table: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
         """Apply ``change`` to the current record atomically; it returns the new record or None for no change."""
         done = [False]
@@ -198,9 +194,19 @@ class StreamState:
 
         await self._change(table, change)
 
-    async def roll(self, table: str, now: float) -> bool:
-        """Close the enabled stream's open shard and open its child, if it is due and has records."""
+    async def current(self, table: str, now: float) -> tuple[tuple[Stream, ...], int]:
+        """The table's streams (an open shard that is due rolled over first) and its trim point, in one read
+        when nothing is due."""
         record = await self.record(table)
+        if await self.roll(table, now, record):
+            record = await self.record(table)
+        return _streams(record, table), int((record or {}).get("trimmed", 0))
+
+    async def roll(self, table: str, now: float, record: dict[str, Any] | None = None) -> bool:
+        """Close the enabled stream's open shard and open its child, if it is due and has records; ``record``
+        is the table's record if the caller has just read it."""
+        if record is None:
+            record = await self.record(table)
         streams = (record or {}).get("streams", [])
         if not streams or streams[-1]["end"] is not None or now - streams[-1]["opened"] < self.shard_seconds:
             return False

@@ -42,16 +42,16 @@ def _stream_not_found(arn: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
 
 
-async def _stream(engine: Engine, arn: str, roll: bool = False) -> Stream:
+async def _stream(engine: Engine, arn: str) -> tuple[Stream, int]:
+    """The stream ``arn`` names (its open shard rolled over if due) and its table's trim point."""
     parsed = parse_arn(arn)
     if parsed is None:
         raise ValidationException(f"Invalid StreamArn: {arn}")
     table, label = parsed
-    if roll:
-        await engine.streams.roll(table, time.time())
-    for stream in await engine.streams.streams(table):
+    streams, trimmed = await engine.streams.current(table, time.time())
+    for stream in streams:
         if stream.label == label:
-            return stream
+            return stream, trimmed
     raise _stream_not_found(arn)
 
 
@@ -99,9 +99,8 @@ def _key_schema(table: TableDef) -> list[dict[str, str]]:
 
 async def describe_stream(engine: Engine, req: Request) -> Response:
     arn = req["StreamArn"]
-    stream = await _stream(engine, arn, roll=True)
+    stream, trimmed = await _stream(engine, arn)
     table = await engine.tables.get(stream.table)
-    trimmed = await engine.streams.trimmed(stream.table)
     shards = [s for s in stream.shards if s.end is None or s.end >= trimmed]  # wholly trimmed shards are gone
     wanted = req.get("ShardFilter")
     if wanted is not None:
@@ -134,7 +133,7 @@ def _sequence(req: Request) -> int | None:
 
 
 async def get_shard_iterator(engine: Engine, req: Request) -> Response:
-    stream = await _stream(engine, req["StreamArn"])
+    stream, trimmed = await _stream(engine, req["StreamArn"])
     shard = stream.shard(req["ShardId"])
     if shard is None:
         raise ResourceNotFoundException("Requested resource not found: Shard does not exist")
@@ -144,7 +143,6 @@ async def get_shard_iterator(engine: Engine, req: Request) -> Response:
         raise ValidationException(f"Request should not contain a SequenceNumber for ShardIteratorType {kind}")
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and seq is None:
         raise ValidationException(f"Must specify a SequenceNumber for ShardIteratorType {kind}")
-    trimmed = await engine.streams.trimmed(stream.table)
     if kind == "TRIM_HORIZON":
         after = max(shard.start, trimmed) - 1
     elif kind == "LATEST":
@@ -189,8 +187,8 @@ def render(record: LogRecord, table: TableDef, view: str, label: str) -> dict[st
 async def get_records(engine: Engine, req: Request) -> Response:
     now_ms = int(time.time() * 1000)
     position = await engine.iterators.decode(req["ShardIterator"], now_ms)
-    await engine.streams.roll(position.table, now_ms / 1000)
-    stream = next((s for s in await engine.streams.streams(position.table) if s.label == position.label), None)
+    streams, trimmed = await engine.streams.current(position.table, now_ms / 1000)
+    stream = next((s for s in streams if s.label == position.label), None)
     if stream is None:
         raise _stream_not_found(stream_arn(position.table, position.label))
     shard = next((s for s in stream.shards if s.start == position.shard), None)
@@ -198,7 +196,7 @@ async def get_records(engine: Engine, req: Request) -> Response:
         raise ResourceNotFoundException("Invalid ShardId in ShardIterator")
     if shard.end is not None and position.after >= shard.end:
         return {"Records": []}  # a closed shard read to its end: no NextShardIterator
-    if position.after + 1 < await engine.streams.trimmed(position.table):
+    if position.after + 1 < trimmed:
         raise TrimmedDataAccessException(_TRIMMED)
     limit = req.get("Limit", 1000)
     table = await engine.tables.get(position.table)
