@@ -144,3 +144,26 @@ def test_body_of_wrong_json_type(server: ServerProcess, body: bytes, message: st
 def test_null_body_is_an_empty_request(server: ServerProcess) -> None:
     status, body = _post(server.url, "ListTables", b"null")
     assert status == 200 and isinstance(body["TableNames"], list)
+
+
+def test_bad_base64_comes_before_every_other_check(server: ServerProcess, btable: str) -> None:
+    """DynamoDB deserializes first: a bad binary value is reported even when the request has other faults."""
+    message = f"'YQ' {_BLOB}Base64 encoded length is expected a multiple of 4 bytes but found: 2"
+    error = (400, {"__type": _SERIALIZATION, "message": message})
+    missing = "no_such_table_here"
+    assert _call(server, "PutItem", {"TableName": missing, "Item": {"p": {"B": "YQ"}}}) == error
+    assert _call(server, "GetItem", {"TableName": "x", "Key": {"p": {"B": "YQ"}}}) == error  # a too-short name too
+    assert _call(server, "Query", {"TableName": missing, "KeyConditionExpression": "p = :p",
+                                   "ExpressionAttributeValues": {":p": {"B": "YQ"}}}) == error
+    assert _call(server, "UpdateItem", {"TableName": btable, "Key": {"p": {"B": "YQ=="}}, "UpdateExpression": "SET",
+                                        "ExpressionAttributeValues": {":v": {"L": [{"BS": ["YQ"]}]}}}) == error
+    assert _call(server, "Scan", {"TableName": btable, "ScanFilter": {
+        "v": {"ComparisonOperator": "EQ", "AttributeValueList": [{"B": "YQ"}]}}}) == error
+    assert _call(server, "BatchWriteItem", {"RequestItems": {missing: [{"DeleteRequest": {"Key": {"p": {"B": "YQ"}}}}]}}) \
+        == error
+    assert _call(server, "TransactWriteItems", {"TransactItems": [{"ConditionCheck": {
+        "TableName": missing, "Key": {"p": {"B": "YQ=="}}, "ConditionExpression": "v = :v",
+        "ExpressionAttributeValues": {":v": {"M": {"x": {"B": "YQ"}}}}}}]}) == error
+    # an attribute named B is an attribute, not a binary value
+    assert _call(server, "PutItem", {"TableName": btable, "Item": {"p": {"B": "YQ=="}, "B": {"S": "not base64"},
+                                                                   "BS": {"N": "1"}}}) == (200, {})

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from accelerator.api import backups, batch, items, query, streams, tables, transact
+from accelerator.api.blobs import check_binary
 from accelerator.api.shapes import Shape, validate
 from accelerator.core.context import CACHE_STATUS, NONE
 from accelerator.core.errors import (
@@ -94,6 +95,7 @@ class Router:
         CACHE_STATUS.set(NONE)
         try:
             request = _parse_body(body)
+            check_binary(name, body, request)
             validate(shape, request)
             enforcer = self.enforcer
             if enforcer is not None:
