@@ -16,8 +16,15 @@ TABLE = TableDef(name="snap", key=KeySchema("pk", "S", "sk", "S"), attribute_def
 COUNT = 1200  # more than two pages
 
 
+def _image(pk: bytes, sk: bytes, v: int) -> bytes:
+    return b'{"pk":{"S":"%s"},"sk":{"S":"%s"},"v":{"N":"%d"}}' % (pk, sk, v)
+
+
 async def _put(storage: Storage, pk: bytes, sk: bytes, value: bytes | None) -> None:
-    await storage.transact([KeyRef(TABLE.name, pk, sk)], lambda olds: [value])
+    """Write as the engine does with the table's log on: the value and its log record in one unit."""
+    def apply(olds: list[bytes | None]) -> list[Any]:
+        return [Logged(value, encode_record(int(time.time() * 1000), olds[0], value, False))]
+    await storage.transact([KeyRef(TABLE.name, pk, sk)], apply)
 
 
 async def _read(view: Any) -> dict[tuple[bytes, bytes], bytes]:
@@ -37,13 +44,14 @@ async def test_view_holds_the_table_as_of_its_opening(storage: Storage) -> None:
     expected: dict[tuple[bytes, bytes], bytes] = {}
     for i in range(COUNT):
         key = (f"p{i % 97}".encode(), f"s{i}".encode())
-        expected[key] = b'{"v":%d}' % i
+        expected[key] = _image(*key, i)
         await _put(storage, *key, expected[key])
     view = await open_view(storage, TABLE)
     try:
         for i in range(0, COUNT, 7):  # changes, deletions and new items after the view was opened
-            await _put(storage, f"p{i % 97}".encode(), f"s{i}".encode(), None if i % 2 else b'{"v":-1}')
-            await _put(storage, b"new", f"n{i}".encode(), b"{}")
+            pk, sk = f"p{i % 97}".encode(), f"s{i}".encode()
+            await _put(storage, pk, sk, None if i % 2 else _image(pk, sk, -1))
+            await _put(storage, b"new", f"n{i}".encode(), _image(b"new", f"n{i}".encode(), 0))
         assert await _read(view) == expected
     finally:
         await view.close()
@@ -53,7 +61,7 @@ async def test_view_holds_the_table_as_of_its_opening(storage: Storage) -> None:
 async def test_view_of_an_empty_table(storage: Storage) -> None:
     await storage.create_table(TABLE)
     view = await open_view(storage, TABLE)
-    await _put(storage, b"a", b"b", b"{}")
+    await _put(storage, b"a", b"b", _image(b"a", b"b", 0))
     assert await _read(view) == {}
     await view.close()
 
@@ -87,7 +95,7 @@ class _ScanWithWrites:
 
 
 @storage_test
-async def test_scan_rolled_forward_with_the_log(storage: Storage) -> None:
+async def test_scan_rolled_back_with_the_log(storage: Storage) -> None:
     await storage.create_table(TABLE)
     current: dict[tuple[bytes, bytes], bytes] = {}
     for i in range(COUNT):
@@ -100,17 +108,13 @@ async def test_scan_rolled_forward_with_the_log(storage: Storage) -> None:
     for key in (scan_order[0], scan_order[1], scan_order[-1]):  # one already read, and one read later
         writes.append((*key, current[key].replace(b'"v":{"N"', b'"w":{"N":"1"},"v":{"N"')))
     writes.append((*scan_order[2], None))
-    writes.append((*scan_order[-2], None))
+    writes.append((*scan_order[-2], None))  # not read yet when deleted: put back in its place
     writes.append((b"p1", b"zz-new", b'{"pk":{"S":"p1"},"sk":{"S":"zz-new"}}'))
-    for pk, sk, value in writes:
-        if value is None:
-            current.pop((pk, sk))
-        else:
-            current[pk, sk] = value
+    expected = dict(current)  # the view is the table as of its opening: none of the writes below
     wrapper = _ScanWithWrites(storage, writes)
     view = await open_view(wrapper, TABLE)
     try:
+        assert await _read(view) == expected
         assert wrapper.pages > 2  # the writes did land during the scan
-        assert await _read(view) == current
     finally:
         await view.close()

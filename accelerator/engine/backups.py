@@ -29,7 +29,7 @@ from accelerator.engine import restore
 from accelerator.engine.control import describe_table
 from accelerator.engine.snapshot import native, open_view, pages
 
-__all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE", "fill_from_backup"]
+__all__ = ["HANDLERS", "table_named", "source_description", "BACKUP_IN_USE", "fill_from_backup", "consistent_view"]
 
 log = logging.getLogger("accelerator.backups")
 
@@ -120,7 +120,7 @@ async def create_backup(engine: Any, req: Request) -> Response:
     table = await table_named(engine, req["TableName"])
     source = await source_description(engine, table)
     ttl = await engine.call("DescribeTimeToLive", {"TableName": table.name})
-    view = await _consistent_view(engine, table)  # the backup's instant: nothing after this is in it
+    view = await consistent_view(engine, table)  # the backup's instant: nothing after this is in it
     created = round(time.time(), 3)  # DynamoDB's timestamps have milliseconds
     backup_id = f"{int(created * 1000):014d}-{secrets.token_hex(4)}"
     record = {"arn": f"{source['TableArn']}/backup/{backup_id}", "name": req["BackupName"], "created": created,
@@ -137,21 +137,41 @@ async def create_backup(engine: Any, req: Request) -> Response:
     return {"BackupDetails": _details(record)}
 
 
-async def _consistent_view(engine: Any, table: TableDef) -> Any:
-    """A view of ``table`` fixed now; on a backend without read snapshots the table's log is kept on meanwhile
-    (the view is a scan rolled forward with it), once every process has seen the decision."""
+class _LoggedView:
+    """A rolled-back view that keeps the table's log on (``backup:<table>``) until it is closed."""
+
+    def __init__(self, engine: Any, table: TableDef, view: Any, key: str | None) -> None:
+        self.engine, self.table, self.view, self.key = engine, table, view, key
+
+    async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
+        rows: list[tuple[bytes, bytes, bytes]] = await self.view.scan(start, limit)
+        return rows
+
+    async def close(self) -> None:
+        await self.view.close()
+        if self.key is not None:
+            await self.engine.meta.delete(self.key)
+            self.engine.changelog.forget(self.table.name)
+
+
+async def consistent_view(engine: Any, table: TableDef) -> Any:
+    """A view of ``table`` fixed now; on a backend without read snapshots the table's log is kept on until the
+    view closes (the view is the live table rolled back with it), once every process has seen the decision."""
     if native(engine.storage):
         return await open_view(engine.storage, table)
-    key = "backup:" + table.name
+    key = None
     if not await engine.changelog.logs(table.name):
+        key = "backup:" + table.name
         await engine.meta.put(key, {"log": True})
         engine.changelog.forget(table.name)
         await asyncio.sleep(LOG_DECISION_SECONDS)
     try:
-        return await open_view(engine.storage, table)
-    finally:
-        await engine.meta.delete(key)
-        engine.changelog.forget(table.name)
+        return _LoggedView(engine, table, await open_view(engine.storage, table), key)
+    except BaseException:
+        if key is not None:
+            await engine.meta.delete(key)
+            engine.changelog.forget(table.name)
+        raise
 
 
 async def _copy(engine: Any, view: Any, record: dict[str, Any]) -> None:

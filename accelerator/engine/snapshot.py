@@ -1,23 +1,23 @@
 """One table's items as of one instant, read page by page while writes continue.
 
 Backends with a read snapshot (``Snapshots``) give it directly. On the others (Redis, where nothing holds an
-old version), the view is a scan rolled forward with the table's change log: note the log's head, scan
-(each item read at some moment of the scan), note the head again; every item the log shows changed between
-the two heads is replaced by its last logged image. The result is the table exactly as of the second head.
-That needs the table's log to be on while the scan runs; without a change log the view is the plain scan.
+old version), the view is the live table rolled back with its change log to the log's head when the view
+opened (see ``_RolledBack``), page by page, so it streams like a snapshot. That needs the table's log to be
+on from the view's opening to its close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from bisect import bisect_right
+from bisect import insort
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from accelerator.core.changelog import CLUSTER_HORIZON_US
+from accelerator.core.errors import BackendUnavailable
 from accelerator.core.keys import partition_hash
 from accelerator.core.snapshots import Snapshot, Snapshots
 from accelerator.core.tables import TableDef
@@ -63,8 +63,10 @@ async def open_view(storage: Any, table: TableDef) -> Snapshot:
         return view
     # The log is read through the outermost level, so its records pass every wrapper on the way up (opened when
     # encrypted, like the scanned rows); it exists when the backend keeps one.
-    logs = hasattr(levels[-1], "log_head") and hasattr(levels[-1], "read_log")
-    return await _RolledForward.open(storage, storage if logs else None, table)
+    if not (hasattr(levels[-1], "log_head") and hasattr(levels[-1], "read_log")):
+        raise BackendUnavailable(f"{type(levels[-1]).__name__} has neither read snapshots nor a change log")
+    clustered = any(getattr(level, "clustered", False) is True for level in levels)
+    return await _RolledBack.open(storage, storage, table, LOG_SETTLE_SECONDS if clustered else 0.0)
 
 
 class _Opened:
@@ -94,67 +96,71 @@ async def pages(view: Snapshot, limit: int = PAGE) -> Any:
         await asyncio.sleep(0)
 
 
-class _RolledForward:
-    """A scan of the live table, corrected with the change log to the instant the scan ended (in memory)."""
+class _RolledBack:
+    """The live table read page by page, each page rolled back with the change log to the view's instant.
 
-    def __init__(self, rows: list[tuple[bytes, bytes, bytes]]) -> None:
-        self.rows = rows
-        self.keys = [(partition_hash(pk), pk, sk) for pk, sk, _ in rows]
+    The instant is the log's head when the view opens. A page read later may hold items changed since; every
+    such change has a record after that head, whose old image is the item as it was, so before a page is
+    handed out the log is read up to now and each item changed since the instant is replaced by the old image
+    of its first record after it (dropped if that image is absent). An item that existed at the instant but is
+    gone when the scan passes its place is put back there. Memory: the changes made while the view is read.
+    """
+
+    def __init__(self, storage: Any, changes: Any, table: TableDef, head: int, settle: float) -> None:
+        self.storage = storage
+        self.changes = changes
+        self.table = table
+        self.position = head
+        self.settle = settle  # how long a change takes to become readable from the log (a cluster's horizon)
+        self.before: dict[tuple[bytes, bytes], bytes | None] = {}  # key -> its value at the instant
+        self.pending: list[tuple[int, bytes, bytes]] = []  # sorted scan positions of changed keys not yet passed
+        self.cursor: tuple[int, bytes, bytes] | None = None  # the scan position handed out so far
 
     @classmethod
-    async def open(cls, storage: Any, changes: Any, table: TableDef) -> _RolledForward:
-        # The whole scan happens here, so the instant is fixed on return; rows are kept as bytes.
-        head = await changes.log_head(table.name) if changes is not None else 0
-        rows: list[tuple[bytes, bytes, bytes]] = []
-        start: tuple[bytes, bytes] | None = None
-        while page := await storage.scan(table.name, segment=0, total_segments=1, start=start, limit=PAGE):
-            rows.extend(page)
-            start = page[-1][0], page[-1][1]
+    async def open(cls, storage: Any, changes: Any, table: TableDef, settle: float) -> _RolledBack:
+        if settle:  # a cluster's head lags the clock: this makes the instant now, not half a second ago
+            await asyncio.sleep(settle)
+        return cls(storage, changes, table, await changes.log_head(table.name), settle)
+
+    async def _catch_up(self) -> None:
+        """Read the log up to now: note the value at the instant of every key first changed since."""
+        end = await self.changes.log_head(self.table.name)
+        while self.position < end:
+            page = await self.changes.read_log(self.table.name, self.position, PAGE)
+            if not page:
+                break
+            for seq, data in page:
+                self.position = seq
+                record = orjson.loads(data)
+                image = record["o"] if record["o"] is not None else record["n"]
+                key = self.table.key.key_of_item(image)
+                if key in self.before:
+                    continue  # only the first change after the instant tells the value at it
+                self.before[key] = None if record["o"] is None else orjson.dumps(record["o"])
+                place = (partition_hash(key[0]), *key)
+                if self.cursor is None or place > self.cursor:
+                    insort(self.pending, place)
             await asyncio.sleep(0)
-        if changes is None:
-            return cls(rows)
-        if getattr(changes, "clustered", False):  # its head lags the clock: wait until the scan's end is readable
-            await asyncio.sleep(LOG_SETTLE_SECONDS)
-        end = await changes.log_head(table.name)
-        return cls(_merge(rows, await _changes(changes, table, head, end)))
 
     async def scan(self, start: tuple[bytes, bytes] | None, limit: int) -> list[tuple[bytes, bytes, bytes]]:
-        first = 0 if start is None else bisect_right(self.keys, (partition_hash(start[0]), *start))
-        return self.rows[first : first + limit]
+        live = await self.storage.scan(self.table.name, segment=0, total_segments=1, start=start, limit=limit)
+        if self.settle:  # until the log holds every change made before the page was read
+            await asyncio.sleep(self.settle)
+        await self._catch_up()
+        last = (partition_hash(live[-1][0]), live[-1][0], live[-1][1]) if len(live) == limit else None
+        rows: dict[tuple[int, bytes, bytes], bytes] = {}
+        for pk, sk, value in live:
+            kept = self.before.get((pk, sk), value)  # None: it did not exist at the instant
+            if kept is not None:
+                rows[partition_hash(pk), pk, sk] = kept
+        while self.pending and (last is None or self.pending[0] <= last):
+            place = self.pending.pop(0)
+            old = self.before[place[1], place[2]]
+            if old is not None and place not in rows:  # gone (or moved on) since the instant: as it was
+                rows[place] = old
+        if last is not None:
+            self.cursor = last
+        return [(pk, sk, rows[h, pk, sk]) for h, pk, sk in sorted(rows)]
 
     async def close(self) -> None:
-        self.rows, self.keys = [], []
-
-
-async def _changes(storage: Any, table: TableDef, after: int, end: int) -> dict[tuple[bytes, bytes], bytes | None]:
-    """The last image of every item the log changed in (after, end]: None for a deletion."""
-    out: dict[tuple[bytes, bytes], bytes | None] = {}
-    position = after
-    while position < end:
-        page = await storage.read_log(table.name, position, PAGE)
-        if not page:
-            break
-        for seq, data in page:
-            if seq > end:
-                return out
-            record = orjson.loads(data)
-            image = record["n"] if record["n"] is not None else record["o"]
-            if image is not None:
-                out[table.key.key_of_item(image)] = None if record["n"] is None else orjson.dumps(record["n"])
-            position = seq
-        await asyncio.sleep(0)
-    return out
-
-
-def _merge(rows: list[tuple[bytes, bytes, bytes]],
-           changed: dict[tuple[bytes, bytes], bytes | None]) -> list[tuple[bytes, bytes, bytes]]:
-    if not changed:
-        return rows
-    merged = {(pk, sk): value for pk, sk, value in rows}
-    for ref, value in changed.items():
-        if value is None:
-            merged.pop(ref, None)
-        else:
-            merged[ref] = value
-    ordered = sorted(((partition_hash(pk), pk, sk), value) for (pk, sk), value in merged.items())
-    return [(pk, sk, value) for (_, pk, sk), value in ordered]
+        self.before, self.pending = {}, []
