@@ -148,8 +148,10 @@ def test_transact_write_with_the_sdks_client_request_token(full_run: dict[str, A
     transact = full_run["transact"]
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", transact["token"])
     assert transact["status"] == 200 and transact["n"] == "60"
-    [capacity] = transact["capacity"]
-    assert capacity["TableName"] == "js_full" and capacity["CapacityUnits"] > 0
+    # Written: the put (table and GSI), the update (table; the GSI entry moves: delete and put), the check;
+    # all doubled. Replayed: a transactional read of each of the three small items.
+    assert transact["capacity"] == [{"TableName": "js_full", "CapacityUnits": 2 * (2 + 3 + 1)}]
+    assert transact["replayCapacity"] == [{"TableName": "js_full", "CapacityUnits": 3 * 2}]
 
 
 def test_transaction_canceled_as_the_sdk_surfaces_it(full_run: dict[str, Any]) -> None:
@@ -219,6 +221,12 @@ def _assert_signed(run: dict[str, Any]) -> None:
     assert {k: run["unknownKey"][k] for k in ("name", "message", "status")} == {
         "name": "UnrecognizedClientException", "message": "The security token included in the request is invalid.",
         "status": 400}
+    skew = run["skewedClock"]
+    stamp = r"\d{8}T\d{6}Z"
+    assert skew["refused"]["name"] == "InvalidSignatureException", skew
+    assert re.fullmatch(rf"Signature expired: {stamp} is now earlier than {stamp} \({stamp} - 5 min\.\)",
+                        skew["refused"]["message"]), skew
+    assert skew["corrected"] == {"item": item, "attempts": 2}  # the SDK took the server's Date and retried
     policy = run["policy"]
     assert policy["allowed"] == item
     arn = f"arn:aws:dynamodb:ddblocal:000000000000:table/{SIGNED_TABLE}"

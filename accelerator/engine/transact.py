@@ -180,6 +180,11 @@ def _apply(actions: list[_Action], olds: list[bytes | None]) -> list[Any]:
 class _Replayed(Exception):
     """The token's transaction was already applied within the window: answer success, change nothing."""
 
+    def __init__(self, olds: list[bytes | None]) -> None:
+        super().__init__()
+        self.olds = olds
+        """The items the actions name, as they are now (a replay reports reading them)."""
+
 
 _MISMATCH = ("Specified idempotency token was used with different request parameters within the 10 minute "
              "window.")
@@ -197,7 +202,7 @@ def _with_token(actions: list[_Action], token: str, digest: str, now: float) -> 
             seen = orjson.loads(record)
             if now - seen["at"] < TOKEN_SECONDS:
                 if seen["digest"] == digest:
-                    raise _Replayed
+                    raise _Replayed(olds[:-1])
                 raise IdempotentParameterMismatchException(_MISMATCH)
         news = _apply(actions, olds[:-1])
         return [*news, orjson.dumps({"digest": digest, "at": now})]
@@ -221,11 +226,20 @@ async def transact_write_items(engine: Engine, req: Request) -> Response:
         olds = await engine.storage.transact(refs, apply)
     except ConditionFailed as exc:
         raise TransactionCanceledException(exc.payload) from None
-    except _Replayed:
+    except _Replayed as replay:
+        if capacity.metering():
+            quietly("transaction capacity", _charge_replay, actions, replay.olds)
         return {}
     if capacity.metering():  # committed: nothing below may fail the request
         quietly("transaction capacity", _charge, actions, olds[:len(actions)])  # past them: the token's record
     return {}
+
+
+def _charge_replay(actions: list[_Action], olds: list[bytes | None]) -> None:
+    """DynamoDB answers a replay with the read units of reading the items (a transactional read each, as
+    TransactGetItems charges), not the write units of the first call, and no index units."""
+    for action, old in zip(actions, olds, strict=True):
+        capacity.charge(action.table.name, 2 * capacity.read_units(capacity.stored_size(old), True))
 
 
 def _charge(actions: list[_Action], olds: list[bytes | None]) -> None:

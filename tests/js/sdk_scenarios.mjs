@@ -211,7 +211,7 @@ async function full() {
   });
 
   await step("transact", async () => {
-    const res = await client.send(new TransactWriteItemsCommand({
+    const input = {
       ReturnConsumedCapacity: "TOTAL",
       TransactItems: [
         { Put: { TableName, Item: { ...key("a", 100), user: S("tx"), n: N(100) }, ConditionExpression: "attribute_not_exists(pk)" } },
@@ -219,12 +219,16 @@ async function full() {
           ExpressionAttributeValues: { ":n": N(60), ":six": N(6) } } },
         { ConditionCheck: { TableName, Key: key("a", 2), ConditionExpression: "attribute_exists(pk)" } },
       ],
-    }));
+    };
+    const res = await client.send(new TransactWriteItemsCommand(input));
     const request = sent.findLast((r) => r.target === "DynamoDB_20120810.TransactWriteItems").body;
+    // What a retry after a lost answer sends: the same token. Its condition (n = 6) no longer holds, but
+    // the replay succeeds and changes nothing.
+    const replay = await client.send(new TransactWriteItemsCommand({ ...input, ClientRequestToken: request.ClientRequestToken }));
     const after = await client.send(new GetItemCommand({ TableName, Key: key("a", 1), ConsistentRead: true }));
     return {
       capacity: res.ConsumedCapacity, token: request.ClientRequestToken ?? null, n: after.Item.n.N,
-      status: res.$metadata.httpStatusCode,
+      status: res.$metadata.httpStatusCode, replayCapacity: replay.ConsumedCapacity,
     };
   });
 
@@ -448,6 +452,16 @@ async function signed() {
   await step("wrongSecret", async () => failure(() => badSecret.client.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))));
   await step("wrongSecretStreams", async () => failure(() => badSecret.streams.send(new ListStreamsCommand({}))));
   await step("unknownKey", async () => failure(() => badKey.client.send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))));
+  // A client whose clock is 20 minutes slow: refused as DynamoDB refuses it, then the SDK corrects its clock
+  // from the answer's Date header and its retry is served.
+  const slow = (maxAttempts) => new DynamoDBClient({ ...config(), maxAttempts, systemClockOffset: -20 * 60 * 1000 });
+  await step("skewedClock", async () => ({
+    refused: await failure(() => slow(1).send(new GetItemCommand({ TableName, Key: { pk: S("k") } }))),
+    corrected: await (async () => {
+      const res = await slow(2).send(new GetItemCommand({ TableName, Key: { pk: S("k") } }));
+      return { item: res.Item, attempts: res.$metadata.attempts };
+    })(),
+  }));
   // A second key whose policy allows GetItem on partition "k" of this table only.
   const reader = new DynamoDBClient({ ...config(), credentials: { accessKeyId: options.reader.key, secretAccessKey: options.reader.secret } });
   await step("policy", async () => ({
