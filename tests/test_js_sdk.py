@@ -269,6 +269,9 @@ def test_utf8_key_order_transact_get_and_scans(full_run: dict[str, Any]) -> None
     assert reads["transactGet"] == [{"Item": {"i": N(1)}}, {}]
     assert sum(s["count"] for s in reads["segments"]) == 3 and sum(s["scanned"] for s in reads["segments"]) == 7
     assert reads["count"] == {"count": 7, "scanned": 7, "items": None}
+    # Limit reached on the last item: DynamoDB still hands out a LastEvaluatedKey, and the next page is empty.
+    assert reads["docPages"] == [["Z", "a"], ["a\0b", "\u00e9"], ["\uffff", "\U0001f600"], []]
+    assert sorted(reads["scanned"]) == sorted(["t/1", *(f"u/{k}" for k in reads["order"])])  # each item once
 
 
 def test_errors_as_the_sdk_surfaces_them(full_run: dict[str, Any]) -> None:
@@ -280,6 +283,12 @@ def test_errors_as_the_sdk_surfaces_them(full_run: dict[str, Any]) -> None:
         "rewrite one of these paths; path one: [a], path two: [a]", 400)
     assert _error(errors["unusedValue"]) == (
         "ValidationException", "Value provided in ExpressionAttributeValues unused in expressions: keys: {:x}", 400)
+    # PartiQL is not served (README: What the API covers); the SDK reports the operation as unknown.
+    assert errors["partiql"]["name"] == "UnknownOperationException"
+    assert _error(errors["badIterator"]) == ("ValidationException", "Invalid ShardIterator", 400)
+    stream = "arn:aws:dynamodb:ddblocal:000000000000:table/js_full_more/stream/2000-01-01T00:00:00.000"
+    assert _error(errors["noStream"]) == (
+        "ResourceNotFoundException", f"Requested resource not found: Stream: {stream} not found", 400)
     assert _error(errors["tooLarge"]) == ("ValidationException", "Item size has exceeded the maximum allowed size", 400)
 
 
@@ -301,7 +310,8 @@ def test_backup_and_restore(full_run: dict[str, Any]) -> None:
         "status": "CREATING", "name": "js-backup", "source": "js_full_more",
         "keySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "listed": [["js-backup", "AVAILABLE", "USER"]], "restoredName": "js_full_more_restored",
-        "restoreSummary": {"source": True, "inProgress": "boolean", "date": True}, "waiter": "SUCCESS", "count": 8}
+        "restoreSummary": {"source": True, "inProgress": "boolean", "date": True}, "waiter": "SUCCESS", "count": 8,
+        "deleted": ["DELETING", "SUCCESS"]}
 
 
 def test_point_in_time_restore_and_export(full_run: dict[str, Any]) -> None:

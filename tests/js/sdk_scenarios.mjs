@@ -10,15 +10,16 @@ import {
   ListTagsOfResourceCommand, PutItemCommand, QueryCommand, ResourceNotFoundException,
   RestoreTableFromBackupCommand, RestoreTableToPointInTimeCommand, ScanCommand, TagResourceCommand,
   TransactGetItemsCommand, TransactionCanceledException, TransactWriteItemsCommand,
-  UpdateContinuousBackupsCommand, UpdateItemCommand, UpdateTimeToLiveCommand, paginateQuery,
-  waitUntilTableExists,
+  DeleteTableCommand, UpdateContinuousBackupsCommand, UpdateItemCommand, UpdateTimeToLiveCommand,
+  paginateQuery, waitUntilTableExists, waitUntilTableNotExists,
 } from "@aws-sdk/client-dynamodb";
 import {
   DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, ListStreamsCommand,
 } from "@aws-sdk/client-dynamodb-streams";
 import {
-  BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand,
-  QueryCommand as DocQueryCommand, TransactWriteCommand, UpdateCommand,
+  BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, ExecuteStatementCommand, GetCommand, NumberValue,
+  PutCommand, QueryCommand as DocQueryCommand, TransactWriteCommand, UpdateCommand,
+  paginateQuery as paginateDocQuery, paginateScan as paginateDocScan,
 } from "@aws-sdk/lib-dynamodb";
 
 const options = JSON.parse(process.argv[2]);
@@ -330,8 +331,21 @@ async function more() {
         FilterExpression: "flag = :t", ExpressionAttributeValues: { ":t": { BOOL: true } } }));
       segments.push({ count: page.Count, scanned: page.ScannedCount });
     }
+    // The DocumentClient's paginators hand LastEvaluatedKey back as ExclusiveStartKey, NUL and emoji included.
+    const docPages = [];
+    for await (const page of paginateDocQuery({ client: doc, pageSize: 2 }, { TableName,
+      KeyConditionExpression: "pk = :u", ExpressionAttributeValues: { ":u": "u" } })) {
+      docPages.push(page.Items.map((i) => i.sk));
+    }
+    const scanned = [];
+    for (let Segment = 0; Segment < 2; Segment++) {
+      for await (const page of paginateDocScan({ client: doc, pageSize: 1 }, { TableName, Segment, TotalSegments: 2 })) {
+        scanned.push(...page.Items.map((i) => `${i.pk}/${i.sk}`));
+      }
+    }
     const count = await client.send(new ScanCommand({ TableName, Select: "COUNT" }));
-    return { order, transactGet, segments, count: { count: count.Count, scanned: count.ScannedCount, items: count.Items ?? null } };
+    return { order, transactGet, segments, docPages, scanned,
+      count: { count: count.Count, scanned: count.ScannedCount, items: count.Items ?? null } };
   });
 
   await step("errors", async () => ({
@@ -341,6 +355,10 @@ async function more() {
       UpdateExpression: "SET a = :v, a = :v", ExpressionAttributeValues: { ":v": N(1) } }))),
     unusedValue: await failure(() => client.send(new QueryCommand({ TableName, KeyConditionExpression: "pk = :u",
       ExpressionAttributeValues: { ":u": S("u"), ":x": N(1) } }))),
+    partiql: await failure(() => doc.send(new ExecuteStatementCommand({ Statement: `SELECT * FROM "${TableName}"` }))),
+    badIterator: await failure(() => streams.send(new GetRecordsCommand({ ShardIterator: "x".repeat(40) }))),
+    noStream: await failure(() => streams.send(new DescribeStreamCommand({
+      StreamArn: `${created.TableArn}/stream/2000-01-01T00:00:00.000` }))),
     tooLarge: await failure(() => client.send(new PutItemCommand({ TableName,
       Item: { pk: S("big"), sk: S("1"), blob: { S: "x".repeat(400 * 1024) } } }))),
   }));
@@ -383,13 +401,15 @@ async function more() {
       TargetTableName: `${TableName}_restored`, BackupArn: backup.BackupArn }))).TableDescription;
     const waited = await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_restored` });
     const count = (await client.send(new ScanCommand({ TableName: `${TableName}_restored`, Select: "COUNT" }))).Count;
+    const deleting = (await client.send(new DeleteTableCommand({ TableName: `${TableName}_restored` }))).TableDescription;
+    const gone = await waitUntilTableNotExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_restored` });
     return {
       status: backup.BackupStatus, name: available.BackupDetails.BackupName,
       source: available.SourceTableDetails.TableName, keySchema: available.SourceTableDetails.KeySchema,
       listed: listed.map((b) => [b.BackupName, b.BackupStatus, b.BackupType]),
       restoredName: restored.TableName, restoreSummary: { source: restored.RestoreSummary.SourceBackupArn === backup.BackupArn,
         inProgress: typeof restored.RestoreSummary.RestoreInProgress, date: restored.RestoreSummary.RestoreDateTime instanceof Date },
-      waiter: waited.state, count,
+      waiter: waited.state, count, deleted: [deleting.TableStatus, gone.state],
     };
   });
 
