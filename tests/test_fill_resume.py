@@ -80,3 +80,26 @@ def test_restore_cut_off_by_a_restart_finishes_after_it(tmp_path: Path) -> None:
         return await _status(engine, "dst") == "ACTIVE"
 
     asyncio.run(main())
+
+
+def test_export_cut_off_by_a_restart_reads_failed(tmp_path: Path) -> None:
+    async def main() -> None:
+        engine = _engine(tmp_path)
+        await engine.open()
+        try:
+            arn = "arn:aws:dynamodb:ddblocal:000000000000:table/src/export/01700000000000-00000000"
+            record = {"ExportArn": arn, "ExportStatus": "IN_PROGRESS", "StartTime": time.time() - 3600,
+                      "TableArn": arn.rsplit("/export/", 1)[0], "ExportType": "FULL_EXPORT", "ItemCount": 10,
+                      "beat": time.time() - 3600}
+            await engine.exports.put(arn, record)
+            fresh = {**record, "ExportArn": arn[:-1] + "1", "beat": time.time()}
+            await engine.exports.put(fresh["ExportArn"], fresh)
+            desc = (await engine.call("DescribeExport", {"ExportArn": arn}))["ExportDescription"]
+            assert desc["ExportStatus"] == "FAILED" and "stopped" in desc["FailureMessage"]
+            listed = (await engine.call("ListExports", {}))["ExportSummaries"]
+            assert {e["ExportArn"]: e["ExportStatus"] for e in listed} == {arn: "FAILED",
+                                                                          fresh["ExportArn"]: "IN_PROGRESS"}
+        finally:
+            await engine.close()
+
+    asyncio.run(main())

@@ -39,7 +39,8 @@ __all__ = ["HANDLERS", "CATALOG", "iso"]
 log = logging.getLogger("accelerator.exports")
 
 CATALOG = "!exports"
-_PROGRESS_EVERY = 5000  # items between two progress updates of the export's record
+_PROGRESS_SECONDS = 2.0  # between two progress updates of the export's record (its ItemCount and beat)
+_STALE_SECONDS = 60.0  # an export IN_PROGRESS with no beat for this long was cut off by a restart
 _FIELDS = ("ExportArn", "ExportStatus", "StartTime", "EndTime", "ExportManifest", "TableArn", "TableId",
            "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix", "S3SseAlgorithm", "S3SseKmsKeyId",
            "FailureCode", "FailureMessage", "ExportFormat", "BilledSizeBytes", "ItemCount", "ExportType")
@@ -96,7 +97,7 @@ async def export_table(engine: Any, req: Request) -> Response:
         "ExportTime": round(at if at is not None else now, 3), "S3Bucket": req["S3Bucket"],
         "S3SseAlgorithm": req.get("S3SseAlgorithm", "AES256"), "ExportFormat": "DYNAMODB_JSON",
         "ExportType": "FULL_EXPORT", "ItemCount": 0, "BilledSizeBytes": 0, "prefix": prefix,
-        "request": _fingerprint(req),
+        "request": _fingerprint(req), "beat": started,
     }
     for member in ("ClientToken", "S3BucketOwner", "S3Prefix", "S3SseKmsKeyId"):
         if member in req:
@@ -117,23 +118,32 @@ async def _rebuilt(engine: Any, table: TableDef, record: dict[str, Any], at: flo
                                                     created=at)), name
 
 
+async def _beat(engine: Any, state: dict[str, Any]) -> None:
+    """Write the export's record (its progress so far) every couple of seconds while it runs: see _settled."""
+    while True:
+        await asyncio.sleep(_PROGRESS_SECONDS)
+        state["beat"] = time.time()
+        try:
+            await engine.exports.put(state["ExportArn"], dict(state))
+        except Exception:  # the store is away for a moment: the next beat tries again
+            log.warning("could not record the progress of export %s", state["ExportArn"], exc_info=True)
+
+
 async def _run(engine: Any, table: TableDef, record: dict[str, Any], export: dict[str, Any], directory: Path,
                view: Snapshot | None) -> None:
     scratch = None
+    state = dict(export)  # ItemCount / BilledSizeBytes grow here; _beat records them
+    beat = asyncio.ensure_future(_beat(engine, state))
     try:
         if view is None:
             view, scratch = await _rebuilt(engine, table, record, export["ExportTime"])
         files = DataFiles(directory, export["prefix"])
         await asyncio.to_thread(files.start)
-        count = size = reported = 0
         async for page in pages(view):
             values = [value for _, _, value in page]
             await asyncio.to_thread(files.write, values)
-            count += len(values)
-            size += sum(len(v) for v in values)
-            if count - reported >= _PROGRESS_EVERY:
-                reported = count
-                await engine.exports.put(export["ExportArn"], {**export, "ItemCount": count, "BilledSizeBytes": size})
+            state["ItemCount"] += len(values)
+            state["BilledSizeBytes"] += sum(len(v) for v in values)
         entries = await asyncio.to_thread(files.finish)
         ended = round(time.time(), 3)
         summary = {
@@ -142,21 +152,24 @@ async def _run(engine: Any, table: TableDef, record: dict[str, Any], export: dic
             "exportTime": iso(export["ExportTime"]), "s3Bucket": export["S3Bucket"],
             "s3Prefix": export.get("S3Prefix"), "s3SseAlgorithm": export["S3SseAlgorithm"],
             "s3SseKmsKeyId": export.get("S3SseKmsKeyId"),
-            "manifestFilesS3Key": f"{export['prefix']}/manifest-files.json", "billedSizeBytes": size,
-            "itemCount": count, "outputFormat": "DYNAMODB_JSON", "exportType": "FULL_EXPORT",
+            "manifestFilesS3Key": f"{export['prefix']}/manifest-files.json",
+            "billedSizeBytes": state["BilledSizeBytes"], "itemCount": state["ItemCount"],
+            "outputFormat": "DYNAMODB_JSON", "exportType": "FULL_EXPORT",
         }
         await asyncio.to_thread(write_manifests, directory, entries, summary)
-        await engine.exports.put(export["ExportArn"], {
-            **export, "ExportStatus": "COMPLETED", "EndTime": ended, "ItemCount": count, "BilledSizeBytes": size,
-            "ExportManifest": f"{export['prefix']}/manifest-summary.json"})
+        state.update(ExportStatus="COMPLETED", EndTime=ended, ExportManifest=f"{export['prefix']}/manifest-summary.json")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("export %s failed", export["ExportArn"])
-        await engine.exports.put(export["ExportArn"], {
-            **export, "ExportStatus": "FAILED", "EndTime": round(time.time(), 3), "FailureCode": "UNKNOWN",
-            "FailureMessage": f"{type(exc).__name__}: {exc}"})
+        state.update(ExportStatus="FAILED", EndTime=round(time.time(), 3), FailureCode="UNKNOWN",
+                     FailureMessage=f"{type(exc).__name__}: {exc}")
     finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        if state["ExportStatus"] != "IN_PROGRESS":
+            await engine.exports.put(export["ExportArn"], state)
         if view is not None:
             await view.close()
         if scratch is not None:
@@ -168,15 +181,26 @@ def _public(export: dict[str, Any]) -> dict[str, Any]:
     return {k: export[k] for k in _FIELDS if export.get(k) is not None}
 
 
+async def _settled(engine: Any, export: dict[str, Any]) -> dict[str, Any]:
+    """An export whose process stopped mid-way (no progress for a minute) is FAILED, as it will not end."""
+    if export["ExportStatus"] == "IN_PROGRESS" and time.time() - export.get("beat", export["StartTime"]) > _STALE_SECONDS:
+        export = {**export, "ExportStatus": "FAILED", "EndTime": round(time.time(), 3), "FailureCode": "UNKNOWN",
+                  "FailureMessage": "The server stopped while the export was being written"}
+        await engine.exports.put(export["ExportArn"], export)
+    return export
+
+
 async def describe_export(engine: Any, req: Request) -> Response:
     export = await engine.exports.get(req["ExportArn"])
     if export is None:
         raise ExportNotFoundException(f"Export not found: {req['ExportArn']}")
+    export = await _settled(engine, export)
     return {"ExportDescription": _public(export)}
 
 
 async def list_exports(engine: Any, req: Request) -> Response:
-    exports = sorted(await engine.exports.all(), key=lambda e: (e["StartTime"], e["ExportArn"]))
+    exports = sorted([await _settled(engine, e) for e in await engine.exports.all()],
+                     key=lambda e: (e["StartTime"], e["ExportArn"]))
     if "TableArn" in req:
         exports = [e for e in exports if e["TableArn"] == req["TableArn"]]
     token = req.get("NextToken")
