@@ -317,8 +317,8 @@ def test_backup_and_restore(full_run: dict[str, Any]) -> None:
 def test_point_in_time_restore_and_export(full_run: dict[str, Any]) -> None:
     pitr = full_run["pitrAndExport"]
     assert pitr["enabled"] == "ENABLED" and pitr["window"] == {"earliest": True, "latest": True, "days": 35}
-    assert (pitr["restored"], pitr["count"]) == ("js_full_more_pitr", 8)
+    assert (pitr["restored"], pitr["count"], pitr["atTime"]) == ("js_full_more_pitr", 8, ["before"])
     export = pitr["export"]
     assert (export["status"], export["items"], export["format"], export["failure"]) == (
-        "COMPLETED", 8, "DYNAMODB_JSON", None)
+        "COMPLETED", 10, "DYNAMODB_JSON", None)
     assert re.fullmatch(r"AWSDynamoDB/[0-9]{14}-[0-9a-f]{8}/manifest-summary\.json", export["manifest"])

@@ -424,6 +424,20 @@ async function more() {
       TargetTableName: `${TableName}_pitr`, UseLatestRestorableTime: true }))).TableDescription;
     await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_pitr` });
     const count = (await client.send(new ScanCommand({ TableName: `${TableName}_pitr`, Select: "COUNT" }))).Count;
+    // A RestoreDateTime between two writes (the SDK sends a Date as epoch seconds with milliseconds).
+    await client.send(new PutItemCommand({ TableName, Item: { pk: S("pitr"), sk: S("before") } }));
+    const between = new Date();
+    await until("the clock to pass the first write", async () => Date.now() > between.getTime() + 2);
+    await client.send(new PutItemCommand({ TableName, Item: { pk: S("pitr"), sk: S("after") } }));
+    await until("the second write to be restorable", async () => {
+      const d = (await client.send(new DescribeContinuousBackupsCommand({ TableName }))).ContinuousBackupsDescription;
+      return d.PointInTimeRecoveryDescription.LatestRestorableDateTime > between;
+    });
+    await client.send(new RestoreTableToPointInTimeCommand({ SourceTableName: TableName,
+      TargetTableName: `${TableName}_at`, RestoreDateTime: between }));
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: `${TableName}_at` });
+    const atTime = (await client.send(new QueryCommand({ TableName: `${TableName}_at`, KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": S("pitr") }, ConsistentRead: true }))).Items.map((i) => i.sk.S);
     const exported = (await client.send(new ExportTableToPointInTimeCommand({ TableArn: created.TableArn,
       S3Bucket: `file://${options.exportDir}`, ExportFormat: "DYNAMODB_JSON" }))).ExportDescription;
     const finished = await until("export COMPLETED", async () => {
@@ -434,7 +448,7 @@ async function more() {
       enabled: updated.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus,
       window: { earliest: window.EarliestRestorableDateTime instanceof Date, latest: window.LatestRestorableDateTime instanceof Date,
         days: window.RecoveryPeriodInDays ?? null },
-      restored: restored.TableName, count,
+      restored: restored.TableName, count, atTime,
       export: { status: finished.ExportStatus, items: finished.ItemCount, format: finished.ExportFormat,
         manifest: finished.ExportManifest, failure: finished.FailureMessage ?? null },
     };
