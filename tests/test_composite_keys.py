@@ -169,7 +169,8 @@ _TYPES = {n: "S" for n in "abcdefghij"}
      "The KeySchema exceeds the maximum allowed number of RANGE key attributes"),
     ([("a", "HASH"), ("b", "RANGE"), ("c", "HASH")],
      "All HASH key attributes must precede RANGE key attributes in the KeySchema"),
-    ([("a", "HASH"), ("b", "HASH"), ("a", "RANGE")], "The KeySchema contains multiple key attributes with the same name"),
+    ([("a", "HASH"), ("b", "HASH"), ("a", "RANGE")], "Duplicate attribute name in KeySchema: a"),
+    ([("a", "HASH"), ("a", "HASH")], "Duplicate attribute name in KeySchema: a"),
     ([("a", "HASH"), ("a", "RANGE")], "Both the Hash Key and the Range Key element in the KeySchema have the same name"),
     ([("a", "HASH"), ("z", "HASH")], "Some index key attributes are not defined in AttributeDefinitions. Keys: [a, z]"),
 ])

@@ -192,7 +192,9 @@ def test_update_table_adds_a_composite_index_with_backfill(ddb: Any) -> None:
      "All HASH key attributes must precede RANGE key attributes in the KeySchema"),
     ([{"AttributeName": "tenant", "KeyType": "HASH"}, {"AttributeName": "region", "KeyType": "HASH"},
       {"AttributeName": "tenant", "KeyType": "RANGE"}],
-     "The KeySchema contains multiple key attributes with the same name"),
+     "Duplicate attribute name in KeySchema: tenant"),
+    ([{"AttributeName": "tenant", "KeyType": "HASH"}, {"AttributeName": "tenant", "KeyType": "HASH"}],
+     "Duplicate attribute name in KeySchema: tenant"),
 ])
 def test_create_refuses_bad_composite_schemas(ddb: Any, key_schema: list[dict[str, str]], message: str) -> None:
     name = unique_name("mg")
@@ -204,3 +206,15 @@ def test_create_refuses_bad_composite_schemas(ddb: Any, key_schema: list[dict[st
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     assert message in exc.value.response["Error"]["Message"]
     assert name not in ddb.list_tables()["TableNames"]
+
+
+def test_begins_with_on_a_number_range_attribute_is_an_operand_type_error(ddb: Any, composite: str) -> None:
+    # The value's type does not matter: a number attribute has no prefixes (the check comes before the value's).
+    for value in ({"S": "1"}, {"N": "1"}):
+        with pytest.raises(ClientError) as exc:
+            _q(ddb, composite, " AND #d = :d AND begins_with(seq, :p)", {":d": {"S": "2025-11-02"}, ":p": value},
+               ExpressionAttributeNames={"#r": "region", "#d": "day"})
+        assert exc.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
+                       "operator or function: begins_with, operand type: N"}

@@ -155,9 +155,10 @@ def index_key(spec: dict[str, Any], types: dict[str, str], name: str, is_global:
         raise ValidationException(f"{_INVALID}All HASH key attributes must precede RANGE key attributes in the "
                                   "KeySchema")
     if len(set(names)) != len(names):
-        if len(names) == 2:
+        if kinds == ["HASH", "RANGE"]:
             raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
-        raise ValidationException("The KeySchema contains multiple key attributes with the same name")
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise ValidationException(f"{_INVALID}Duplicate attribute name in KeySchema: {duplicate}")
     for attr in names:
         if attr not in types:
             raise ValidationException(

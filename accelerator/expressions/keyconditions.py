@@ -254,7 +254,20 @@ def analyze_key_condition(
     ctx.bind_condition(condition, kind)  # names, values, operand types and BETWEEN order first, as DynamoDB does
     collector = _Collector(ctx)
     collector.walk(condition.root)
+    _check_prefix_types(collector.conditions, key_schema, kind)
     return _finish(collector.conditions, key_schema)
+
+
+def _check_prefix_types(conditions: Conditions, schema: Schema, kind: str) -> None:
+    """On a multi-attribute key, begins_with() on a number RANGE attribute is an operand type error whatever
+    the value's type (a single-attribute key checks the value against the schema type first)."""
+    if not isinstance(schema, CompositeKey) or not schema.multi:
+        return
+    ranges = dict(schema.ranges)
+    for name, (op, _) in conditions.items():
+        if op == "begins_with" and ranges.get(name) == "N":
+            raise _fail(f"Invalid {kind}: Incorrect operand type for operator or function; operator or function: "
+                        "begins_with, operand type: N")
 
 
 def analyze_key_conditions(key_conditions: dict[str, Any], key_schema: Schema) -> KeyCondition:
