@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
 import json
 import socket
 import time
@@ -211,3 +212,24 @@ def test_health_and_unknown_paths(srv: ServerProcess) -> None:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _read_response(s)[0] == 200
         assert _read_response(s)[0] == 404
+
+
+def _members(text: bytes) -> bytes:
+    """``text`` as one gzip member per byte (an empty member first): valid gzip, as many members as bytes."""
+    return gzip.compress(b"") + b"".join(gzip.compress(text[i:i + 1]) for i in range(len(text)))
+
+
+def test_many_gzip_members_are_refused_without_stalling(default_srv: ServerProcess) -> None:
+    """A 14 MB body of 21-byte gzip members once cost its length squared to decode (minutes with the loop
+    held): it is refused as undecodable at once, and a body of a few hundred members still decodes."""
+    small = b'{"Limit": 1, "pad": "' + b"x" * 300 + b'"}'
+    with socket.create_connection(("127.0.0.1", default_srv.port), timeout=30) as s:
+        s.sendall(_raw(_members(small), "ListTables", extra=b"Content-Encoding: gzip\r\n"))
+        status, _, body = _read_response(s)
+        assert status == 200 and "TableNames" in json.loads(body), body
+        bomb = _members(b'{"Limit": 1, "pad": "') + gzip.compress(b"x") * 660_000 + _members(b'"}')
+        s.sendall(_raw(bomb, "ListTables", extra=b"Content-Encoding: gzip\r\n"))
+        status, _, body = _read_response(s)
+        assert (status, _type(body)) == (500, "InternalServerError")
+        assert json.loads(body)["message"] == "Failed to decode the request body"
+    _alive(default_srv)
