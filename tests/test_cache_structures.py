@@ -145,3 +145,26 @@ def test_generations_exist_only_while_held() -> None:
     assert gens.current("x") == g + 1
     gens.release("x")
     assert len(gens) == 0
+
+
+def test_expired_entries_leaving_under_the_bound_are_not_evictions(clock: FakeClock) -> None:
+    one = ENTRY_OVERHEAD + 66 + 1 + deep_size(ITEM)
+    cache = ItemCache(2 * one + 10, clock)
+    cache.put(K1, ITEM, 5)
+    cache.put(K2, ITEM, 0)
+    clock.advance(6)  # K1 expired, never read again
+    cache.put(K3, ITEM, 0)  # the bound pushes K1 out from the least recently used end
+    assert cache.entries == 2 and cache.bytes == 2 * one
+    assert cache.evictions == 0 and cache.evicted_bytes == 0
+    cache.put(K1, ITEM, 0)  # now a live entry (K2) goes: that is an eviction
+    assert cache.get(K2) is None and cache.evictions == 1 and cache.evicted_bytes == one
+
+
+def test_replacing_an_entry_keeps_the_byte_count_exact(clock: FakeClock) -> None:
+    cache = ItemCache(1 << 20, clock)
+    cache.put(K1, ITEM, 0)
+    first = cache.bytes
+    cache.put(K1, {**ITEM, "big": {"S": "x" * 100}}, 0)
+    assert cache.bytes > first and cache.entries == 1
+    cache.discard(K1)
+    assert cache.bytes == 0 and cache.entries == 0

@@ -1,12 +1,19 @@
-"""The item cache: whole items (or "not found") by (table incarnation, pk, sk), bounded in bytes."""
+"""The item cache: whole items (or "not found") by (table incarnation, pk, sk), bounded in bytes.
+
+An ``OrderedDict`` in recency order, each entry holding its own expiry time: a hit is one dict lookup,
+one clock read and one move to the end (the hottest path there is, so no general-purpose cache class
+with its timer and heap). Expiry is lazy: an expired entry is dropped when it is read, or when the byte
+bound evicts from the least recently used end, where untouched entries drift; expired entries so
+dropped are not counted as evictions.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from accelerator.cache.lru import BoundedTLRU
 from accelerator.cache.sizing import ENTRY_OVERHEAD, deep_size
 from accelerator.core.values import Item, item_size
 
@@ -14,18 +21,10 @@ __all__ = ["ItemCache", "ItemKey", "Entry", "item_bytes"]
 
 ItemKey = tuple[int, bytes, bytes]
 Entry = tuple[Item | None, float, int, int, Any]
-"""(item or None for a negative entry, TTL seconds (0: no time expiry), estimated memory bytes,
-the item's DynamoDB size or -1 if not worked out yet: see ``item_bytes``, and the shared-generation
-stamp it was read under when workers share a machine, else None: see ``accelerator.cache.shared``)."""
-
-
-def _ttu(key: Any, entry: Entry, now: float) -> float:
-    ttl = entry[1]
-    return now + ttl if ttl > 0 else math.inf
-
-
-def _size(entry: Entry) -> int:
-    return entry[2]
+"""(item or None for a negative entry, expiry time on the cache's clock (inf: no time expiry), estimated
+memory bytes, the item's DynamoDB size or -1 if not worked out yet: see ``item_bytes``, and the
+shared-generation stamp it was read under when workers share a machine, else None: see
+``accelerator.cache.shared``)."""
 
 
 def item_bytes(entry: Entry) -> int:
@@ -38,20 +37,31 @@ def item_bytes(entry: Entry) -> int:
 class ItemCache:
     """LRU by bytes with per-entry expiry; synchronous, clock injected."""
 
+    __slots__ = ("max_bytes", "_timer", "_data", "_bytes", "evicted_bytes", "evictions")
+
     def __init__(self, max_bytes: int, timer: Callable[[], float]) -> None:
         self.max_bytes = max_bytes
-        self._lru = BoundedTLRU(max(max_bytes, 1), _ttu, timer, _size)
+        self._timer = timer
+        self._data: OrderedDict[ItemKey, Entry] = OrderedDict()
+        self._bytes = 0
+        self.evicted_bytes = 0
+        """Bytes evicted by the byte bound (not expiry, not invalidation)."""
+        self.evictions = 0
 
     def get(self, key: ItemKey) -> Entry | None:
         """The live entry for ``key`` (refreshing its recency), or None."""
-        try:
-            return self._lru[key]
-        except KeyError:
+        entry = self._data.get(key)
+        if entry is None:
             return None
+        if entry[1] <= self._timer():
+            self.discard(key)
+            return None
+        self._data.move_to_end(key)
+        return entry
 
     def put(self, key: ItemKey, item: Item | None, ttl: float, item_bytes: int | None = None,
             stamp: Any = None) -> bool:
-        """Cache ``item`` (None: a negative entry) for ``ttl`` seconds; False if it cannot fit.
+        """Cache ``item`` (None: a negative entry) for ``ttl`` seconds (0: no time expiry); False if it cannot fit.
 
         ``item_bytes`` is the item's DynamoDB size if the caller knows it already (else worked out on demand).
         """
@@ -59,40 +69,51 @@ class ItemCache:
         if item is not None:
             size += deep_size(item)
         if size > self.max_bytes:
-            self._lru.discard(key)
+            self.discard(key)
             return False
-        self._lru[key] = (item, ttl, size, -1 if item_bytes is None else item_bytes, stamp)
+        now = self._timer()
+        expires = now + ttl if ttl > 0 else math.inf
+        if expires <= now:  # a TTL too small to register on the clock: nothing to keep
+            self.discard(key)
+            return True
+        data = self._data
+        old = data.pop(key, None)
+        if old is not None:
+            self._bytes -= old[2]
+        data[key] = (item, expires, size, -1 if item_bytes is None else item_bytes, stamp)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, evicted = data.popitem(last=False)
+            self._bytes -= evicted[2]
+            if evicted[1] > now:  # an expired entry leaving is expiry, not eviction
+                self.evicted_bytes += evicted[2]
+                self.evictions += 1
         return True
 
     def discard(self, key: ItemKey) -> None:
-        self._lru.discard(key)
+        entry = self._data.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry[2]
 
     def purge(self, incarnation: int) -> int:
         """Drop every entry of one table incarnation; returns how many."""
-        doomed = [k for k in self._lru.raw_keys() if k[0] == incarnation]
+        doomed = [k for k in self._data if k[0] == incarnation]
         for key in doomed:
-            self._lru.discard(key)
+            self.discard(key)
         return len(doomed)
 
     def count(self, incarnation: int) -> int:
         """How many entries one table incarnation holds (a walk over every key: for the admin route)."""
-        return sum(1 for k in self._lru.raw_keys() if k[0] == incarnation)
+        return sum(1 for k in self._data if k[0] == incarnation)
 
     def clear(self) -> None:
-        self._lru.clear()
+        self._data.clear()
+        self._bytes = 0
 
     @property
     def entries(self) -> int:
-        return len(self._lru)
+        return len(self._data)
 
     @property
     def bytes(self) -> int:
-        return int(self._lru.currsize)
-
-    @property
-    def evicted_bytes(self) -> int:
-        return self._lru.evicted_bytes
-
-    @property
-    def evictions(self) -> int:
-        return self._lru.evictions
+        return self._bytes

@@ -4,8 +4,8 @@
 skips one-character dict keys (the type tags "S", "N", "M", ...: orjson and CPython share them) and
 counts every other string once per occurrence, so it over-estimates when attribute names are shared
 between items (orjson caches short keys). One-character *values* are counted: orjson creates them anew.
-``ENTRY_OVERHEAD`` is the bookkeeping a ``TLRUCache`` entry costs beyond the key and the value: its
-slots in the cache's four maps, the heap node, the entry tuple. It was measured with tracemalloc
+``ENTRY_OVERHEAD`` is the bookkeeping an item-cache entry costs beyond the key and the value: its slot
+and link in the ``OrderedDict``, the entry tuple and its expiry float. It was measured with tracemalloc
 (``tests/test_cache_memory.py`` checks the estimate stays at or above the measured figure).
 """
 
@@ -18,11 +18,12 @@ __all__ = ["deep_size", "bytes_size", "ENTRY_OVERHEAD", "QUERY_ENTRY_OVERHEAD"]
 
 _getsizeof = sys.getsizeof
 
-ENTRY_OVERHEAD = 480
-"""Bytes per item-cache entry besides key bytes and item (measured ~400 on CPython 3.11-3.13, 64-bit)."""
+ENTRY_OVERHEAD = 240
+"""Bytes per item-cache entry besides key bytes and item (measured ~190 on CPython 3.11, 64-bit)."""
 
 QUERY_ENTRY_OVERHEAD = 800
-"""Bytes per query-cache entry besides its response: bookkeeping as above, the 16-byte key digest and its
+"""Bytes per query-cache entry besides its response: a ``TLRUCache`` entry's slots in its four maps and
+its heap node, the 16-byte key digest and its
 tuple, the scope tuple and its slot in the scope index (measured ~770)."""
 
 
