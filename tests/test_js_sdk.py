@@ -59,10 +59,10 @@ def tls_server(certs: tuple[Path, Path, Path]) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module", params=["http-sqlite", "https-sigv4-memory"])
 def full_run(request: pytest.FixtureRequest, sdk: NodeSdk) -> Iterator[dict[str, Any]]:
     """Every data-plane step, on plain HTTP, then signed and over TLS (every request signed, every byte TLS)."""
-    if request.param == "http-sqlite":
-        proc = ServerProcess({"kind": "sqlite"}).start()
+    if request.param == "http-sqlite":  # shards roll over every 0.3 s: the reader follows parents to children
+        proc = ServerProcess({"kind": "sqlite", "stream_shard_seconds": 0.3, "log_upkeep_interval": 0.2}).start()
         try:
-            yield sdk.run("full", proc.url, table="js_full", exportDir=str(proc.dir / "exports"))
+            yield sdk.run("full", proc.url, table="js_full", exportDir=str(proc.dir / "exports"), rolls=True)
         finally:
             proc.stop()
         return
@@ -192,6 +192,10 @@ def test_stream_read_sees_every_write(full_run: dict[str, Any]) -> None:
     assert streams["keySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
                                     {"AttributeName": "sk", "KeyType": "RANGE"}]
     records = streams["records"]
+    if "rolled" in full_run:  # the writes after the batch went to a child shard: read after its parent
+        first, second = full_run["rolled"][:2]
+        assert first == {"parent": None, "closed": True} and second["parent"] is not None
+        assert streams["shards"] >= 2
     per_key: dict[tuple[str, str], list[str]] = defaultdict(list)
     for record in records:
         per_key[record["pk"], record["sk"]].append(record["eventName"])

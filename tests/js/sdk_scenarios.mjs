@@ -196,6 +196,17 @@ async function full() {
     };
   });
 
+  if (options.rolls) { // a server rolling shards quickly: later writes go to a child shard
+    await step("rolled", async () => {
+      const arn = out.create.streamArn;
+      return until("the stream's shard to roll over", async () => {
+        const shards = (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription.Shards;
+        return shards.length >= 2 && shards.map((x) => ({ parent: x.ParentShardId ?? null,
+          closed: !!x.SequenceNumberRange.EndingSequenceNumber }));
+      });
+    });
+  }
+
   await step("query", async () => {
     const gsi = await client.send(new QueryCommand({
       TableName, IndexName: "by_user", KeyConditionExpression: "#u = :u AND n BETWEEN :lo AND :hi",
