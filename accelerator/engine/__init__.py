@@ -64,6 +64,8 @@ class TableEngine:
         self.backups = Catalog(self.storage, backups.CATALOG)
         self.exports = Catalog(self.storage, exports.CATALOG)
         self.imports = Catalog(self.storage, imports.CATALOG)
+        self.fills = Catalog(self.storage, "!fills")
+        """Tables a restore or an import is filling, by name (``accelerator.engine.resume``)."""
         self.export_root = export_root
         """The directory plain S3Bucket names of exports and imports resolve under."""
         self.handlers: dict[str, Handler] = {
@@ -88,7 +90,7 @@ class TableEngine:
     async def open(self) -> None:
         await self.storage.open()
         await self.meta.open()
-        for catalog in (self.backups, self.exports, self.imports):
+        for catalog in (self.backups, self.exports, self.imports, self.fills):
             await catalog.open()
         self.sweeper.start()
         self.log_upkeep.start()

@@ -79,6 +79,7 @@ async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, 
     for prefix in ("ttl:", "tags:"):
         await engine.meta.delete(prefix + table.name)
     await engine.meta.put("table:" + table.name, {"Filling": True, **({RESTORE: summary} if summary else {})})
+    await engine.fills.put(table.name, {"arn": table.name})  # until finish: a restart resumes it
     return table
 
 
@@ -105,6 +106,7 @@ async def finish(engine: Any, table: str) -> None:
     changes = dict(await engine.meta.get("table:" + table) or {})
     if changes.pop("Filling", None):
         await engine.meta.put("table:" + table, changes)
+    await engine.fills.delete(table)
     engine.tables.forget(table)
     for listener in engine.sweeper.listeners:  # the engine's subscribers (the cache): (table, None, None) is all
         try:

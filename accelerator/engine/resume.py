@@ -1,5 +1,7 @@
 """After a restart: finish filling the tables a restore or an import was filling when the process stopped.
 
+Every fill is listed in the hidden catalog ``!fills`` from its table's creation to its end.
+
 A fill only writes whole items from a fixed source (a backup's hidden table, the recovery base plus the log up
 to a time, the import's files), so starting it over from the beginning writes the same table. A table whose
 source is gone stays CREATING and is logged.
@@ -19,18 +21,19 @@ log = logging.getLogger("accelerator.restore")
 
 
 async def resume_fills(engine: Any) -> int:
-    """Restart every unfinished fill; returns how many were restarted."""
+    """Restart every unfinished fill (the ``!fills`` catalog lists them); returns how many were restarted."""
     restarted = 0
-    for name in await engine.storage.list_tables():
+    for entry in await engine.fills.all():
+        name = entry["arn"]
         changes = await engine.meta.get("table:" + name)
-        if not changes or not changes.get("Filling"):
-            continue
         try:
-            work = await _fill_of(engine, name, changes.get("Restore"))
+            work = await _fill_of(engine, name, changes.get("Restore")) if changes and changes.get("Filling") else None
         except ResourceNotFoundException:
             work = None
         if work is None:
-            log.warning("table %s was being filled and its source is gone; it stays CREATING", name)
+            if changes and changes.get("Filling"):
+                log.warning("table %s was being filled and its source is gone; it stays CREATING", name)
+            await engine.fills.delete(name)
             continue
         engine.spawn(work)
         restarted += 1
