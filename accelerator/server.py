@@ -197,6 +197,12 @@ class Connection(asyncio.Protocol):
         if declared is not None and declared.isdigit() and int(declared) > self.server.limits.max_body:
             raise _Reject(413, b"request body too large")
         self.target = self.headers.get(b"x-amz-target", b"")
+        if self.headers.get(b"expect", b"").lower() == b"100-continue" and not self.busy and not self.queue and \
+                self.transport is not None and self.parser.get_http_version() == "1.1":
+            # The client holds the body back until told to send it (or until its own timeout, a second or more
+            # per request); with a response still owed on this connection it waits, as interim and final
+            # responses must not interleave.
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)

@@ -233,3 +233,24 @@ def test_many_gzip_members_are_refused_without_stalling(default_srv: ServerProce
         assert (status, _type(body)) == (500, "InternalServerError")
         assert json.loads(body)["message"] == "Failed to decode the request body"
     _alive(default_srv)
+
+
+def test_expect_100_continue_is_answered_before_the_body(srv: ServerProcess) -> None:
+    """A client sending ``Expect: 100-continue`` waits for the interim answer before sending its body."""
+    body = b"{}"
+    head = _raw(body, "ListTables", extra=b"Expect: 100-continue\r\n")[:-len(body)]
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(head)
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = s.recv(1)
+            assert chunk, "closed before the interim response"
+            interim += chunk
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        status, _, answer = _read_response(s)
+        assert status == 200 and "TableNames" in json.loads(answer)
+        too_big = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n"
+        s.sendall(too_big)  # refused on its headers: no 100, the body is never asked for
+        status, _, answer = _read_response(s)
+        assert (status, answer) == (413, b"request body too large")
