@@ -173,3 +173,39 @@ def test_a_write_overtaken_by_another_workers_write_is_not_written_through() -> 
         assert await _get(a, "t", {"pk": S("k")}) == 2
         assert await _get(b, "t", {"pk": S("k")}) == 2
     asyncio.run(go())
+
+
+def test_a_worker_dying_inside_a_bump_does_not_stall_the_others() -> None:
+    """The bump lock is released by the kernel when its holder dies (a semaphore would stay taken)."""
+    import os
+
+    shared = SharedGenerations(slots=64, epochs=4)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: take the lock, say so, die holding it
+        with shared._locked():
+            os.write(write, b"x")
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"x"
+    os.waitpid(pid, 0)
+    before = shared.counters[10]
+    assert shared.bump((10,)) == before + 1  # returns at once: no one holds the lock any more
+    os.close(read)
+
+
+def test_forked_workers_share_the_counters_and_lose_no_bump() -> None:
+    import os
+
+    shared = SharedGenerations(slots=64, epochs=4)
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            for _ in range(20000):
+                shared.bump((20, 21))
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        assert os.waitpid(pid, 0)[1] == 0
+    assert shared.counters[20] == shared.counters[21] == 80000

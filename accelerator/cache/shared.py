@@ -14,15 +14,19 @@ before the store was asked. A hit compares the stamp with the counters (two read
 lock, no system call); any bump since, on any worker, makes the entry stale and the read goes to the
 store. Hashes collide, which only ever costs an extra miss. Bumps take a lock so no increment is
 lost (a lost one could bring a counter back to a value some stamp holds); reads need none, as aligned
-8-byte loads are atomic on the platforms we run on.
+8-byte loads are atomic on the platforms we run on. The lock is a POSIX record lock (``lockf``) on an
+unlinked file: the kernel releases it when its holder dies, so a worker killed mid-bump cannot stall
+the others' writes (a semaphore would stay taken).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import mmap
-import multiprocessing
+import tempfile
 import zlib
-from typing import Any
+from collections.abc import Iterator
 
 __all__ = ["SharedGenerations", "Stamp"]
 
@@ -41,7 +45,7 @@ class SharedGenerations:
         self.epochs = epochs
         self._map = mmap.mmap(-1, 8 * (epochs + slots))  # anonymous and MAP_SHARED: forked workers see it
         self.counters = memoryview(self._map).cast("Q")
-        self._lock: Any = multiprocessing.get_context("fork").Lock()
+        self._lock_file = tempfile.TemporaryFile()  # noqa: SIM115 - unlinked, lives with the counters; inherited
 
     # -- slots -----------------------------------------------------------------------------------
     def item_slot(self, table: str, pk: bytes, sk: bytes) -> int:
@@ -73,7 +77,7 @@ class SharedGenerations:
     def bump(self, slots: tuple[int, ...]) -> int:
         """Bump each slot once; returns the first slot's new value."""
         counters = self.counters
-        with self._lock:
+        with self._locked():
             for slot in slots:
                 counters[slot] = (counters[slot] + 1) & 0xFFFFFFFFFFFFFFFF
             return int(counters[slots[0]])
@@ -85,6 +89,15 @@ class SharedGenerations:
     def bump_epoch(self, table: str | None) -> None:
         """A table's entries (every table's, for None) are stale on every worker from now on."""
         counters = self.counters
-        with self._lock:
+        with self._locked():
             for slot in range(self.epochs) if table is None else (self.epoch_slot(table),):
                 counters[slot] = (counters[slot] + 1) & 0xFFFFFFFFFFFFFFFF
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = self._lock_file.fileno()
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
