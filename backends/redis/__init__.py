@@ -20,6 +20,8 @@ Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partitio
     P:{T:H}:s         zset   the partition's sort keys, all scores 0: ZRANGEBYLEX is memcmp order
     P:{T:H}:v         hash   sort key -> item bytes
     P:{T:H}:l         string lock owner token (cross-slot transactions on a cluster; escalated retries)
+    P:{T:H}:a         string cluster: the last cross-slot transaction applied here (its replays are no-ops)
+    P:{txn:TOKEN}     string cluster: a cross-slot transaction's intent (every per-slot write), or "aborted"
     P:{T:H}:n         string partition version, bumped by every write (cluster mode only)
     P:{T:H}:x         string index report pending since this version (cluster mode only)
     P:{T}:parts       zset   the table's non-empty partitions, member = 4-byte big-endian
@@ -64,9 +66,11 @@ has passed, sends one WRITE per slot (each checks it still owns its locks), then
 token. Every optimistic WRITE refuses while another owner holds a lock of its partitions, and a
 cross-slot get_many reads each partition's version and lock twice and accepts only an unchanged,
 unlocked pair, so a snapshot read never sees half of such a transaction (get, query and scan read each
-item as committed, as DynamoDB's GetItem/Query/Scan do). Limits, for the README's backend table: a process that dies (or stalls past its lease) between the per-slot writes leaves the
-transaction partially applied -- there is no commit record to roll it forward -- and its locks block
-other writers of those partitions for up to ``lock_lease``. A DeleteTable racing a write on a cluster
+item as committed, as DynamoDB's GetItem/Query/Scan do). Before its first per-slot write a cross-slot unit
+makes its locks outlive their lease and writes an intent holding every per-slot write (``intents``): a
+process that dies or stalls past its lease after that is finished by the next reader or writer of its
+partitions (after one lease), and one that died before it leaves locks that they free; such a transaction
+is all-or-nothing across crashes. A DeleteTable racing a write on a cluster
 can leave that write's items behind (the table registry is in another slot); standalone checks the
 table inside the WRITE script.
 

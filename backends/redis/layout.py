@@ -31,6 +31,7 @@ class Part:
     zset: bytes
     hash: bytes
     lock: bytes
+    applied: bytes  # cluster: the last cross-slot transaction token applied here (replays are no-ops)
     version: bytes
     pending: bytes
     index: bytes
@@ -70,6 +71,7 @@ class Layout:
             zset=tag + b":s",
             hash=tag + b":v",
             lock=tag + b":l",
+            applied=tag + b":a",
             version=tag + b":n",
             pending=tag + b":x",
             index=index + b"parts",
@@ -80,6 +82,10 @@ class Layout:
             log_seq=index + b"lseq",
             log_parts=index + b"lp",
         )
+
+    def intent(self, token: bytes) -> bytes:
+        """Where a cross-slot transaction's intent (its commit record) lives: a slot of its own."""
+        return b"%s:{txn:%s}" % (self.prefix, token)
 
     def plan(self, refs: list[KeyRef]) -> Plan:
         parts: dict[tuple[str, bytes], Part] = {}

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from accelerator.core.errors import BackendUnavailable, TransactionConflictException
@@ -53,11 +53,13 @@ class LocalLocks:
 class PartitionLocks:
     """``P:{T:H}:l`` locks with a lease; waiting backs off under ``backoff`` until the unit's deadline."""
 
-    def __init__(self, driver: Driver, lease: float, stats: Counter[str]) -> None:
+    def __init__(self, driver: Driver, lease: float, stats: Counter[str],
+                 unstick: Callable[[Sequence[bytes]], Awaitable[None]] | None = None) -> None:
         self.driver = driver
         self.lease = lease
         self.stats = stats
         self.backoff = RetryPolicy(base=0.001, cap=0.05)
+        self.unstick = unstick  # cluster: finish a transaction whose owner left its lock held (intents.py)
 
     async def acquire(self, lock: bytes, token: bytes, deadline: float) -> None:
         client = self.driver.client
@@ -70,6 +72,8 @@ class PartitionLocks:
             if time.monotonic() > deadline:
                 raise TransactionConflictException(ONGOING)
             self.stats["lock_waits"] += 1
+            if self.unstick is not None and waits % 8 == 7:
+                await self.unstick([lock])
             await self.backoff.pause(waits)
             waits += 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "DELETE_IF", "READ_LOG", "FORGET_LOGS", "ALL"]
+__all__ = ["Script", "QUERY", "GET_MANY", "READ_VERSIONED", "WRITE", "SYNC_INDEX", "TOUCH", "HOLD", "DELETE_IF", "READ_LOG", "FORGET_LOGS", "ALL"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,13 @@ local mode, token = ARGV[1], ARGV[2]
 local stride = 4
 if mode == 'c' then stride = 5 end
 local function key(j, k) return KEYS[stride * (j - 1) + k] end
+-- A cross-slot transaction's group (cluster, a lock token) marks itself applied in its slot: the KEYS end
+-- with that mark. A replay of a committed intent (backends/redis/intents.py) that finds it is a no-op.
+local applied = nil
+if mode == 'c' and token ~= '' then
+  applied = KEYS[#KEYS]
+  if redis.call('GET', applied) == token then return {'ok'} end
+end
 local a = 3
 local nt = tonumber(ARGV[a])
 a = a + 1
@@ -211,6 +218,7 @@ for i = 0, nl - 1 do
     redis.call('ZADD', log, seq, string.format('%.0f', seq) .. ':' .. rec)
   end
 end
+if applied then redis.call('SET', applied, token, 'EX', 86400) end
 return out
 """,
 )
@@ -250,6 +258,19 @@ return vs
 """,
 )
 
+# Cluster, cross-slot transactions: make a unit's locks of one slot outlive their lease, once it is about to
+# commit (KEYS the locks; ARGV token). Returns 1, or 0 (holding nothing new) if any is no longer the token's.
+HOLD = Script(
+    "hold",
+    """
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+end
+for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end
+return 1
+""",
+)
+
 # Delete a key only if it still holds a value: a lock by its owner token, a pending mark by its version.
 DELETE_IF = Script(
     "delete_if",
@@ -285,4 +306,4 @@ return gone
 """,
 )
 
-ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, DELETE_IF, READ_LOG, FORGET_LOGS)
+ALL = (QUERY, GET_MANY, READ_VERSIONED, WRITE, SYNC_INDEX, TOUCH, HOLD, DELETE_IF, READ_LOG, FORGET_LOGS)

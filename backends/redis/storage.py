@@ -1,5 +1,9 @@
 """The ``Storage`` contract over Redis or Redis Cluster (see the package docstring for the layout, the atomic
-unit and what each guarantees)."""
+unit and what each guarantees).
+
+Why one module over 400 lines: it is the contract's methods and the atomic unit's three paths (optimistic,
+locked, cross-slot through an intent), which share the driver, layout, locks and stats; each protocol they use
+already lives in a module of its own (``locks``, ``intents``, ``index``, ``changelog``, ``batch``)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from backends.redis.batch import run_batch
 from backends.redis.changelog import RedisChangeLog
 from backends.redis.driver import DEFAULT_URL, Driver, driver_errors, parse_node
 from backends.redis.index import PartitionIndex
+from backends.redis.intents import Intents, SimulatedCrash
 from backends.redis.layout import TABLE, Layout, Plan, expect, key_range
 from backends.redis.locks import ONGOING, LocalLocks, PartitionLocks
 from backends.tasks import enter_task
@@ -64,7 +69,9 @@ class RedisStorage:
         self.retry = RetryPolicy.of(retry, RetryPolicy(max_attempts=4, base=0.001, cap=0.02))
         self.stats: Counter[str] = Counter()  # conflicts, escalations, lock_waits, locked_units, ...
         self.local = LocalLocks()
-        self.locks = PartitionLocks(self.driver, lock_lease, self.stats)
+        self.intents = Intents(self.driver, self.layout, lock_lease, self.stats)
+        self.locks = PartitionLocks(self.driver, lock_lease, self.stats,
+                                    self.intents.unstick if nodes is not None else None)
         self.index = PartitionIndex(self.driver, self.layout, self.stats)
         self.lock_backoff = self.locks.backoff
         self.log = RedisChangeLog(self.driver, self.layout)
@@ -181,6 +188,8 @@ class RedisStorage:
                     return out
             if time.monotonic() > deadline:
                 raise TransactionConflictException(ONGOING)
+            if any(row[1] for row in first):  # a lock left by a transaction that may need finishing
+                await self.intents.unstick([part.lock for part in parts])
             self.stats["snapshot_retries"] += 1
             await self.retry.pause(min(attempt, 6))
         raise AssertionError("unreachable")
@@ -294,9 +303,11 @@ class RedisStorage:
                     self.stats["escalations"] += 1
                     return None
                 await self.retry.pause(conflicts - 1)
-            else:  # locked by a cross-slot or escalated unit: wait for it (at most its lease)
+            else:  # locked by a cross-slot or escalated unit: wait for it (at most its lease), or finish it
                 if time.monotonic() > deadline:
                     raise TransactionConflictException(ONGOING)
+                if self.clustered:
+                    await self.intents.unstick(sorted({part.lock for part in plan.ref_parts}))
                 self.stats["lock_waits"] += 1
                 await self.lock_backoff.pause(2)
 
@@ -317,19 +328,29 @@ class RedisStorage:
                 new, records = split_logged(plan.refs, check_new_values(plan.refs, apply(list(old))))
                 await self.register_logs(records)
                 if time.monotonic() - leased < self.lock_lease / 2:
-                    results = await self._write(plan, old, new, records, token)
-                    done = sum(r[0] == b"ok" for r in results)
-                    if done == len(results):
-                        await self.index.sync(plan, results)
-                        return old
-                    if done:
-                        raise InternalServerError(
-                            "redis: a lock lease expired during a cross-slot transaction;"
-                            " it may be partially applied"
-                        )
-                    missing = [r for r in results if r[0] == b"missing"]
-                    if missing:
-                        raise TableMissing(missing[0][1].decode())
+                    if self.clustered and len(plan.groups) > 1:  # across slots: through an intent
+                        calls = self.write_calls(plan, old, new, records, token)
+                        if await self.intents.commit(plan, locks, calls, token):
+                            held = []  # committed: the locks are the protocol's now, kept if anything fails
+                            await self.index.sync(plan, await self.intents.write(calls))
+                            await self.intents.finish(token, locks)
+                            return old
+                    else:
+                        results = await self._write(plan, old, new, records, token)
+                        done = sum(r[0] == b"ok" for r in results)
+                        if done == len(results):
+                            await self.index.sync(plan, results)
+                            return old
+                        if done:
+                            raise InternalServerError(
+                                "redis: a lock lease expired during a transaction; it may be partially applied"
+                            )
+                        missing = [r for r in results if r[0] == b"missing"]
+                        if missing:
+                            raise TableMissing(missing[0][1].decode())
+            except SimulatedCrash:
+                held = []  # a killed process releases nothing
+                raise
             finally:
                 if held:
                     await self.locks.release(held, token)
@@ -381,6 +402,8 @@ class RedisStorage:
             args += [len(items) // 6, *items, *self.log.script_args(group, records, keys)]
             if not self.clustered:
                 keys.append(self.layout.tables)
+            elif token:  # a cross-slot unit's group: its applied mark, so a replay of its intent is a no-op
+                keys.append(group[0].applied)
             calls.append((lua.WRITE, keys, args))
         return calls
 
