@@ -6,11 +6,13 @@ the port with a bound, never-listening SO_REUSEPORT socket (so port 0 becomes on
 each worker (its own event loop, cache and store connections), waits until every one listens, then
 prints the one "listening" line. A worker that dies is forked again (with a growing pause if it keeps
 dying at once); SIGTERM or SIGINT is passed to every worker, which drains its requests as a single
-server does, and a worker still running after the grace period is killed.
+server does, and a worker still running after the grace period is killed. A worker also gets SIGTERM
+from the kernel if the supervisor itself dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -33,6 +35,7 @@ __all__ = ["worker_count", "supervise"]
 log = logging.getLogger("accelerator.workers")
 
 _START_TIMEOUT = 60.0
+_PR_SET_PDEATHSIG = 1
 _QUICK_DEATH = 5.0  # a worker that dies sooner than this after its start is restarted after a growing pause
 
 
@@ -64,11 +67,24 @@ def _reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` dies (a supervisor killed with SIGKILL must
+    not leave its workers serving on the port)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the workers outlive a killed supervisor
+        log.warning("workers will not stop with a supervisor that is killed (no prctl)")
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker_main(config: Config, index: int, count: int, shared: SharedGenerations, run_dir: str,
-                 ready: Connection) -> None:
+                 ready: Connection, parent: int) -> None:
     from accelerator.app import run
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _die_with(parent)
 
     def tell() -> None:
         ready.send(index)
@@ -92,7 +108,7 @@ class _Supervisor:
     def spawn(self, index: int) -> Connection:
         receive, send = self.ctx.Pipe(duplex=False)
         proc = self.ctx.Process(target=_worker_main, name=f"accelerator-worker-{index}",
-                                args=(self.config, index, self.count, self.shared, self.run_dir, send))
+                                args=(self.config, index, self.count, self.shared, self.run_dir, send, os.getpid()))
         proc.start()
         send.close()
         self.procs[index] = proc

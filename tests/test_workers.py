@@ -195,3 +195,32 @@ def test_a_port_in_use_is_one_line(tmp_path: Any) -> None:
                                "2", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert f"127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0]  # noqa: SIM115
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_the_supervisor_is_killed() -> None:
+    proc = ServerProcess({"kind": "sqlite"}, server={"workers": WORKERS}).start()
+    children: list[int] = []
+    try:
+        assert proc.proc is not None
+        children = [int(c) for c in
+                    open(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children").read().split()]  # noqa: SIM115
+        assert len(children) == WORKERS
+        proc.proc.kill()  # SIGKILL: the supervisor cannot pass anything on
+        proc.proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children):  # each drains and exits on the kernel's SIGTERM
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.05)
+    finally:
+        proc.stop()
+        for pid in children:  # never leave a worker behind, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
