@@ -37,6 +37,7 @@ from accelerator.core import sigv4
 from accelerator.core.context import PRINCIPAL
 from accelerator.core.errors import (
     AccessDeniedException,
+    DynamoError,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
@@ -114,6 +115,34 @@ class SigV4Verifier:
 
         ``headers`` have lower-case names; ``body`` is the bytes received, still Content-Encoded.
         """
+        params, amz_date, names, access_key, day, region = self._headers(headers)
+        body_hash = sigv4.payload_hash(body)
+        claimed = headers.get(b"x-amz-content-sha256")
+        if claimed is not None and claimed.decode("latin-1") != body_hash:
+            raise InvalidSignatureException(_MISMATCH)  # a header that disagrees with the bytes: a swapped body
+        path, _, query = url.decode("latin-1").partition("?")
+        canonical = sigv4.canonical_request(
+            method.decode("latin-1"), path, query,
+            ((n, _SPACES.sub(" ", headers.get(n.encode(), b"").decode("latin-1").strip())) for n in names),
+            params["SignedHeaders"], body_hash)
+        to_sign = sigv4.string_to_sign(amz_date, sigv4.scope(day, region, SERVICE), canonical)
+        expected = sigv4.signature(self._signing_key(access_key, day, region), to_sign)
+        if not _same(expected, params["Signature"]):
+            raise InvalidSignatureException(_MISMATCH)
+        PRINCIPAL.set(access_key)  # the per-key policy decision reads it (accelerator.policy)
+        return access_key
+
+    def plausible(self, headers: Mapping[bytes, bytes]) -> bool:
+        """Whether the headers alone pass every check before the body's (a known key, in its time window):
+        the server stops buffering the body of a request that cannot verify."""
+        try:
+            self._headers(headers)
+        except DynamoError:
+            return False
+        return True
+
+    def _headers(self, headers: Mapping[bytes, bytes]) -> tuple[dict[str, str], str, list[str], str, str, str]:
+        """The checks that need no body, in DynamoDB's order: (parameters, date, signed names, key, day, region)."""
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if not authorization.strip().startswith("AWS4-"):
             raise MissingAuthenticationTokenException("Request is missing Authentication Token")
@@ -133,21 +162,7 @@ class SigV4Verifier:
             raise IncompleteSignatureException(f"Unsupported AWS 'algorithm': '{algorithm}' (only "
                                                f"{sigv4.ALGORITHM} for now). ")
         access_key, day, region = self._check_scope(params["Credential"], amz_date)
-        body_hash = sigv4.payload_hash(body)
-        claimed = headers.get(b"x-amz-content-sha256")
-        if claimed is not None and claimed.decode("latin-1") != body_hash:
-            raise InvalidSignatureException(_MISMATCH)  # a header that disagrees with the bytes: a swapped body
-        path, _, query = url.decode("latin-1").partition("?")
-        canonical = sigv4.canonical_request(
-            method.decode("latin-1"), path, query,
-            ((n, _SPACES.sub(" ", headers.get(n.encode(), b"").decode("latin-1").strip())) for n in names),
-            params["SignedHeaders"], body_hash)
-        to_sign = sigv4.string_to_sign(amz_date, sigv4.scope(day, region, SERVICE), canonical)
-        expected = sigv4.signature(self._signing_key(access_key, day, region), to_sign)
-        if not _same(expected, params["Signature"]):
-            raise InvalidSignatureException(_MISMATCH)
-        PRINCIPAL.set(access_key)  # the per-key policy decision reads it (accelerator.policy)
-        return access_key
+        return params, amz_date, names, access_key, day, region
 
     @staticmethod
     def _check_complete(authorization: str, params: Mapping[str, str], amz_date: str) -> None:

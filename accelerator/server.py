@@ -45,6 +45,7 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method No
 _JSON = b"application/x-amz-json-1.0"
 _TEXT = b"text/plain; charset=utf-8"
 _NO_HEADERS: Mapping[bytes, bytes] = {}
+_CHECK_AT = 65536  # body bytes after which a request's headers must look verifiable for the rest to be kept
 # One formatting call per response: status, reason, content type, request id (prefix, counter), CRC32 of the
 # body, its length, the date, the Connection header, the server's identity header, the reply's extra headers, the body.
 _HEAD = (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-amzn-RequestId: %s%020X\r\nx-amz-crc32: %d\r\n"
@@ -113,7 +114,7 @@ class Connection(asyncio.Protocol):
     """One client socket: parse, dispatch in order, write responses."""
 
     __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
-                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started")
+                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started", "discard")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -130,6 +131,7 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.in_request = False
+        self.discard = False
         self.last_active = self.started = _now()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -179,6 +181,7 @@ class Connection(asyncio.Protocol):
         self.body = []
         self.body_size = 0
         self.header_bytes = 0
+        self.discard = False
 
     # DynamoDB answers 400 to a request line, or to headers, over 16 KB (max_header): each is limited alone.
     def on_url(self, url: bytes) -> None:
@@ -205,9 +208,20 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
+        before = self.body_size
         self.body_size += len(body)
         if self.body_size > self.server.limits.max_body:
             raise _Reject(413, b"request body too large")
+        if self.discard:
+            return
+        if before <= _CHECK_AT < self.body_size and self.server.verifier is not None and \
+                not self.server.verifier.plausible(self.headers):
+            # A large body whose headers cannot verify (no signature, unknown key, out of its window) is read
+            # and dropped rather than held: anyone could otherwise make every connection hold max_body bytes.
+            # Its request is refused all the same when dispatched, by the same checks, with an empty body.
+            self.discard = True
+            self.body = []
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:

@@ -87,3 +87,14 @@ def test_other_partitions_stay_allowed(secured: ServerProcess) -> None:
     mallory = _client(secured.url, MALLORY)
     for spelling in ("1", "1.0", "01"):
         assert mallory.get_item(TableName=NUMBERS, Key={"n": {"N": spelling}})["Item"]["v"] == {"S": "row 1"}
+
+
+@pytest.mark.parametrize("value", [{"S": "2.0"}, {"S": "2"}, {"B": "Mg=="}, {"N": " 2"}, {"N": "2 "}, {"N": "0x2"}])
+def test_a_key_of_another_type_or_a_bad_number_reaches_no_item(secured: ServerProcess, value: dict[str, str]) -> None:
+    """Spellings the policy does not read as 2 must not reach item 2 either: the store refuses them."""
+    mallory = _client(secured.url, MALLORY)
+    for call, kwargs in ((mallory.get_item, {"Key": {"n": value}}),
+                         (mallory.query, {"KeyConditionExpression": "n = :n", "ExpressionAttributeValues": {":n": value}})):
+        with pytest.raises(ClientError) as exc:
+            call(TableName=NUMBERS, **kwargs)
+        assert exc.value.response["Error"]["Code"] in ("ValidationException", "AccessDeniedException")

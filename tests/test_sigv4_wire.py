@@ -4,13 +4,18 @@ connection stays usable; admin routes and /metrics need a signature; a flush is 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
+import termios
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,3 +352,49 @@ def test_admin_actions_follow_per_key_policies(tmp_path: Path) -> None:
     finally:
         conn.close()
         proc.stop()
+
+
+def _rss(pid: int) -> int:
+    """The process's resident set in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes this socket has sent that the peer's kernel has not acknowledged yet (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def test_unverifiable_bodies_are_not_held(secured: ServerProcess) -> None:
+    """Eight connections each send 15 MB of body without a valid signature and hold back the last byte:
+    the server drops what it reads instead of holding 8 x 15 MB, and still refuses each request as before."""
+    assert secured.proc is not None
+    size, conns = 15 * 1024 * 1024, []
+    before = _rss(secured.proc.pid)
+    forged = signed(secured.port, "POST", "/", b"{}", dynamo_headers("ListTables"), key="AKIDNOBODY")
+    for i in range(8):
+        conn = Wire(secured.port)
+        headers = {"Host": "x", **dynamo_headers("PutItem")} if i % 2 else {**forged}
+        lines = ["POST / HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), f"Content-Length: {size}"]
+        conn.send(("\r\n".join(lines) + "\r\n\r\n").encode() + b" " * (size - 1))
+        conns.append(conn)
+    for conn in conns:  # everything sent has reached the server's kernel (the rest sits in its socket buffer)
+        while _unsent(conn.sock):
+            time.sleep(0.01)
+    grown = _rss(secured.proc.pid) - before
+    assert grown < 32 * 1024 * 1024, f"the server holds {grown} bytes of unverifiable bodies"
+    for i, conn in enumerate(conns):
+        conn.send(b" ")
+        answer = conn.answer()
+        assert answer.type == ("MissingAuthenticationTokenException" if i % 2 else "UnrecognizedClientException")
+        _still_usable(conn, secured.port)
+        conn.close()
+
+
+def test_large_signed_bodies_still_verify(secured: ServerProcess, wire: Wire) -> None:
+    put = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": "big"}, "v": {"S": "x" * 300_000}}}).encode()
+    assert _post(wire, secured.port, "PutItem", put).status == 200
+    get = json.dumps({"TableName": TABLE, "Key": {"pk": {"S": "big"}}, "ConsistentRead": True}).encode()
+    assert len(_post(wire, secured.port, "GetItem", get).json["Item"]["v"]["S"]) == 300_000
