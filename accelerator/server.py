@@ -3,6 +3,10 @@
 One ``Connection`` per socket parses requests with httptools and answers them strictly in order.
 A request's handler coroutine is first stepped inline: a cache hit never suspends, so it is answered
 without creating a Task; only a handler that really waits (a store miss, a write) is wrapped in one.
+
+Why one module over 400 lines: the connection's httptools callbacks, its in-order dispatch and the server that
+owns the connections, limits and shutdown share per-connection state on the hot path; splitting them would add
+an indirection per request.
 """
 
 from __future__ import annotations
