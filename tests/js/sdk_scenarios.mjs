@@ -385,19 +385,41 @@ async function more() {
 
   await step("streamIterators", async () => {
     const arn = created.LatestStreamArn;
-    const shard = (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription.Shards[0];
-    const iterator = async (ShardIteratorType, SequenceNumber) => (await streams.send(new GetShardIteratorCommand({
-      StreamArn: arn, ShardId: shard.ShardId, ShardIteratorType, SequenceNumber }))).ShardIterator;
-    const read = async (it) => (await streams.send(new GetRecordsCommand({ ShardIterator: it }))).Records;
-    const all = await read(await iterator("TRIM_HORIZON"));
-    const second = all[1].dynamodb.SequenceNumber;
-    const latest = await iterator("LATEST");
+    const shards = async () => (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription.Shards;
+    const iterator = async (ShardId, ShardIteratorType, SequenceNumber) => (await streams.send(new GetShardIteratorCommand({
+      StreamArn: arn, ShardId, ShardIteratorType, SequenceNumber }))).ShardIterator;
+    // Reads on from an iterator to the stream's present end: a shard that closes (the server may roll one over
+    // at any time) is read to its end, then its child from TRIM_HORIZON, as a KCL-style consumer does.
+    const readOn = async (shardId, it) => {
+      const records = [];
+      for (;;) {
+        const page = await streams.send(new GetRecordsCommand({ ShardIterator: it }));
+        records.push(...page.Records.map((r) => ({ shardId, r })));
+        if (page.NextShardIterator && page.Records.length) {
+          it = page.NextShardIterator;
+        } else if (page.NextShardIterator) {
+          return records; // the open shard, read to its end
+        } else {
+          const child = (await shards()).find((x) => x.ParentShardId === shardId);
+          if (!child) return records;
+          shardId = child.ShardId;
+          it = await iterator(shardId, "TRIM_HORIZON");
+        }
+      }
+    };
+    const first = (await shards())[0].ShardId;
+    const all = await readOn(first, await iterator(first, "TRIM_HORIZON"));
+    const second = all[1];
+    const at = (type) => iterator(second.shardId, type, second.r.dynamodb.SequenceNumber);
+    const open = (await shards()).find((x) => !x.SequenceNumberRange.EndingSequenceNumber).ShardId;
+    const latest = await iterator(open, "LATEST");
     await client.send(new PutItemCommand({ TableName, Item: { pk: S("after"), sk: S("latest") } }));
-    const keys = (records) => records.map((r) => `${r.dynamodb.Keys.pk.S}/${r.dynamodb.Keys.sk.S}`);
+    const keys = (records) => records.map(({ r }) => `${r.dynamodb.Keys.pk.S}/${r.dynamodb.Keys.sk.S}`);
     return {
-      trimHorizon: keys(all), at: keys(await read(await iterator("AT_SEQUENCE_NUMBER", second))).slice(0, 2),
-      after: keys(await read(await iterator("AFTER_SEQUENCE_NUMBER", second))).slice(0, 1),
-      latest: keys(await read(latest)),
+      trimHorizon: keys(all),
+      at: keys(await readOn(second.shardId, await at("AT_SEQUENCE_NUMBER"))).slice(0, 2),
+      after: keys(await readOn(second.shardId, await at("AFTER_SEQUENCE_NUMBER"))).slice(0, 1),
+      latest: keys(await readOn(open, latest)),
     };
   });
 
