@@ -24,6 +24,7 @@ __all__ = ["JS_DIR", "NodeSdk", "install_sdk"]
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 _STAMP = JS_DIR / "node_modules" / ".accelerator-lock-sha256"
+_NODE_MAJOR = 20
 
 
 def _lock_hash() -> str:
@@ -33,8 +34,11 @@ def _lock_hash() -> str:
 def install_sdk() -> str:
     """The path of ``node`` once the pinned SDK is installed; skips (fails under CI) without Node and npm."""
     node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        message = "node and npm are needed for the JavaScript SDK tests (Node 18+)"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout if node else ""
+    major = int(version.lstrip("v").partition(".")[0] or 0)
+    if node is None or npm is None or major < _NODE_MAJOR:
+        message = (f"Node {_NODE_MAJOR}+ and npm are needed for the JavaScript SDK tests (the pinned SDK's engines); "
+                   f"found node {version.strip() or 'none'}, npm {npm or 'none'}")
         if IN_CI:
             pytest.fail(message + "; CI=true, so this is a failure, not a skip")
         pytest.skip(message)
