@@ -398,3 +398,38 @@ def test_large_signed_bodies_still_verify(secured: ServerProcess, wire: Wire) ->
     assert _post(wire, secured.port, "PutItem", put).status == 200
     get = json.dumps({"TableName": TABLE, "Key": {"pk": {"S": "big"}}, "ConsistentRead": True}).encode()
     assert len(_post(wire, secured.port, "GetItem", get).json["Item"]["v"]["S"]) == 300_000
+
+
+def test_wire_tricks_reach_nothing_unsigned(secured: ServerProcess, wire: Wire) -> None:
+    """Forms a front end might read differently: every one is refused or reaches no admin action."""
+    port = secured.port
+    # a second X-Amz-Target after the signed one: the one routed is the one verified (the last)
+    good = signed(port, "POST", "/", GET_A, dynamo_headers("GetItem"))
+    head = "".join(f"{k}: {v}\r\n" for k, v in good.items())
+    wire.send((f"POST / HTTP/1.1\r\n{head}X-Amz-Target: DynamoDB_20120810.DeleteItem\r\n"
+               f"Content-Length: {len(GET_A)}\r\n\r\n").encode() + GET_A)
+    assert wire.answer().type == "InvalidSignatureException"
+    # a signature in the query string (a presigned URL) is not accepted in place of the header
+    query = "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=" + "0" * 64
+    answer = wire.request("POST", query, {"Host": "x", **dynamo_headers("GetItem")}, GET_A)
+    assert answer.type == "MissingAuthenticationTokenException"
+    # admin paths spelled otherwise: unsigned, each is refused or not found, and nothing is flushed
+    for method, path in (("POST", "//admin/cache/flush"), ("POST", "/admin/../admin/cache/flush"),
+                         ("POST", "/admin/cache/flush/"), ("POST", "/admin/cache/flush?x=1"),
+                         ("POST", "/%61dmin/cache/flush"), ("POST", "/ADMIN/cache/flush"),
+                         ("HEAD", "/admin/cache"), ("OPTIONS", "/admin/cache/flush"), ("GET", "/admin/cache/"),
+                         ("POST", "http://x/admin/cache/flush"), ("GET", "http://x/metrics")):
+        answer = wire.request(method, path, {"Host": "x"})
+        assert answer.status in (400, 404, 405), (method, path, answer.status)
+        if answer.status == 400:
+            assert answer.type == "MissingAuthenticationTokenException", (method, path)
+        assert b"flushed" not in answer.body
+    _still_usable(wire, port)
+    # Content-Length with Transfer-Encoding (request smuggling) and two Content-Lengths: refused, closed
+    for framing in (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"Content-Length: 2\r\nContent-Length: 30\r\n"):
+        raw = Wire(port)
+        try:
+            raw.send(b"POST / HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n0\r\n\r\n")
+            assert raw.answer().status == 400
+        finally:
+            raw.close()
