@@ -209,3 +209,10 @@ def test_forked_workers_share_the_counters_and_lose_no_bump() -> None:
     for pid in children:
         assert os.waitpid(pid, 0)[1] == 0
     assert shared.counters[20] == shared.counters[21] == 80000
+
+
+def test_write_slots_are_the_slots_reads_stamp() -> None:
+    shared = SharedGenerations(slots=1 << 16, epochs=16)
+    for table, pk, sk in [("t", b"a", b""), ("users", b"\x00\xff", b"k"), ("x" * 200, b"p" * 50, b"s" * 30)]:
+        assert shared.write_slots(table, pk, sk) == (shared.item_slot(table, pk, sk),
+                                                     shared.partition_slot(table, pk), shared.table_slot(table))

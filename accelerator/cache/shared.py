@@ -16,7 +16,8 @@ store. Hashes collide, which only ever costs an extra miss. Bumps take a lock so
 lost (a lost one could bring a counter back to a value some stamp holds); reads need none, as aligned
 8-byte loads are atomic on the platforms we run on. The lock is a POSIX record lock (``lockf``) on an
 unlinked file: the kernel releases it when its holder dies, so a worker killed mid-bump cannot stall
-the others' writes (a semaphore would stay taken).
+the others' writes (a semaphore would stay taken); uncontended it costs what a process-shared
+semaphore does (~2 µs a lock and unlock on the 2-vCPU VM).
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ class SharedGenerations:
         return zlib.crc32(table.encode()) % self.epochs
 
     def write_slots(self, table: str, pk: bytes, sk: bytes) -> tuple[int, int, int]:
-        """The counters a write of one key bumps: its item, its partition and its table."""
-        return self.item_slot(table, pk, sk), self.partition_slot(table, pk), self.table_slot(table)
+        """The counters a write of one key bumps: its item, its partition and its table (as the *_slot methods)."""
+        seed, base, size = zlib.crc32(table.encode()), self.epochs, self.slots
+        return (base + zlib.crc32(sk, zlib.crc32(pk, seed)) % size,
+                base + zlib.crc32(pk, seed ^ _PARTITION_SALT) % size,
+                base + (seed ^ _TABLE_SALT) % size)
 
     # -- counters --------------------------------------------------------------------------------
     def stamp(self, slot: int, epoch_slot: int) -> Stamp:
@@ -76,11 +80,14 @@ class SharedGenerations:
 
     def bump(self, slots: tuple[int, ...]) -> int:
         """Bump each slot once; returns the first slot's new value."""
-        counters = self.counters
-        with self._locked():
+        counters, fd = self.counters, self._lock_file.fileno()
+        fcntl.lockf(fd, fcntl.LOCK_EX)  # inline, not _locked(): a generator context costs as much as the lock
+        try:
             for slot in slots:
                 counters[slot] = (counters[slot] + 1) & 0xFFFFFFFFFFFFFFFF
             return int(counters[slots[0]])
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
 
     def epoch(self, table: str) -> int:
         """A table's epoch now (it moves on flushes, schema changes and writes with unknown keys)."""
