@@ -188,3 +188,27 @@ def test_sigkill_loop_over_transfers_between_two_processes_keeps_the_sum() -> No
     finally:
         one.stop()
         two.stop()
+
+
+def test_a_restarted_process_finishes_committed_intents_at_startup() -> None:
+    def hook(owner: RedisStorage, other: RedisStorage) -> Callable[[str], Awaitable[None]]:
+        async def fault(at: str) -> None:
+            if at == "first write":
+                raise SimulatedCrash(at)
+        return fault
+
+    async def check(owner: RedisStorage, other: RedisStorage, before: list[int]) -> None:
+        with pytest.raises(SimulatedCrash):
+            await owner.transact(ACCOUNTS, transfer(10))
+        restarted = RedisStorage(cluster_nodes=[f"{n.host}:{n.port}" for n in owner.cluster_nodes],
+                                 prefix=owner.prefix, lock_lease=60.0)  # a lease no test would wait out
+        await restarted.open()  # its recovery pass finishes the transaction at once
+        try:
+            assert restarted.stats["intents_rolled_forward"] == 1
+            assert [int(await restarted.get("t", ref.pk, b"") or b"0") for ref in ACCOUNTS] == [970, 10, 10, 10]
+            for lock in {p.lock for p in restarted.layout.plan(ACCOUNTS).ref_parts}:
+                assert await restarted.driver.client.exists(lock) == 0
+        finally:
+            await restarted.close()
+
+    asyncio.run(_scenario("startup", hook, check))

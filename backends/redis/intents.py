@@ -126,6 +126,27 @@ class Intents:
                 self._seen.pop(lock, None)
                 await self.recover(token, lock)
 
+    async def recover_all(self) -> int:
+        """At startup: finish every committed intent under this prefix (left by a process that died), without
+        waiting for a writer to meet its locks. Safe while their owners still run: a replay is idempotent and
+        the locks are released only once every slot is written. Returns how many were finished."""
+        client = self.driver.client
+        head = self.layout.intent(b"")[:-1]  # P:{txn:
+        finished = 0
+        with driver_errors():
+            keys = [key async for key in client.scan_iter(match=head + b"*}", count=1000)]
+        for key in keys:
+            with driver_errors():
+                data = await client.get(key)
+            if data is None or data == _ABORTED:
+                continue
+            locks, calls = decode(data)
+            await self.driver.eval_many(calls)
+            await self.finish(key[len(head):-1], locks)
+            finished += 1
+        self.stats["intents_rolled_forward"] += finished
+        return finished
+
     async def recover(self, token: bytes, lock: bytes) -> None:
         """Finish (or, if it never committed, abandon) the unit ``token`` whose ``lock`` was left held."""
         client = self.driver.client

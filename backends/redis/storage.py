@@ -83,6 +83,8 @@ class RedisStorage:
 
     async def open(self) -> None:
         await self.driver.open()
+        if self.clustered:  # transactions a dead process committed but did not finish
+            await self.intents.recover_all()
 
     async def close(self) -> None:
         await self.driver.close()
