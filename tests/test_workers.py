@@ -224,3 +224,20 @@ def test_workers_stop_when_the_supervisor_is_killed() -> None:
         for pid in children:  # never leave a worker behind, even when the test fails
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_unsigned_metrics_listener_answers_for_every_worker() -> None:
+    from tests.server_process import free_port
+
+    port = free_port()
+    proc = ServerProcess({"kind": "sqlite"}, server={"workers": WORKERS, "metrics_listen": f"127.0.0.1:{port}"}).start()
+    try:
+        groups = _worker_connections(proc.url, per_worker=1)
+        for conns in groups.values():
+            conns[0].call("ListTables", {})
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        for index in range(WORKERS):
+            assert f'accelerator_requests_total{{operation="ListTables",worker="{index}"}}' in text
+    finally:
+        proc.stop()
