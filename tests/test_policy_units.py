@@ -480,3 +480,25 @@ def test_multi_attribute_partition_keys_have_unknown_leading_keys() -> None:
         "GlobalSecondaryIndexes": [{"IndexName": "multi", "KeySchema": [
             {"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "HASH"}]}]})
     assert (keys.partition(None), keys.partition("multi"), keys.partition("missing")) == ("pk", None, None)
+
+
+@pytest.mark.parametrize("statement, element, effect", [
+    ({"Effect": "Deny", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/secret"},
+     "Resource", "Deny denies nothing"),
+    ({"Effect": "Allow", "Action": "dynamodb:*", "NotResource": ["arn:aws:dynamodb:*:*:table/x",
+                                                                  "arn:aws:dynamodb:us-east-1:*:table/secret"]},
+     "NotResource", "Allow allows table/secret too"),
+])
+def test_foreign_resources_that_would_widen_access_stop_the_start(tmp_path: Path, statement: dict[str, Any],
+                                                                  element: str, effect: str) -> None:
+    """An AWS policy pasted as is: its Deny (or its Allow's exception) would never match here, so the key would
+    get what the policy meant to refuse; a warning is not enough, loading fails."""
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps({"K": {"Statement": [_allow("dynamodb:*"), statement]}}))
+    with pytest.raises(PolicyError) as exc:
+        load_policies(path)
+    assert str(exc.value) == (
+        f"policies file {path}: access key 'K': Statement[1].{element}: "
+        f"arn:aws:dynamodb:us-east-1:{'123456789012' if element == 'Resource' else '*'}:table/secret never matches "
+        f"this server's ARNs (arn:aws:dynamodb:ddblocal:000000000000:table/NAME), so this {effect}: write * for "
+        "the region and the account")

@@ -133,6 +133,9 @@ def load_policy_file(path: str | Path) -> dict[str, tuple[Statement, ...]]:
             compiled[key] = parse_document(document)
         except PolicyError as exc:
             raise PolicyError(f"policies file {path}: access key {key!r}: {exc}") from None
+        unsafe = _fail_open(document)
+        if unsafe is not None:
+            raise PolicyError(f"policies file {path}: access key {key!r}: {unsafe}")
         for resource in foreign_resources(document):  # an AWS policy pasted as is: say why it never matches
             log.warning("policies file %s: access key %r: Resource %s never matches: this server's ARNs are "
                         "arn:aws:dynamodb:%s:%s:table/NAME (write * for the region and the account)",
@@ -142,14 +145,34 @@ def load_policy_file(path: str | Path) -> dict[str, tuple[Statement, ...]]:
 
 def foreign_resources(document: dict[str, Any]) -> list[str]:
     """The DynamoDB resource patterns of a (valid) document whose region or account is not this server's."""
+    return [resource for _, _, resource in _foreign(document)]
+
+
+def _foreign(document: dict[str, Any]) -> list[tuple[int, dict[str, Any], str]]:
+    """(statement index, statement, resource pattern) of each pattern naming another region or account."""
     statements = document["Statement"]
     found = []
-    for statement in [statements] if isinstance(statements, dict) else statements:
+    for i, statement in enumerate([statements] if isinstance(statements, dict) else statements):
         raw = statement["Resource"] if "Resource" in statement else statement["NotResource"]
         resources: list[str] = raw if isinstance(raw, list) else [raw]
         for resource in resources:
             parts = resource.split(":", 5)
             if len(parts) == 6 and parts[2] == "dynamodb" and not (
                     Pattern([parts[3]]).match(REGION) and Pattern([parts[4]]).match(ACCOUNT)):
-                found.append(resource)
+                found.append((i, statement, resource))
     return found
+
+
+def _fail_open(document: dict[str, Any]) -> str | None:
+    """Why a foreign pattern would widen access, or None. A Deny on a Resource that never matches denies
+    nothing, and an Allow on a NotResource that never matches allows the resource it meant to leave out:
+    an AWS policy pasted as is would silently lose its restriction, so it is refused rather than warned of."""
+    for i, statement, resource in _foreign(document):
+        deny = statement.get("Effect") == "Deny"
+        element = "Resource" if "Resource" in statement else "NotResource"
+        if deny == (element == "Resource"):
+            effect = "denies nothing" if deny else f"allows {resource.rpartition(':')[2]} too"
+            return (f"Statement[{i}].{element}: {resource} never matches this server's ARNs "
+                    f"(arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/NAME), so this {statement.get('Effect')} "
+                    f"{effect}: write * for the region and the account")
+    return None
