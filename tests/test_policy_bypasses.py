@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from tests.server_process import ServerProcess
 
-ADMIN, MALLORY = "AKIDBYPADMIN", "AKIDBYPMALLORY"
-SECRETS = {ADMIN: "admin-secret", MALLORY: "mallory-secret"}
+ADMIN, MALLORY, EVE = "AKIDBYPADMIN", "AKIDBYPMALLORY", "AKIDBYPEVE"
+SECRETS = {ADMIN: "admin-secret", MALLORY: "mallory-secret", EVE: "eve-secret"}
 NUMBERS = f"byp_numbers_{uuid.uuid4().hex[:8]}"
 SPELLINGS = ["2", "2.0", "02", "2e0", "+2", "0.2E1", "2.000000"]
 
@@ -32,6 +32,11 @@ def _policies() -> dict[str, Any]:
             {"Effect": "Allow", "Action": "dynamodb:*", "Resource": f"arn:aws:dynamodb:*:*:table/{NUMBERS}"},
             {"Effect": "Deny", "Action": "dynamodb:*", "Resource": f"arn:aws:dynamodb:*:*:table/{NUMBERS}",
              "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["2"]}}}]},
+        # everything but the numbers table, named by the TableArn DescribeTable reports
+        EVE: {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "dynamodb:*",
+             "Resource": f"arn:aws:dynamodb:ddblocal:000000000000:table/{NUMBERS}"}]},
     }
 
 
@@ -98,3 +103,23 @@ def test_a_key_of_another_type_or_a_bad_number_reaches_no_item(secured: ServerPr
         with pytest.raises(ClientError) as exc:
             call(TableName=NUMBERS, **kwargs)
         assert exc.value.response["Error"]["Code"] in ("ValidationException", "AccessDeniedException")
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:dynamodb:us-east-1:123456789012:table/{t}", "arn:aws:dynamodb:ddblocal:000000000000:table/{t}/stream/x",
+    "arn:x:table/{t}"])
+def test_a_table_named_by_another_spelling_of_its_arn_meets_the_deny(secured: ServerProcess, arn: str) -> None:
+    """Operations taking a table ARN (tags, backups, continuous backups) find the table by the name after
+    ":table/": the policy must judge that table, not the text, or a Deny on the table's ARN is walked around."""
+    eve, arn = _client(secured.url, EVE), arn.format(t=NUMBERS)
+    _denied(eve.list_tags_of_resource, ResourceArn=arn)
+    _denied(eve.tag_resource, ResourceArn=arn, Tags=[{"Key": "owner", "Value": "eve"}])
+    _denied(eve.untag_resource, ResourceArn=arn, TagKeys=["owner"])
+    _denied(eve.create_backup, TableName=arn, BackupName="stolen")
+    _denied(eve.describe_continuous_backups, TableName=arn)
+    _denied(eve.update_continuous_backups, TableName=arn,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    admin = _client(secured.url, ADMIN)
+    table_arn = admin.describe_table(TableName=NUMBERS)["Table"]["TableArn"]
+    assert admin.list_tags_of_resource(ResourceArn=table_arn).get("Tags", []) == []
+    assert admin.list_backups(TableName=NUMBERS)["BackupSummaries"] == []

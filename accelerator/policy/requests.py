@@ -74,6 +74,7 @@ class Target:
         self.action = "dynamodb:" + action
         self.table = table
         self.index = index
+        table = _named(table)
         if resource is None:  # a malformed request may name no table: only a Resource "*" covers it
             resource = table_arn(table, index if isinstance(index, str) else None) if isinstance(table, str) else "*"
         self.resource = resource
@@ -118,19 +119,42 @@ def targets(operation: str, request: Mapping[str, Any]) -> list[Target]:
         return [Target(operation, None, resource="*")]
     member = _ARN_MEMBER.get(operation)
     if member is not None:
-        return [Target(operation, None, resource=str(request.get(member)))]
+        return [Target(operation, None, resource=_arn_resource(operation, request.get(member)))]
     if operation == "RestoreTableFromBackup":  # both the backup read and the table created
-        return [Target(operation, None, resource=str(request.get("BackupArn"))),
+        return [Target(operation, None, resource=_arn_resource(operation, request.get("BackupArn"))),
                 Target(operation, request.get("TargetTableName"))]
     if operation == "RestoreTableToPointInTime":
         source = request.get("SourceTableArn")
-        return [Target(operation, None, resource=source) if isinstance(source, str) else
+        return [Target(operation, None, resource=_arn_resource(operation, source)) if isinstance(source, str) else
                 Target(operation, request.get("SourceTableName")), Target(operation, request.get("TargetTableName"))]
     if operation == "ImportTable":
         table = _dict(request.get("TableCreationParameters")).get("TableName")
     # The control plane (CreateTable, DescribeTable, UpdateTable, CreateBackup, ...) names its table; an
     # operation without one is on "*", which only a Resource "*" statement covers.
     return [Target(operation, table)]
+
+
+_ARN_TABLE = ":table/"
+_TABLE_ONLY = frozenset(("TagResource", "UntagResource", "ListTagsOfResource", "ExportTableToPointInTime"))
+"""Operations whose ARN names a table whatever follows its name (tags on a stream ARN are the table's)."""
+
+
+def _named(table: Any) -> Any:
+    """A TableName the store may take as an ARN (backups, continuous backups): the table's name, which is
+    what the store reads out of it, whatever the ARN's region and account."""
+    if isinstance(table, str) and table.startswith("arn:") and _ARN_TABLE in table:
+        return table.split(_ARN_TABLE, 1)[1].split("/", 1)[0]
+    return table
+
+
+def _arn_resource(operation: str, arn: Any) -> str:
+    """The resource an ARN member names, as this server's ARN of the table the store will find: the store
+    reads only the name after ":table/", so "arn:aws:dynamodb:us-east-1:1:table/T" must be judged as T."""
+    text = str(arn)
+    if not (text.startswith("arn:") and _ARN_TABLE in text):
+        return text
+    name, _, rest = text.split(_ARN_TABLE, 1)[1].partition("/")
+    return table_arn(name) if operation in _TABLE_ONLY or not rest else f"{table_arn(name)}/{rest}"
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
