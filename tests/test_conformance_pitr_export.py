@@ -183,3 +183,23 @@ def test_describe_and_list_import_errors(raw: Any) -> None:
     assert error(raw.list_imports, PageSize=0) == one(
         "Value '0' at 'pageSize' failed to satisfy constraint: Member must have value greater than or equal to 1")
     assert error(raw.list_imports, NextToken="zz")[0] == "ValidationException"
+
+
+@pytest.mark.parametrize(("arn", "expected"), [
+    # Not an ARN, or an ARN of something other than an export: DynamoDB's ValidationException.
+    ("qwerty:aws:dynamodb:us-east-1:000000000000:table/nonexistent_table_xyz", "ValidationException"),
+    ("arn:aws:dynamodb:us-east-1:000000000000:table/nonexistent_table_xyz", "ValidationException"),
+    ("arn:aws:dynamodb:ddblocal:000000000000:table/nope/index/by-x/export/1", "ValidationException"),
+    # Another partition, service, region or account: nothing this caller may read.
+    ("arn:qwerty:dynamodb:us-east-1:000000000000:table/nonexistent_table_xyz", "AccessDeniedException"),
+    ("arn:aws:qwerty:us-east-1:000000000000:table/nonexistent_table_xyz", "AccessDeniedException"),
+    ("arn:aws:dynamodb:qwerty:000000000000:table/nonexistent_table_xyz", "AccessDeniedException"),
+    ("arn:aws:dynamodb:us-east-1:qwerty:table/nonexistent_table_xyz", "AccessDeniedException"),
+])
+def test_describe_export_checks_the_arn_before_looking_it_up(raw: Any, arn: str, expected: str) -> None:
+    message = "Invalid Export ARN" if expected == "ValidationException" else "Access is denied"
+    assert error(raw.describe_export, ExportArn=arn) == (expected, message)
+    # A well-formed export ARN of another region is looked up (and not found), as one of this server's is.
+    other_region = MISSING_EXPORT.replace(":ddblocal:", ":us-east-1:")
+    assert error(raw.describe_export, ExportArn=other_region) == (
+        "ExportNotFoundException", f"Export not found: {other_region}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import tomllib
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -186,3 +188,33 @@ def test_import_of_nothing_fails_and_leaves_no_table(ddb: Any, tmp_path: Path) -
     done = imported(ddb, desc["ImportArn"])
     assert done["ImportStatus"] == "FAILED" and "nothing-here/" in done["FailureMessage"]
     wait_for(lambda: target not in ddb.list_tables()["TableNames"], "the import's table removed")
+
+
+def _export_root(server: Any) -> Path:
+    backend = tomllib.loads(Path(server.config).read_text())["backend"]
+    return Path(backend.get("export_root") or Path(backend["data_dir"]) / "exports")
+
+
+def test_export_to_a_bucket_that_does_not_exist_fails_as_s3_would(ddb: Any, server: Any, table: str) -> None:
+    enable(ddb, table)
+    arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "one"}})
+    missing = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    # Accepted (DynamoDB does not look at the bucket up front), then FAILED with S3's code; nothing is made.
+    started = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=missing)["ExportDescription"]
+    assert started["ExportStatus"] == "IN_PROGRESS"
+
+    def done() -> Any:
+        desc = ddb.describe_export(ExportArn=started["ExportArn"])["ExportDescription"]
+        return desc if desc["ExportStatus"] != "IN_PROGRESS" else None
+    failed = wait_for(done, "export ended")
+    assert (failed["ExportStatus"], failed["FailureCode"], failed["FailureMessage"]) == (
+        "FAILED", "S3NoSuchBucket", "The specified bucket does not exist")
+    assert "EndTime" in failed and "ExportManifest" not in failed
+    assert not (_export_root(server) / missing).exists()
+    # Once the bucket exists (a directory under export_root), the same request completes into it.
+    made = _export_root(server) / f"made-{uuid.uuid4().hex[:8]}"
+    made.mkdir(parents=True)
+    desc = exported(ddb, ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=made.name)["ExportDescription"]
+                    ["ExportArn"])
+    assert desc["ItemCount"] == 1 and (made / desc["ExportManifest"]).is_file()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from accelerator.core.errors import (
+    AccessDeniedException,
     ExportConflictException,
     ExportNotFoundException,
     InvalidExportTimeException,
@@ -31,7 +33,7 @@ from accelerator.core.tables import TableDef
 from accelerator.engine import pitr
 from accelerator.engine.backups import source_description, table_named
 from accelerator.engine.export_files import DataFiles, export_prefix, write_manifests
-from accelerator.engine.locations import bucket_dir, check_bucket
+from accelerator.engine.locations import FILE_URL, bucket_dir, check_bucket
 from accelerator.engine.snapshot import Snapshot, open_view, pages
 
 __all__ = ["HANDLERS", "CATALOG", "iso"]
@@ -41,6 +43,10 @@ log = logging.getLogger("accelerator.exports")
 CATALOG = "!exports"
 _PROGRESS_SECONDS = 2.0  # between two progress updates of the export's record (its ItemCount and beat)
 _STALE_SECONDS = 60.0  # an export IN_PROGRESS with no beat for this long was cut off by a restart
+# arn:aws:dynamodb:<region>:<12-digit account>:<resource>; a region is this server's or AWS-shaped (us-east-1)
+_ARN = re.compile(r"arn:([^:]*):([^:]*):([^:]*):([^:]*):(.*)", re.DOTALL)
+_REGION = re.compile(r"ddblocal|[a-z]{2}(-[a-z]+)+-[0-9]+")
+_EXPORT_RESOURCE = re.compile(r"table/[a-zA-Z0-9_.-]{3,255}/export/[^/]+")
 _FIELDS = ("ExportArn", "ExportStatus", "StartTime", "EndTime", "ExportManifest", "TableArn", "TableId",
            "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix", "S3SseAlgorithm", "S3SseKmsKeyId",
            "FailureCode", "FailureMessage", "ExportFormat", "BilledSizeBytes", "ItemCount", "ExportType")
@@ -135,6 +141,13 @@ async def _run(engine: Any, table: TableDef, record: dict[str, Any], export: dic
     state = dict(export)  # ItemCount / BilledSizeBytes grow here; _beat records them
     beat = asyncio.ensure_future(_beat(engine, state))
     try:
+        bucket = export["S3Bucket"]
+        if not bucket.startswith(FILE_URL) and not await asyncio.to_thread(
+                bucket_dir(engine.export_root, bucket).is_dir):
+            # As in S3, a bucket is made before anything is written to it: DynamoDB accepts the request, then fails.
+            state.update(ExportStatus="FAILED", EndTime=round(time.time(), 3), FailureCode="S3NoSuchBucket",
+                         FailureMessage="The specified bucket does not exist")
+            return
         if view is None:
             view, scratch = await _rebuilt(engine, table, record, export["ExportTime"])
         files = DataFiles(directory, export["prefix"])
@@ -190,7 +203,22 @@ async def _settled(engine: Any, export: dict[str, Any]) -> dict[str, Any]:
     return export
 
 
+def check_export_arn(arn: str) -> None:
+    """An ExportArn as DynamoDB checks it before looking it up: not an ARN, or not an export's, is invalid; an
+    ARN of another partition, service, region or account is one the caller may not read."""
+    match = _ARN.fullmatch(arn)
+    if match is None:
+        raise ValidationException("Invalid Export ARN")
+    partition, service, region, account, resource = match.groups()
+    if (partition, service) != ("aws", "dynamodb") or not _REGION.fullmatch(region) or not re.fullmatch(
+            r"[0-9]{12}", account):
+        raise AccessDeniedException("Access is denied")
+    if not _EXPORT_RESOURCE.fullmatch(resource):
+        raise ValidationException("Invalid Export ARN")
+
+
 async def describe_export(engine: Any, req: Request) -> Response:
+    check_export_arn(req["ExportArn"])
     export = await engine.exports.get(req["ExportArn"])
     if export is None:
         raise ExportNotFoundException(f"Export not found: {req['ExportArn']}")
