@@ -49,6 +49,9 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method No
 _JSON = b"application/x-amz-json-1.0"
 _TEXT = b"text/plain; charset=utf-8"
 _NO_HEADERS: Mapping[bytes, bytes] = {}
+_SINGLE = frozenset((b"host", b"authorization", b"x-amz-target", b"x-amz-date", b"x-amz-content-sha256",
+                     b"x-amz-security-token", b"content-encoding", b"expect"))
+"""Headers that decide how a request is verified, routed or decoded: a second one is refused (400)."""
 _CHECK_AT = 65536  # body bytes after which a request's headers must look verifiable for the rest to be kept
 # One formatting call per response: status, reason, content type, request id (prefix, counter), CRC32 of the
 # body, its length, the date, the Connection header, the server's identity header, the reply's extra headers, the body.
@@ -197,7 +200,11 @@ class Connection(asyncio.Protocol):
         self.header_bytes += len(name) + len(value)
         if self.header_bytes > self.server.limits.max_header:
             raise _Reject(400, b"request headers too large")
-        self.headers[name.lower()] = value
+        name = name.lower()
+        if name in _SINGLE and name in self.headers:
+            # A front end may act on the first of two while this server verifies and routes on the last.
+            raise _Reject(400, b"duplicate " + name + b" header")
+        self.headers[name] = value
 
     def on_headers_complete(self) -> None:
         declared = self.headers.get(b"content-length")
