@@ -121,7 +121,8 @@ class Connection(asyncio.Protocol):
     """One client socket: parse, dispatch in order, write responses."""
 
     __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
-                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started", "discard")
+                 "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started", "discard",
+                 "in_body")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -138,7 +139,7 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.closing = False
         self.in_request = False
-        self.discard = False
+        self.discard = self.in_body = False
         self.last_active = self.started = _now()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -188,7 +189,7 @@ class Connection(asyncio.Protocol):
         self.body = []
         self.body_size = 0
         self.header_bytes = 0
-        self.discard = False
+        self.discard = self.in_body = False
 
     # DynamoDB answers 400 to a request line, or to headers, over 16 KB (max_header): each is limited alone.
     def on_url(self, url: bytes) -> None:
@@ -200,6 +201,11 @@ class Connection(asyncio.Protocol):
         self.header_bytes += len(name) + len(value)
         if self.header_bytes > self.server.limits.max_header:
             raise _Reject(400, b"request headers too large")
+        if self.in_body:
+            # A trailer field after a chunked body (httptools reports it as a header): dropped, as RFC 9110
+            # allows. Kept, it could replace a header the request was already routed on (X-Amz-Target) with
+            # the one a captured signature covers, or add a Content-Encoding no front end saw.
+            return
         name = name.lower()
         if name in _SINGLE and name in self.headers:
             # A front end may act on the first of two while this server verifies and routes on the last.
@@ -211,6 +217,7 @@ class Connection(asyncio.Protocol):
         if declared is not None and declared.isdigit() and int(declared) > self.server.limits.max_body:
             raise _Reject(413, b"request body too large")
         self.target = self.headers.get(b"x-amz-target", b"")
+        self.in_body = True
         if self.headers.get(b"expect", b"").lower() == b"100-continue" and not self.busy and not self.queue and \
                 self.transport is not None and self.parser.get_http_version() == "1.1":
             # The client holds the body back until told to send it (or until its own timeout, a second or more

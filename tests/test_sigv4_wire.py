@@ -440,3 +440,25 @@ def test_wire_tricks_reach_nothing_unsigned(secured: ServerProcess, wire: Wire) 
             assert raw.answer().status == 400
         finally:
             raw.close()
+
+
+def test_trailers_after_a_chunked_body_change_nothing(secured: ServerProcess, wire: Wire) -> None:
+    """A captured GetItem re-sent chunked with X-Amz-Target DeleteItem in its headers and the signed GetItem
+    in a trailer: the request was routed on the header, so a trailer verified in its place deleted the item."""
+    port = secured.port
+    put = json.dumps({"TableName": TABLE, "Item": {"pk": {"S": "trailer"}, "v": {"S": "kept"}}}).encode()
+    assert _post(wire, port, "PutItem", put).status == 200
+    get = json.dumps({"TableName": TABLE, "Key": {"pk": {"S": "trailer"}}, "ConsistentRead": True}).encode()
+    captured = signed(port, "POST", "/", get, dynamo_headers("GetItem"))
+
+    def chunked(headers: dict[str, str], trailer: str) -> bytes:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        return (f"POST / HTTP/1.1\r\n{head}Transfer-Encoding: chunked\r\n\r\n{len(get):x}\r\n").encode() + get + \
+            f"\r\n0\r\n{trailer}\r\n".encode()
+
+    forged = {**captured, "X-Amz-Target": "DynamoDB_20120810.DeleteItem"}
+    wire.send(chunked(forged, f"X-Amz-Target: {captured['X-Amz-Target']}\r\n"))
+    assert wire.answer().type == "InvalidSignatureException"
+    wire.send(chunked(captured, "Content-Encoding: gzip\r\nX-Amz-Date: 20200101T000000Z\r\n"))
+    answer = wire.answer()  # the trailers are dropped: the request is the one signed
+    assert answer.status == 200 and answer.json["Item"]["v"] == {"S": "kept"}
