@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import signal
@@ -193,6 +194,15 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def _local(host: str) -> bool:
+    """Whether a bound address is reachable only from this machine or a private network."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_unspecified and (address.is_loopback or address.is_private)
+
+
 async def serve(config: Config, stop: asyncio.Event | None = None, worker: WorkerContext | None = None) -> None:
     """Open the store, listen, and run until ``stop`` is set or SIGTERM/SIGINT arrives.
 
@@ -260,6 +270,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None, worker: Worke
     if metrics_server is not None and s.metrics_listen is not None:
         bound = await metrics_server.start(*metrics_address(s.metrics_listen), reuse_port=shared_port)
         log.info("metrics listening on %s", ", ".join(f"http://{h}:{p}/metrics" for h, p in bound))
+        exposed = [h for h, _ in bound if not _local(h)]
+        if exposed and s.auth != "none":  # signing is on, yet this page is open to whoever reaches the address
+            log.warning("metrics_listen %s serves /metrics unsigned beyond loopback and private networks: table "
+                        "names and traffic are readable there; bind it to 127.0.0.1 or a private address",
+                        s.metrics_listen)
     host, port = addresses[0][0], addresses[0][1]
     router.address = f"{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
     log.info("accelerator listening on %s (backend %s, cache %s)",

@@ -462,3 +462,18 @@ def test_trailers_after_a_chunked_body_change_nothing(secured: ServerProcess, wi
     wire.send(chunked(captured, "Content-Encoding: gzip\r\nX-Amz-Date: 20200101T000000Z\r\n"))
     answer = wire.answer()  # the trailers are dropped: the request is the one signed
     assert answer.status == 200 and answer.json["Item"]["v"] == {"S": "kept"}
+
+
+def test_an_unsigned_metrics_listener_on_every_address_is_warned_about() -> None:
+    port = free_port()
+    log = _log_of_a_run({"auth": "sigv4", "credentials": {KEY: SECRET}, "metrics_listen": f"0.0.0.0:{port}"})
+    assert f"metrics_listen 0.0.0.0:{port} serves /metrics unsigned beyond loopback and private networks" in log
+    log = _log_of_a_run({"auth": "sigv4", "credentials": {KEY: SECRET}, "metrics_listen": f"127.0.0.1:{free_port()}"})
+    assert "unsigned beyond loopback" not in log
+
+
+def _log_of_a_run(server: dict[str, Any]) -> str:
+    """The log of a server started and stopped (read after the stop: every startup line is written by then)."""
+    proc = ServerProcess({"kind": "memory"}, server=server).start()
+    proc.stop()
+    return proc.log.read_text()
