@@ -12,7 +12,7 @@ import orjson
 from accelerator.api import backups, batch, items, query, streams, tables, transact
 from accelerator.api.blobs import check_binary
 from accelerator.api.shapes import Shape, validate
-from accelerator.core.context import CACHE_STATUS, NONE
+from accelerator.core.context import CACHE_STATUS, HIT, NONE
 from accelerator.core.errors import (
     DynamoError,
     InternalServerError,
@@ -42,6 +42,7 @@ Reply = tuple[int, bytes, bytes, bytes]
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 _ENDPOINT_CACHE_MINUTES = 1440
 _SCHEMA_CHANGES = frozenset(("CreateTable", "DeleteTable", "UpdateTable"))
+_GET_ITEM = TARGET_PREFIX + b"GetItem"
 _EMPTY_REPLIES = frozenset(("TagResource", "UntagResource"))  # DynamoDB answers these with no body at all
 
 
@@ -76,6 +77,8 @@ class Router:
         }
         self.routes.update({streams.TARGET_PREFIX + name.encode(): (name, shape, store.call)
                             for name, shape in streams.SHAPES.items()})
+        self.replies: Any = getattr(store, "replies", None)
+        """The cache's serialised GetItem hits (accelerator/cache/replies.py), when the store is a cache."""
         self.routes[TARGET_PREFIX + b"DescribeEndpoints"] = ("DescribeEndpoints", LOCAL_SHAPES["DescribeEndpoints"],
                                                             self._describe_endpoints)
 
@@ -87,6 +90,12 @@ class Router:
 
     async def handle(self, target: bytes, body: bytes) -> Reply:
         started = time.perf_counter()
+        replies = self.replies
+        if target == _GET_ITEM and replies is not None and self.enforcer is None:
+            cached = replies.get(body)
+            if cached is not None:  # this very body was a hit and its cache entry still is the live one
+                self.metrics.observe("GetItem", "hit", time.perf_counter() - started)
+                return 200, _JSON, _CACHE_HEADERS[HIT], cached
         route = self.routes.get(target)
         if route is None:
             self.metrics.error("Unknown", "UnknownOperationException")
@@ -107,8 +116,11 @@ class Router:
             response = await call(name, request)
             if enforcer is not None and name in _SCHEMA_CHANGES:
                 enforcer.forget(request.get("TableName"))
-            body = orjson.dumps(response) if name not in _EMPTY_REPLIES else b""
-            reply = (200, _JSON, _CACHE_HEADERS[CACHE_STATUS.get()], body)
+            reply_body = orjson.dumps(response) if name not in _EMPTY_REPLIES else b""
+            status = CACHE_STATUS.get()
+            if status == HIT and replies is not None and target == _GET_ITEM and enforcer is None:
+                replies.remember(body, reply_body)
+            reply = (200, _JSON, _CACHE_HEADERS[status], reply_body)
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)
             reply = self.error_reply(exc)

@@ -107,6 +107,7 @@ async def get_item(cs: CachedStore, req: Request) -> Response:
     if entry is not None:
         cs.stats.item_hits += 1
         CACHE_STATUS.set(HIT)
+        cs.replies.last_hit = key, entry  # the router may keep this answer's bytes (cache/replies.py)
         item = entry[0]
     else:
         cs.stats.item_misses += 1

@@ -31,6 +31,7 @@ from accelerator.cache.generations import Generations
 from accelerator.cache.invalidation import EVERYTHING, Invalidation, Invalidator
 from accelerator.cache.items import ItemCache, ItemKey
 from accelerator.cache.queries import QueryCache
+from accelerator.cache.replies import ReplyCache
 from accelerator.cache.shared import SharedGenerations
 from accelerator.cache.stats import Stats, register
 from accelerator.cache.tables import TableStates
@@ -88,6 +89,8 @@ class CachedStore:
         self.item_flights: Flights[Item | None] = Flights(self.gens)
         self.query_flights: Flights[Response] = Flights(self.gens)
         self.stats = Stats()
+        self.replies = ReplyCache(self.items, self.stats, shared.counters if shared is not None else None)
+        """Serialised GetItem hits by request body, for the router's fast path."""
         if invalidator is None and self.config.broadcast:
             invalidator = _broadcast(self.config.broadcast, self.config.broadcast_channel)
         self.invalidator = invalidator

@@ -1,0 +1,73 @@
+"""Serialised GetItem hits, keyed by the request body: a repeated hit skips parsing, validation, key
+encoding and serialisation, and costs one dict lookup plus the item cache's own check.
+
+A remembered reply is tied to the item cache entry it was made from, by identity: it is served only while
+``ItemCache.get`` still returns that very entry (not expired, not replaced by a write-through, not dropped by an
+invalidation, a flush or a schema change) and, with several workers, while that entry's shared-generation stamp
+still holds. So it is never staler than the item cache itself, and the same request body always gets the same
+answer (the body names the table, the key, the projection and every other member). Only plain hits are kept
+(no ConsistentRead, no ReturnConsumedCapacity: those never hit), and only when no per-key policies apply (the
+answer would depend on the caller). Bounded: ``max_entries`` bodies of at most ``MAX_BODY`` bytes with replies
+of at most ``MAX_REPLY`` bytes, the oldest dropped first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accelerator.cache.items import Entry, ItemCache, ItemKey
+    from accelerator.cache.stats import Stats
+
+__all__ = ["ReplyCache", "MAX_BODY", "MAX_REPLY"]
+
+MAX_BODY = 1024
+MAX_REPLY = 4096
+
+
+class ReplyCache:
+    """Request body -> (item cache key, the entry the reply was made from, reply body)."""
+
+    __slots__ = ("max_entries", "_items", "_stats", "_counters", "_data", "last_hit")
+
+    def __init__(self, items: ItemCache, stats: Stats, counters: Any = None, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._items = items
+        self._stats = stats
+        self._counters = counters  # the shared generations' counters, with several workers
+        self._data: OrderedDict[bytes, tuple[ItemKey, Entry, bytes]] = OrderedDict()
+        self.last_hit: tuple[ItemKey, Entry] | None = None
+        """Set by a GetItem answered from the item cache, taken by the router in the same step (no await)."""
+
+    def get(self, body: bytes) -> bytes | None:
+        """The reply for ``body`` if its entry is still the live one; counts the hit."""
+        found = self._data.get(body)
+        if found is None:
+            return None
+        key, entry, reply = found
+        stamp = entry[4]
+        if self._items.get(key) is not entry or (
+                stamp is not None and (self._counters[stamp[0]] != stamp[1] or self._counters[stamp[2]] != stamp[3])):
+            del self._data[body]
+            return None
+        self._stats.item_hits += 1
+        return reply
+
+    def remember(self, body: bytes, reply: bytes) -> None:
+        """Keep ``reply`` for ``body`` if the request just answered was a plain item cache hit."""
+        hit, self.last_hit = self.last_hit, None
+        if hit is None or len(body) > MAX_BODY or len(reply) > MAX_REPLY:
+            return
+        data = self._data
+        data[body] = (hit[0], hit[1], reply)
+        if len(data) > self.max_entries:
+            data.popitem(last=False)
+
+    def forget(self) -> None:
+        """Drop the pending hit (a request that will not be remembered) and every reply."""
+        self.last_hit = None
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
