@@ -18,6 +18,7 @@ import pytest
 from botocore.config import Config
 
 from accelerator.client import AcceleratorClient, AsyncAcceleratorClient, Attr, Key
+from tests.backup_helpers import wait_for
 from tests.client_adapters import blocking_async_client
 from tests.client_servers import CREDENTIALS, server, server_kinds
 
@@ -276,3 +277,24 @@ def make_table_async_free(url: str) -> str:
         for i in range(8):
             sync_client.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "v": {"N": str(i)}})
     return name
+
+
+def test_import_table_fills_in_a_client_token(client: Any, srv: Any, tmp_path: Any) -> None:
+    # DynamoDB refuses an ImportTable without ClientToken; boto3 and this client make one when none is given.
+    if srv.kind == "moto":
+        pytest.skip("moto imports from S3 only")
+    (tmp_path / "one.json").write_text('{"Item": {"pk": {"S": "a"}}}\n')
+    name = f"imp_{uuid.uuid4().hex[:8]}"
+    desc = client.import_table(
+        S3BucketSource={"S3Bucket": f"file://{tmp_path}"}, InputFormat="DYNAMODB_JSON",
+        TableCreationParameters={"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]},
+    )["ImportTableDescription"]
+    assert desc["ClientToken"] and desc["ImportStatus"] == "IN_PROGRESS"
+
+    def ended() -> Any:
+        now = client.describe_import(ImportArn=desc["ImportArn"])["ImportTableDescription"]
+        return now if now["ImportStatus"] != "IN_PROGRESS" else None
+    assert wait_for(ended, "import ended")["ImportStatus"] == "COMPLETED"
+    client.delete_table(TableName=name)

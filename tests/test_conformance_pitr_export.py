@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.backup_helpers import wait_for
 from tests.conftest import unique_name
 from tests.test_conformance_backups import error
 from tests.test_e2e_pitr import enable
@@ -127,7 +131,7 @@ def test_export_errors(raw: Any, ddb: Any, table: str, tmp_path: Path) -> None:
     assert again["ExportDescription"]["ExportArn"] == first["ExportDescription"]["ExportArn"]  # idempotent
     assert error(raw.export_table_to_point_in_time, TableArn=arn, S3Bucket=bucket, S3Prefix="other",
                  ClientToken="tok-1") == (
-        "ExportConflictException", "There was a conflict when writing to the specified S3 bucket.")
+        "ExportConflictException", "Duplicate request detected with conflicting parameters")
 
 
 def test_describe_and_list_export_errors(raw: Any) -> None:
@@ -203,3 +207,58 @@ def test_describe_export_checks_the_arn_before_looking_it_up(raw: Any, arn: str,
     other_region = MISSING_EXPORT.replace(":ddblocal:", ":us-east-1:")
     assert error(raw.describe_export, ExportArn=other_region) == (
         "ExportNotFoundException", f"Export not found: {other_region}")
+
+
+def _post(server: Any, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """One JSON request as a client without an SDK sends it (no idempotency token filled in)."""
+    request = urllib.request.Request(server.url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{target}"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as failure:
+        return failure.code, json.loads(failure.read())
+
+
+def test_import_needs_a_client_token(server: Any, ddb: Any, tmp_path: Path) -> None:
+    # Optional in the API reference, required by DynamoDB; SDKs always send one (an idempotency token).
+    target = unique_name("imp")
+    status, body = _post(server, "ImportTable", {
+        "S3BucketSource": {"S3Bucket": f"file://{tmp_path}"}, "InputFormat": "DYNAMODB_JSON",
+        "TableCreationParameters": _params(target)})
+    assert status == 400 and body["__type"].endswith("#ValidationException")
+    assert body["message"] == ("1 validation error detected: Value null at 'clientToken' failed to satisfy "
+                               "constraint: Member must not be null")
+    assert target not in ddb.list_tables()["TableNames"]
+
+
+def test_import_token_replayed_after_the_import_ended_meets_its_table(raw: Any, tmp_path: Path) -> None:
+    (tmp_path / "one.json").write_text('{"Item": {"id": {"S": "a"}}}\n')
+    target = unique_name("imp")
+    request = {"S3BucketSource": {"S3Bucket": f"file://{tmp_path}"}, "InputFormat": "DYNAMODB_JSON",
+               "TableCreationParameters": _params(target), "ClientToken": "replayed-token"}
+    first = raw.import_table(**request)["ImportTableDescription"]
+    assert "ProcessedSizeBytes" not in first and "EndTime" not in first  # nothing read yet, not ended
+    try:
+        def ended() -> Any:
+            desc = raw.describe_import(ImportArn=first["ImportArn"])["ImportTableDescription"]
+            return desc if desc["ImportStatus"] != "IN_PROGRESS" else None
+        done = wait_for(ended, "import ended")
+        assert done["ImportStatus"] == "COMPLETED" and done["ProcessedSizeBytes"] > 0
+        # DynamoDB refuses on the table before it looks at the token once the import has ended.
+        assert error(raw.import_table, **request) == ("ResourceInUseException", f"Table already exists: {target}")
+    finally:
+        raw.delete_table(TableName=target)
+
+
+@pytest.mark.parametrize(("arn", "expected"), [
+    ("arn:aws:dynamodb:ddblocal:000000000000:table/x/import/01658528578619-c4d4e311", "ValidationException"),
+    ("arn:aws:dynamodb:ddblocal:000000000000:table/nope/export/01658528578619-c4d4e311", "ValidationException"),
+    ("nope:aws:dynamodb:ddblocal:000000000000:table/nope/import/01658528578619-c4d4e311", "ValidationException"),
+    ("arn:aws:dynamodb:ddblocal:0:table/nope/import/01658528578619-c4d4e311", "AccessDeniedException"),
+])
+def test_describe_import_checks_the_arn_before_looking_it_up(raw: Any, arn: str, expected: str) -> None:
+    message = "Invalid Import ARN" if expected == "ValidationException" else "Access is denied"
+    assert error(raw.describe_import, ImportArn=arn) == (expected, message)
+    assert error(raw.describe_import, ImportArn=MISSING_IMPORT) == (
+        "ImportNotFoundException", f"Import not found: {MISSING_IMPORT}")

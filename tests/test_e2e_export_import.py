@@ -176,7 +176,8 @@ def test_csv_import_types_keys_and_counts_errors(ddb: Any, cleanup: Any, tmp_pat
                      3: {"id": {"N": "3"}, "name": {"S": "Cy"}, "score": {"S": "7.50"}}}
 
 
-def test_import_of_nothing_fails_and_leaves_no_table(ddb: Any, tmp_path: Path) -> None:
+def test_import_of_nothing_completes_with_the_empty_table(ddb: Any, tmp_path: Path) -> None:
+    # DynamoDB: a prefix that matches no object is a COMPLETED import, and the table it asked for stays.
     target = unique_name("empty")
     desc = ddb.import_table(
         S3BucketSource={"S3Bucket": f"file://{tmp_path}", "S3KeyPrefix": "nothing-here/"},
@@ -185,9 +186,16 @@ def test_import_of_nothing_fails_and_leaves_no_table(ddb: Any, tmp_path: Path) -
                                  "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
                                  "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]},
     )["ImportTableDescription"]
+    assert "ProcessedSizeBytes" not in desc and "EndTime" not in desc
     done = imported(ddb, desc["ImportArn"])
-    assert done["ImportStatus"] == "FAILED" and "nothing-here/" in done["FailureMessage"]
-    wait_for(lambda: target not in ddb.list_tables()["TableNames"], "the import's table removed")
+    assert done["ImportStatus"] == "COMPLETED" and "FailureMessage" not in done
+    assert (done["ProcessedItemCount"], done["ImportedItemCount"], done["ErrorCount"]) == (0, 0, 0)
+    assert "ProcessedSizeBytes" not in done  # nothing was read
+    try:
+        active(ddb, target)
+        assert ddb.scan(TableName=target)["Items"] == []
+    finally:
+        ddb.delete_table(TableName=target)
 
 
 def _export_root(server: Any) -> Path:

@@ -81,7 +81,7 @@ DESCRIBE_EXPORT = Shape({"ExportArn": Field(STR, required=True, min_len=37, max_
 LIST_EXPORTS = Shape({"TableArn": Field(STR, min_len=1, max_len=1024), "MaxResults": Field(INT, minimum=1, maximum=25),
                       "NextToken": Field(STR)})
 IMPORT = Shape({
-    "ClientToken": Field(STR, pattern=_TOKEN),
+    "ClientToken": Field(STR, required=True, pattern=_TOKEN),  # required in practice (SDKs always fill one in)
     "S3BucketSource": Field(MAP, required=True, shape=Shape({
         "S3BucketOwner": Field(STR, pattern=_OWNER),
         "S3Bucket": Field(STR, required=True),  # a bucket name or a file:// URL: checked by the engine

@@ -8,6 +8,7 @@ or an awaitable of it), so the method table exists once and mypy still sees ever
 from __future__ import annotations
 
 import ssl
+import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -177,7 +178,8 @@ class ClientFacade(Generic[R]):
         return self._call(_OPS["list_exports"], kwargs)
 
     def import_table(self, **kwargs: Any) -> R:
-        return self._call(_OPS["import_table"], kwargs)
+        # DynamoDB requires a ClientToken here; like botocore (an idempotency token), make one if none is given.
+        return self._call(_OPS["import_table"], {"ClientToken": str(uuid.uuid4()), **kwargs})
 
     def describe_import(self, **kwargs: Any) -> R:
         return self._call(_OPS["describe_import"], kwargs)

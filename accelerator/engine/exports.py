@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from accelerator.core.errors import (
-    AccessDeniedException,
     ExportConflictException,
     ExportNotFoundException,
     InvalidExportTimeException,
@@ -33,6 +31,7 @@ from accelerator.core.tables import TableDef
 from accelerator.engine import pitr
 from accelerator.engine.backups import source_description, table_named
 from accelerator.engine.export_files import DataFiles, export_prefix, write_manifests
+from accelerator.engine.job_arns import check_job_arn
 from accelerator.engine.locations import FILE_URL, bucket_dir, check_bucket
 from accelerator.engine.snapshot import Snapshot, open_view, pages
 
@@ -43,10 +42,6 @@ log = logging.getLogger("accelerator.exports")
 CATALOG = "!exports"
 _PROGRESS_SECONDS = 2.0  # between two progress updates of the export's record (its ItemCount and beat)
 _STALE_SECONDS = 60.0  # an export IN_PROGRESS with no beat for this long was cut off by a restart
-# arn:aws:dynamodb:<region>:<12-digit account>:<resource>; a region is this server's or AWS-shaped (us-east-1)
-_ARN = re.compile(r"arn:([^:]*):([^:]*):([^:]*):([^:]*):(.*)", re.DOTALL)
-_REGION = re.compile(r"ddblocal|[a-z]{2}(-[a-z]+)+-[0-9]+")
-_EXPORT_RESOURCE = re.compile(r"table/[a-zA-Z0-9_.-]{3,255}/export/[^/]+")
 _FIELDS = ("ExportArn", "ExportStatus", "StartTime", "EndTime", "ExportManifest", "TableArn", "TableId",
            "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix", "S3SseAlgorithm", "S3SseKmsKeyId",
            "FailureCode", "FailureMessage", "ExportFormat", "BilledSizeBytes", "ItemCount", "ExportType")
@@ -79,7 +74,7 @@ async def export_table(engine: Any, req: Request) -> Response:
         earlier = [r for r in await engine.exports.all() if r.get("ClientToken") == token]
         if earlier:
             if earlier[0].get("request") != _fingerprint(req):
-                raise ExportConflictException("There was a conflict when writing to the specified S3 bucket.")
+                raise ExportConflictException("Duplicate request detected with conflicting parameters")
             return {"ExportDescription": _public(earlier[0])}
     record = await pitr.enabled(engine, table)
     if record is None:
@@ -203,22 +198,8 @@ async def _settled(engine: Any, export: dict[str, Any]) -> dict[str, Any]:
     return export
 
 
-def check_export_arn(arn: str) -> None:
-    """An ExportArn as DynamoDB checks it before looking it up: not an ARN, or not an export's, is invalid; an
-    ARN of another partition, service, region or account is one the caller may not read."""
-    match = _ARN.fullmatch(arn)
-    if match is None:
-        raise ValidationException("Invalid Export ARN")
-    partition, service, region, account, resource = match.groups()
-    if (partition, service) != ("aws", "dynamodb") or not _REGION.fullmatch(region) or not re.fullmatch(
-            r"[0-9]{12}", account):
-        raise AccessDeniedException("Access is denied")
-    if not _EXPORT_RESOURCE.fullmatch(resource):
-        raise ValidationException("Invalid Export ARN")
-
-
 async def describe_export(engine: Any, req: Request) -> Response:
-    check_export_arn(req["ExportArn"])
+    check_job_arn(req["ExportArn"], "export")
     export = await engine.exports.get(req["ExportArn"])
     if export is None:
         raise ExportNotFoundException(f"Export not found: {req['ExportArn']}")

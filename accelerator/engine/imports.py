@@ -37,6 +37,7 @@ from accelerator.core.values import normalize_number, validate_item
 from accelerator.engine import restore
 from accelerator.engine.control import describe_table
 from accelerator.engine.indexes import IndexDef, indexes_of
+from accelerator.engine.job_arns import check_job_arn
 from accelerator.engine.locations import bucket_dir, check_bucket
 
 __all__ = ["HANDLERS", "CATALOG", "fill_from_files"]
@@ -72,14 +73,15 @@ async def import_table(engine: Any, req: Request) -> Response:
     params = req["TableCreationParameters"]
     token = req.get("ClientToken")
     if token is not None:
-        earlier = [r for r in await engine.imports.all() if r.get("ClientToken") == token]
-        if earlier:
-            if any(earlier[0].get(m) != req.get(m) for m in ("S3BucketSource", "InputFormat",
-                                                             "TableCreationParameters")):
-                raise ImportConflictException("There was a conflict when importing from the specified S3 source. "
-                                              "This can occur when the current import conflicts with a previous "
-                                              "import request that had the same client token.")
-            return {"ImportTableDescription": _public(earlier[0])}
+        # DynamoDB consults the token only while that import runs (after, its table exists and the request is
+        # refused for that), and only the target table is compared: another source, format or compression
+        # silently gets the running import back.
+        running = [r for r in await engine.imports.all()
+                   if r.get("ClientToken") == token and r["ImportStatus"] == "IN_PROGRESS"]
+        if running:
+            if running[0]["TableCreationParameters"].get("TableName") != params.get("TableName"):
+                raise ImportConflictException("Duplicate request detected with conflicting parameters")
+            return {"ImportTableDescription": _public(running[0])}
     create = {**params, "BillingMode": params.get("BillingMode", "PROVISIONED")}
     try:
         table = await restore.create_target(engine, create, None)
@@ -91,8 +93,7 @@ async def import_table(engine: Any, req: Request) -> Response:
               "ImportStatus": "IN_PROGRESS", "TableArn": desc["TableArn"], "TableId": desc["TableId"],
               "S3BucketSource": req["S3BucketSource"], "InputFormat": req["InputFormat"],
               "InputCompressionType": req.get("InputCompressionType", "NONE"), "TableCreationParameters": params,
-              "StartTime": started, "ErrorCount": 0, "ProcessedSizeBytes": 0, "ProcessedItemCount": 0,
-              "ImportedItemCount": 0}
+              "StartTime": started, "ErrorCount": 0, "ProcessedItemCount": 0, "ImportedItemCount": 0}
     for member in ("ClientToken", "InputFormatOptions"):
         if member in req:
             record[member] = req[member]
@@ -115,9 +116,7 @@ def _sources(root: str, source: dict[str, Any]) -> list[tuple[Path, str]]:
         key = path.relative_to(directory).as_posix()
         if key.startswith(prefix):
             found.append((path, key))
-    if not found:
-        raise _Fatal(f"No objects found under {source['S3Bucket']}/{prefix}")
-    return found
+    return found  # none under the prefix: DynamoDB completes, with the empty table it was asked for
 
 
 def _lines(path: Path, compressed: bool) -> Iterator[list[str]]:
@@ -198,7 +197,7 @@ async def fill_from_files(engine: Any, table: TableDef, record: dict[str, Any]) 
                 await _write(engine, table, convert, batch, counts)
                 await asyncio.sleep(0)
         await restore.finish(engine, table.name)
-        await engine.imports.put(record["ImportArn"], {**record, **counts, "ImportStatus": "COMPLETED",
+        await engine.imports.put(record["ImportArn"], {**record, **_counted(counts), "ImportStatus": "COMPLETED",
                                                        "EndTime": round(time.time(), 3)})
     except asyncio.CancelledError:
         raise
@@ -206,12 +205,17 @@ async def fill_from_files(engine: Any, table: TableDef, record: dict[str, Any]) 
         if not isinstance(exc, (_Fatal, OSError)):
             log.exception("import %s failed", record["ImportArn"])
         await engine.imports.put(record["ImportArn"], {
-            **record, **counts, "ImportStatus": "FAILED", "EndTime": round(time.time(), 3), "FailureCode": "UNKNOWN",
+            **record, **_counted(counts), "ImportStatus": "FAILED", "EndTime": round(time.time(), 3), "FailureCode": "UNKNOWN",
             "FailureMessage": str(exc)})
         try:
             await engine.call("DeleteTable", {"TableName": table.name})
         except DynamoError:
             log.warning("could not remove the table of failed import %s", record["ImportArn"])
+
+
+def _counted(counts: dict[str, int]) -> dict[str, int]:
+    """The final counters as DynamoDB reports them: ProcessedSizeBytes only once something was read."""
+    return {k: v for k, v in counts.items() if v or k != "ProcessedSizeBytes"}
 
 
 async def _write(engine: Any, table: TableDef, convert: _Converter, batch: list[str], counts: dict[str, int]) -> None:
@@ -238,6 +242,7 @@ async def _write(engine: Any, table: TableDef, convert: _Converter, batch: list[
 
 
 async def describe_import(engine: Any, req: Request) -> Response:
+    check_job_arn(req["ImportArn"], "import")
     record = await engine.imports.get(req["ImportArn"])
     if record is None:
         raise ImportNotFoundException(f"Import not found: {req['ImportArn']}")
