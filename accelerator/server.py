@@ -122,7 +122,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "parser", "url", "headers", "target", "body", "body_size",
                  "header_bytes", "queue", "busy", "closing", "last_active", "in_request", "started", "discard",
-                 "in_body")
+                 "in_body", "queued_bytes")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -136,6 +136,7 @@ class Connection(asyncio.Protocol):
         self.headers: dict[bytes, bytes] = {}
         self.queue: collections.deque[tuple[bytes, bytes, bytes, bytes, bool, dict[bytes, bytes]]] = \
             collections.deque()
+        self.queued_bytes = 0  # bodies waiting in the queue
         self.busy = False
         self.closing = False
         self.in_request = False
@@ -160,6 +161,7 @@ class Connection(asyncio.Protocol):
         self.parser = _CLOSED_PARSER
         self.transport = None
         self.queue.clear()
+        self.queued_bytes = 0
         self.body = []
         self.headers = {}
 
@@ -249,7 +251,12 @@ class Connection(asyncio.Protocol):
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
         self.queue.append((method, self.url, self.target, body, keep, self.headers))
-        if len(self.queue) > self.server.limits.max_pipeline and self.transport is not None:
+        self.queued_bytes += len(body)
+        limits = self.server.limits
+        # Stop reading while the pipelined requests waiting here are too many or too large (their bodies
+        # together past one maximal body): a connection then holds at most about two bodies' worth.
+        if (len(self.queue) > limits.max_pipeline or self.queued_bytes > limits.max_body) \
+                and self.transport is not None:
             self.transport.pause_reading()
         if not self.busy:
             self._next()
@@ -258,6 +265,7 @@ class Connection(asyncio.Protocol):
     def _next(self) -> None:
         while self.queue and not self.closing:
             method, url, target, body, keep, headers = self.queue.popleft()
+            self.queued_bytes -= len(body)
             accept = headers.get(b"accept-encoding", b"")
             cors = self.server.cors.headers(method, headers) if self.server.cors is not None else b""
             coro = self.server.dispatch(method, url, target, body, headers)
@@ -277,7 +285,9 @@ class Connection(asyncio.Protocol):
             task.add_done_callback(functools.partial(self._done, keep=keep, accept=accept, cors=cors))
             self.server.in_flight.add(task)
             return
-        if self.transport is not None and not self.closing and len(self.queue) <= self.server.limits.max_pipeline:
+        limits = self.server.limits
+        if self.transport is not None and not self.closing and len(self.queue) <= limits.max_pipeline \
+                and self.queued_bytes <= limits.max_body:
             self.transport.resume_reading()
 
     def _done(self, task: asyncio.Future[Reply], *, keep: bool, accept: bytes, cors: bytes = b"") -> None:
@@ -317,6 +327,7 @@ class Connection(asyncio.Protocol):
     def _fail(self, status: int, text: bytes) -> None:
         """Answer a protocol-level failure and close: the stream cannot be trusted after it."""
         self.queue.clear()
+        self.queued_bytes = 0
         self._write((status, _TEXT, b"", text), False)
         if self.transport is not None:
             self.transport.close()
