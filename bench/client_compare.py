@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.results import write_section
+from bench.results import wrap, write_section
 from loadtest.process import free_port
 
 TABLE = "bench_client"
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             write_section(f"client-{server}", "\n".join([
                 f"## Client cost: GetItem, server {server}", "",
                 f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `{command.strip()}`; load average "
-                f"{os.getloadavg()[0]:.1f}.", "", text]))
+                f"{os.getloadavg()[0]:.1f}.", "", wrap(f"client-{server}-table", text)]))
             print(f"wrote the client-{server} section of bench/RESULTS.md")
     finally:
         if proc is not None:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.results import RESULTS, read_section, write_section
+from bench.results import RESULTS, read_section, wrap, write_section
 
 SECTION = "loadtest-slo"
 HEAD = ("| scenario | config | rate req/s (achieved) | hit p50 / p99 µs | miss p50 / p99 µs "
@@ -48,4 +48,5 @@ def record(summary: dict[str, Any], path: Path = RESULTS) -> None:
     key = new.split(" | ")[:2]
     rows = [r for r in rows if r.split(" | ")[:2] != key] + [new]
     rows.sort()
-    write_section(SECTION, "\n".join(["## Load-test SLO runs", "", INTRO, "", HEAD, RULE, *rows]), path)
+    table = wrap(SECTION + "-table", "\n".join([HEAD, RULE, *rows]))
+    write_section(SECTION, "\n".join(["## Load-test SLO runs", "", INTRO, "", table]), path)
