@@ -12,6 +12,7 @@ import orjson
 from accelerator.api import backups, batch, items, query, streams, tables, transact
 from accelerator.api.blobs import check_binary
 from accelerator.api.shapes import Shape, validate
+from accelerator.api.table_arns import names_for_table_arns
 from accelerator.core.context import CACHE_STATUS, HIT, NONE
 from accelerator.core.errors import (
     DynamoError,
@@ -105,6 +106,7 @@ class Router:
         try:
             request = _parse_body(body)
             check_binary(name, body, request)
+            names_for_table_arns(request)
             validate(shape, request)
             enforcer = self.enforcer
             if enforcer is not None:
