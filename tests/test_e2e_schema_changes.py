@@ -6,7 +6,9 @@ the broadcast."""
 from __future__ import annotations
 
 import secrets
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,7 +140,7 @@ def test_ttl_setting_change_is_a_schema_change(ddb: Any) -> None:
 def test_a_schema_change_on_one_node_reaches_the_other() -> None:
     """Two servers on one SQLite file, invalidations over Redis: node two's cached index page goes."""
     cache = {"enabled": True, "broadcast": REDIS, "broadcast_channel": f"test:schema:{secrets.token_hex(6)}"}
-    shared = CacheServer("sqlite").dir / "shared"
+    shared = Path(tempfile.mkdtemp(prefix="accel-schema-")) / "shared"  # one SQLite file for both nodes
     with CacheServer("sqlite", cache, data_dir=str(shared)) as one, \
             CacheServer("sqlite", cache, data_dir=str(shared)) as two:
         a, b = boto_client(one.url), boto_client(two.url)
