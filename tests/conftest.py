@@ -145,3 +145,24 @@ def cleanup(ddb: Any) -> Iterator[Callable[..., None]]:
     for name in tables:
         with contextlib.suppress(Exception):
             ddb.delete_table(TableName=name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Accelerator servers a test started and did not stop (a test that failed before its teardown) do not
+    outlive the run: each is named, so the leak is seen and fixed, and stopped. (Session services such as the
+    shared Redis Cluster and moto stop at exit, after their data is dropped.)"""
+    import psutil
+
+    leftovers = []
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "accelerator.cli" in " ".join(proc.cmdline()):
+                leftovers.append(proc)
+    for proc in leftovers:
+        with contextlib.suppress(psutil.Error):
+            print(f"\nstopping a server a test left running: {' '.join(proc.cmdline())[:160]}")
+            proc.terminate()
+    _, alive = psutil.wait_procs(leftovers, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
