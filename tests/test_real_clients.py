@@ -34,10 +34,15 @@ _ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAU
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
+def server() -> Iterator[ServerProcess]:
     proc = ServerProcess({"kind": "sqlite"}).start()
-    yield proc.url
+    yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def url(server: ServerProcess) -> str:
+    return server.url
 
 
 def _models(url: str) -> tuple[type[Model], Any]:
@@ -168,3 +173,33 @@ def test_aws_cli_backup_and_restore(url: str) -> None:
     assert sorted(item["pk"]["S"] for item in scanned) == ["a", "b"]
     _aws(url, "delete-backup", "--backup-arn", arn)
     assert _aws(url, "list-backups", "--table-name", "cli_backed")["BackupSummaries"] == []
+
+
+def test_aws_cli_export_and_import(server: ServerProcess) -> None:
+    url = server.url
+    (server.dir / "data" / "exports" / "cli-bucket").mkdir(parents=True)  # a bucket exists before an export
+    arn = _cli_table(url, "cli_exported")["TableArn"]
+    items = [{"pk": {"S": key}, "n": {"N": str(i)}} for i, key in enumerate(("a", "b", "c"))]
+    _aws(url, "batch-write-item", "--request-items", json.dumps({"cli_exported": [
+        {"PutRequest": {"Item": item}} for item in items]}))
+    _aws(url, "update-continuous-backups", "--table-name", "cli_exported",
+         "--point-in-time-recovery-specification", "PointInTimeRecoveryEnabled=true")
+    # A bucket name (under [backend] export_root): the CLI would read a file:// value as a parameter file.
+    export = _aws(url, "export-table-to-point-in-time", "--table-arn", arn, "--s3-bucket", "cli-bucket")
+    export_arn = export["ExportDescription"]["ExportArn"]
+    done = wait_for(lambda: (d := _aws(url, "describe-export", "--export-arn", export_arn)["ExportDescription"])
+                    ["ExportStatus"] != "IN_PROGRESS" and d, "export finished")
+    assert (done["ExportStatus"], done["ItemCount"], done["S3Bucket"]) == ("COMPLETED", 3, "cli-bucket"), done
+    data = done["ExportManifest"].rpartition("/")[0] + "/data/"
+    started = _aws(url, "import-table", "--s3-bucket-source", f"S3Bucket=cli-bucket,S3KeyPrefix={data}",
+                   "--input-format", "DYNAMODB_JSON", "--input-compression-type", "GZIP",
+                   "--table-creation-parameters", "TableName=cli_imported,BillingMode=PAY_PER_REQUEST,"
+                   "AttributeDefinitions=[{AttributeName=pk,AttributeType=S}],"
+                   "KeySchema=[{AttributeName=pk,KeyType=HASH}]")
+    import_arn = started["ImportTableDescription"]["ImportArn"]
+    imported = wait_for(lambda: (d := _aws(url, "describe-import", "--import-arn", import_arn)
+                                 ["ImportTableDescription"])["ImportStatus"] != "IN_PROGRESS" and d, "import finished")
+    assert (imported["ImportStatus"], imported["ImportedItemCount"], imported["ErrorCount"]) == (
+        "COMPLETED", 3, 0), imported
+    scanned = _aws(url, "scan", "--table-name", "cli_imported", "--consistent-read")["Items"]
+    assert sorted(scanned, key=lambda item: item["pk"]["S"]) == items
