@@ -55,6 +55,8 @@ class TableStates:
             return None
         try:
             response = await store.call("DescribeTable", {"TableName": name})
+            if response["Table"].get("TableStatus") == "CREATING":  # its item operations fail until ACTIVE:
+                return None  # nothing to cache; asked again next time (the end of a fill flushes the table)
             schema = schema_from_description(response["Table"])
         except DynamoError as exc:  # the operation itself will meet the same error in the store
             if exc.status >= 500:  # a missing table is the client's answer, not a cache fallback

@@ -66,6 +66,7 @@ class TableEngine:
         self.imports = Catalog(self.storage, imports.CATALOG)
         self.fills = Catalog(self.storage, "!fills")
         """Tables a restore or an import is filling, by name (``accelerator.engine.resume``)."""
+        self.tables.filling = self._filling
         self.export_root = export_root
         """The directory plain S3Bucket names of exports and imports resolve under."""
         self.handlers: dict[str, Handler] = {
@@ -99,6 +100,9 @@ class TableEngine:
         self.stats.start()
         await index_admin.resume_backfills(self)
         await resume.resume_fills(self)
+
+    async def _filling(self, name: str) -> bool:
+        return await self.fills.get(name) is not None
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run background work (index backfills) until it ends or the engine closes."""

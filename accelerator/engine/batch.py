@@ -41,7 +41,7 @@ async def batch_get_item(engine: Engine, req: Request) -> Response:
             raise ValidationException(
                 f"1 validation error detected: Value '{keys}' at 'requestItems.{name}.member.keys' failed to "
                 "satisfy constraint: Member must have length greater than or equal to 1")
-        table = await engine.tables.get(name)
+        table = await engine.tables.active(name)
         ctx = plan.Context(spec, "BatchGetItem")
         projection = plan.projection(spec, ctx)
         ctx.finish()
@@ -111,7 +111,7 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
             raise ValidationException(
                 f"1 validation error detected: Value '[]' at 'requestItems.{name}.member' failed to satisfy "
                 "constraint: Member must have length greater than or equal to 1")
-        table = tables[name] = await engine.tables.get(name)
+        table = tables[name] = await engine.tables.active(name)
         for request in requests:
             ref, data = _parse_write(table, request)
             writes.append((name, request, ref, data))

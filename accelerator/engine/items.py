@@ -50,7 +50,7 @@ def return_values(mode: str, old: Item | None, new: Item | None, updated: Any = 
 
 
 async def get_item(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     pk, sk = table.key.key_of_request(req["Key"])
     ctx = plan.Context(req, "GetItem")
     projection = plan.projection(req, ctx)
@@ -83,7 +83,7 @@ def _failed(exc: ConditionFailed) -> ConditionalCheckFailedException:
 async def _replace(engine: Engine, req: Request, operation: str, key: tuple[bytes, bytes],
                    new: Item | None) -> Response:
     """PutItem (``new`` is the item) or DeleteItem (``new`` is None): conditional replace of one key."""
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     ctx = plan.Context(req, operation)
     cond = plan.condition(req, ctx)
     ctx.finish()
@@ -105,14 +105,14 @@ async def _replace(engine: Engine, req: Request, operation: str, key: tuple[byte
 
 
 async def put_item(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     item = req["Item"]
     validate_item(item)
     return await _replace(engine, req, "PutItem", table.key.key_of_item(item), item)
 
 
 async def delete_item(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     return await _replace(engine, req, "DeleteItem", table.key.key_of_request(req["Key"]), None)
 
 
@@ -128,7 +128,7 @@ def updated_item(update: plan.Update, key: Item, old: Item | None) -> Item | Non
 
 
 async def update_item(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     key = req["Key"]
     pk, sk = table.key.key_of_request(key)
     ctx = plan.Context(req, "UpdateItem")

@@ -208,7 +208,7 @@ def _check_start(source: _Source, cond: Any, start: tuple[bytes, bytes], pk: byt
 
 
 async def query(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     source = _Source(table, req)
     ctx = plan.Context(req, "Query")
     cond = plan.key_condition(req, ctx, source.key)
@@ -240,7 +240,7 @@ async def query(engine: Engine, req: Request) -> Response:
 
 
 async def scan(engine: Engine, req: Request) -> Response:
-    table = await engine.tables.get(req["TableName"])
+    table = await engine.tables.active(req["TableName"])
     source = _Source(table, req)
     ctx = plan.Context(req, "Scan")
     filt = plan.filter(req, ctx, "ScanFilter")

@@ -80,6 +80,7 @@ async def create_target(engine: Any, create: dict[str, Any], summary: dict[str, 
         await engine.meta.delete(prefix + table.name)
     await engine.meta.put("table:" + table.name, {"Filling": True, **({RESTORE: summary} if summary else {})})
     await engine.fills.put(table.name, {"arn": table.name})  # until finish: a restart resumes it
+    engine.tables.forget(table.name)  # it is CREATING from now on: item operations do not find it
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from accelerator.core.errors import ResourceNotFoundException, ValidationException
@@ -118,25 +119,45 @@ def describe(table: TableDef, status: str = "ACTIVE") -> dict[str, Any]:
 class TableRegistry:
     """Table definitions read through from storage, cached briefly so several processes agree soon."""
 
-    def __init__(self, storage: Storage, ttl: float = _DEF_TTL) -> None:
+    def __init__(self, storage: Storage, ttl: float = _DEF_TTL,
+                 filling: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.storage = storage
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, TableDef]] = {}
+        self.filling = filling
+        """Whether a restore or an import still fills the named table (it is CREATING: no data plane yet)."""
+        self._cache: dict[str, tuple[float, TableDef, bool]] = {}
+        self._forgets = 0  # a read that spans a forget() must not cache what it read before it
 
     async def get(self, name: Any) -> TableDef:
-        """The table named ``name`` or ResourceNotFoundException."""
+        """The table named ``name`` (whatever its status) or ResourceNotFoundException."""
         entry = self._cache.get(name)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
+        return (await self._load(name))[1]
+
+    async def active(self, name: Any) -> TableDef:
+        """The table for an item operation: DynamoDB's data plane does not find a table still CREATING."""
+        entry = self._cache.get(name)
+        if entry is None or entry[0] <= time.monotonic():
+            entry = await self._load(name)
+        if entry[2]:
+            raise ResourceNotFoundException("Requested resource not found")
+        return entry[1]
+
+    async def _load(self, name: Any) -> tuple[float, TableDef, bool]:
         if not isinstance(name, str):
             raise ValidationException("TableName must be a string")
+        forgets = self._forgets
         table = await self.storage.get_table(name)
         if table is None:
             self._cache.pop(name, None)
             raise ResourceNotFoundException("Requested resource not found")
-        self._cache[name] = (now + self.ttl, table)
-        return table
+        filling = self.filling is not None and await self.filling(name)
+        entry = (time.monotonic() + self.ttl, table, filling)
+        if forgets == self._forgets:
+            self._cache[name] = entry
+        return entry
 
     def forget(self, name: str) -> None:
+        self._forgets += 1
         self._cache.pop(name, None)

@@ -46,7 +46,7 @@ async def transact_get_items(engine: Engine, req: Request) -> Response:
         if not isinstance(get, dict) or len(entry) != 1:
             raise ValidationException("1 validation error detected: Value null at 'transactItems.1.member.get' "
                                       "failed to satisfy constraint: Member must not be null")
-        table = await engine.tables.get(get.get("TableName"))
+        table = await engine.tables.active(get.get("TableName"))
         if not isinstance(get.get("Key"), dict):
             raise ValidationException("The provided key element does not match the schema")
         refs.append(KeyRef(table.name, *table.key.key_of_request(get["Key"])))
@@ -128,7 +128,7 @@ async def _parse(engine: Engine, req: Request) -> list[_Action]:
         body = next(iter(entry.values()))
         if not isinstance(body, dict):
             raise ValidationException("TransactItems can only contain one of Check, Put, Update or Delete")
-        table = await engine.tables.get(body.get("TableName"))
+        table = await engine.tables.active(body.get("TableName"))
         actions.append(_parse_action(engine, entry, table))
     first_invalid = next((i for i, a in enumerate(actions) if a.invalid is not None), None)
     if first_invalid is not None:  # only the first invalid action is reported, the rest say None
