@@ -27,6 +27,7 @@ import orjson
 from accelerator.core.changelog import ChangeLog, Logged
 from accelerator.core.errors import InternalServerError, TableExists
 from accelerator.core.keys import KeySchema
+from accelerator.core.passthrough import PassThroughStorage
 from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
 from accelerator.encryption.codec import SealBroken, seal, sealed_key_id, unseal
@@ -47,7 +48,7 @@ def log_address(table: str) -> str:
     return table + "\x00log"
 
 
-class EncryptedStorage:
+class EncryptedStorage(PassThroughStorage):
     """Seals values with the key ring's newest key; opens values sealed with any of its keys."""
 
     def __init__(self, inner: Storage, ring: KeyRing, *, migrate: bool = False) -> None:
@@ -65,9 +66,6 @@ class EncryptedStorage:
         except EncryptionError:
             await self.inner.close()  # the process exits on this error: let the backend's threads end
             raise
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     # ----- the canary
 
@@ -179,15 +177,6 @@ class EncryptedStorage:
 
     # ----- the Storage contract
 
-    async def create_table(self, table: TableDef) -> None:
-        await self.inner.create_table(table)
-
-    async def delete_table(self, name: str) -> None:
-        await self.inner.delete_table(name)
-
-    async def get_table(self, name: str) -> TableDef | None:
-        return await self.inner.get_table(name)
-
     async def list_tables(self) -> list[str]:
         return [name for name in await self.inner.list_tables() if name != ENCRYPTION_TABLE]
 
@@ -233,12 +222,6 @@ class EncryptedStorage:
         """Records as stored (sealed); rekey reads their key ids."""
         return await cast(ChangeLog, self.inner).read_log(table, after, limit)
 
-    async def log_head(self, table: str) -> int:
-        return await cast(ChangeLog, self.inner).log_head(table)
-
-    async def trim_log(self, table: str, before: int) -> int:
-        return await cast(ChangeLog, self.inner).trim_log(table, before)
-
     # ----- rekey
 
     async def reseal(self, table: str, pk: bytes, sk: bytes) -> bool:
@@ -258,13 +241,10 @@ class EncryptedStorage:
         return changed[0]
 
 
-class PlainStorage:
+class PlainStorage(PassThroughStorage):
     """A storage without encryption that refuses to open a store whose data is sealed (no key file given)."""
 
-    def __init__(self, inner: Storage) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:  # the backend's extras (the ChangeLog API): nothing to open there
+    def __getattr__(self, name: str) -> Any:  # the backend's extras (snapshots, ...): nothing to open there
         return getattr(self.inner, name)
 
     async def open(self) -> None:
@@ -272,35 +252,3 @@ class PlainStorage:
         if await self.inner.get_table(ENCRYPTION_TABLE) is not None:
             await self.inner.close()
             raise EncryptionError("the store is encrypted: set [backend] encryption_key_file to its key file")
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def create_table(self, table: TableDef) -> None:
-        await self.inner.create_table(table)
-
-    async def delete_table(self, name: str) -> None:
-        await self.inner.delete_table(name)
-
-    async def get_table(self, name: str) -> TableDef | None:
-        return await self.inner.get_table(name)
-
-    async def list_tables(self) -> list[str]:
-        return await self.inner.list_tables()
-
-    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
-        return await self.inner.get(table, pk, sk)
-
-    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
-        return await self.inner.get_many(keys)
-
-    async def query(self, table: str, pk: bytes, *, lo: Bound | None, hi: Bound | None, forward: bool,
-                    start: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        return await self.inner.query(table, pk, lo=lo, hi=hi, forward=forward, start=start, limit=limit)
-
-    async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
-                   limit: int) -> list[tuple[bytes, bytes, bytes]]:
-        return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
-
-    async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
-        return await self.inner.transact(keys, apply)

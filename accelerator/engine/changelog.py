@@ -16,12 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from accelerator.core.changelog import ChangeLog, Logged, encode_record
-from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
+from accelerator.core.changelog import Logged, encode_record
+from accelerator.core.passthrough import PassThroughStorage
+from accelerator.core.protocols import KEEP, ApplyFn, KeyRef, Storage
 from accelerator.core.tables import TableDef
 
 __all__ = ["LoggingStorage", "LOG_REASONS", "BY_SERVICE", "log_wanted"]
@@ -39,19 +40,13 @@ def log_wanted(records: Sequence[bytes | None]) -> bool:
     return any(data is not None and orjson.loads(data).get("log") is True for data in records)
 
 
-class LoggingStorage:
+class LoggingStorage(PassThroughStorage):
     """A ``Storage`` and ``ChangeLog`` that logs the item writes of tables whose log is on; the rest passes through."""
 
     def __init__(self, inner: Storage, clock: Any = time.time) -> None:
         self.inner = inner
         self.clock = clock
         self._on: dict[str, tuple[float, bool]] = {}
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     async def create_table(self, table: TableDef) -> None:
         await self.inner.create_table(table)
@@ -105,36 +100,7 @@ class LoggingStorage:
 
         return await self.inner.transact(refs, unit)
 
-    # Explicit pass-throughs for the Storage protocol (mypy and runtime_checkable see them).
 
-    async def get_table(self, name: str) -> TableDef | None:
-        return await self.inner.get_table(name)
-
-    async def list_tables(self) -> list[str]:
-        return await self.inner.list_tables()
-
-    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
-        return await self.inner.get(table, pk, sk)
-
-    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
-        return await self.inner.get_many(keys)
-
-    async def query(self, table: str, pk: bytes, *, lo: Bound | None, hi: Bound | None, forward: bool,
-                    start: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        return await self.inner.query(table, pk, lo=lo, hi=hi, forward=forward, start=start, limit=limit)
-
-    async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
-                   limit: int) -> list[tuple[bytes, bytes, bytes]]:
-        return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
-
-    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        return await cast(ChangeLog, self.inner).read_log(table, after, limit)
-
-    async def log_head(self, table: str) -> int:
-        return await cast(ChangeLog, self.inner).log_head(table)
-
-    async def trim_log(self, table: str, before: int) -> int:
-        return await cast(ChangeLog, self.inner).trim_log(table, before)
 
 
 def _changed(old: bytes | None, new: bytes | None) -> bool:

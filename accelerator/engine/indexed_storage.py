@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from accelerator.core.changelog import ChangeLog
 from accelerator.core.errors import TableExists, TransactionConflictException, ValidationException
-from accelerator.core.protocols import KEEP, ApplyFn, Bound, KeyRef, Storage
+from accelerator.core.passthrough import PassThroughStorage
+from accelerator.core.protocols import KEEP, ApplyFn, KeyRef, Storage
 from accelerator.core.tables import TableDef
 from accelerator.engine.indexes import (
     META,
@@ -38,18 +38,12 @@ class _Stale(Exception):
     """The items changed between the read that planned the index entries and the atomic unit."""
 
 
-class IndexedStorage:
+class IndexedStorage(PassThroughStorage):
     """A ``Storage`` that keeps secondary-index entries in step with every item write."""
 
     def __init__(self, inner: Storage) -> None:
         self.inner = inner
         self._defs: dict[str, tuple[float, tuple[IndexDef, ...]]] = {}
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     async def create_table(self, table: TableDef) -> None:
         await self.inner.create_table(table)
@@ -111,29 +105,6 @@ class IndexedStorage:
 
     async def list_tables(self) -> list[str]:
         return [n for n in await self.inner.list_tables() if SEPARATOR not in n]
-
-    async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
-        return await self.inner.get(table, pk, sk)
-
-    async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
-        return await self.inner.get_many(keys)
-
-    async def query(self, table: str, pk: bytes, *, lo: Bound | None, hi: Bound | None, forward: bool,
-                    start: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        return await self.inner.query(table, pk, lo=lo, hi=hi, forward=forward, start=start, limit=limit)
-
-    async def scan(self, table: str, *, segment: int, total_segments: int, start: tuple[bytes, bytes] | None,
-                   limit: int) -> list[tuple[bytes, bytes, bytes]]:
-        return await self.inner.scan(table, segment=segment, total_segments=total_segments, start=start, limit=limit)
-
-    async def read_log(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        return await cast(ChangeLog, self.inner).read_log(table, after, limit)
-
-    async def log_head(self, table: str) -> int:
-        return await cast(ChangeLog, self.inner).log_head(table)
-
-    async def trim_log(self, table: str, before: int) -> int:
-        return await cast(ChangeLog, self.inner).trim_log(table, before)
 
     async def _indexes(self, name: str) -> tuple[IndexDef, ...]:
         now = time.monotonic()
