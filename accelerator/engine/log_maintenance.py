@@ -12,15 +12,14 @@ counted, and the next round tries again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 import orjson
 
-from accelerator.core.errors import DynamoError
 from accelerator.engine.indexed_storage import IndexedStorage
+from accelerator.engine.periodic import Periodic
 from accelerator.engine.stream_state import META_TABLE, StreamState
 
 __all__ = ["LogMaintenance", "STREAM_RETENTION"]
@@ -40,31 +39,18 @@ class LogMaintenance:
         self.state = state
         self.interval = interval
         self.clock = clock
-        self.errors = 0
         self.trimmed = 0
-        self._task: asyncio.Task[None] | None = None
+        self.job = Periodic("change log upkeep", interval, self.run_once)
+
+    @property
+    def errors(self) -> int:
+        return self.job.errors
 
     def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.ensure_future(self._loop())
+        self.job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.run_once()
-            except DynamoError as exc:  # the store is away: try again next round
-                self.errors += 1
-                log.warning("change log upkeep failed: %s", exc.message)
-            except Exception:  # a bug must not end the task: the next round tries again
-                self.errors += 1
-                log.exception("change log upkeep failed")
+        await self.job.stop()
 
     async def run_once(self) -> int:
         """One round over every table; returns how many records were trimmed."""

@@ -11,8 +11,6 @@ succeeds again; the figures then keep their last values.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,13 +18,13 @@ from typing import Any
 
 import orjson
 
-from accelerator.core.errors import DynamoError, StorageError
-from accelerator.core.guard import swallowed
+from accelerator.core.errors import StorageError
 from accelerator.core.values import item_size
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.indexes import indexes_of
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.paging import scan_all
+from accelerator.engine.periodic import Periodic
 from accelerator.engine.tables import TableRegistry
 
 __all__ = ["TableStats", "PREFIX", "apply_stats"]
@@ -44,35 +42,19 @@ class TableStats:
         self.tables = tables
         self.interval = interval
         self.clock = clock
-        self.errors = 0
         self.rounds = 0
-        self._failing = False
-        self._task: asyncio.Task[None] | None = None
+        # a restart keeps the stored figures: no recount at startup, the first one an interval later
+        self.job = Periodic("table statistics recount", interval, self.run_once)
+
+    @property
+    def errors(self) -> int:
+        return self.job.errors
 
     def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.ensure_future(self._loop())
+        self.job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)  # a restart keeps the stored figures: no recount at startup
-            try:
-                await self.run_once()
-                self._failing = False
-            except (DynamoError, StorageError) as exc:  # the store is away: keep the last figures, try later
-                self.errors += 1
-                if not self._failing:
-                    log.warning("table statistics recount failed (logged once until it succeeds): %s", exc)
-                self._failing = True
-            except Exception as exc:  # noqa: BLE001 - a bug must not end the recounts until a restart
-                self.errors += 1
-                swallowed("table statistics recount", exc)
+        await self.job.stop()
 
     async def run_once(self) -> None:
         """Recount every table and store the figures."""

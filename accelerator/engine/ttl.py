@@ -9,8 +9,6 @@ extends the TTL concurrently wins.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,16 +18,16 @@ from typing import Any
 import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
-from accelerator.core.guard import LogOnce, swallowed
+from accelerator.core.guard import swallowed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.changelog import BY_SERVICE
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
 from accelerator.engine.paging import scan_all
+from accelerator.engine.periodic import Periodic
 
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
 log = logging.getLogger("accelerator.ttl")
-_failed = LogOnce(log)
 
 _FIVE_YEARS = 5 * 365 * 24 * 3600
 
@@ -84,27 +82,13 @@ class TtlSweeper:
         self.interval = interval
         self.clock = clock
         self.listeners: list[Callable[[str, bytes, bytes], None]] = []
-        self._task: asyncio.Task[None] | None = None
+        self.job = Periodic("ttl sweep", interval, self.sweep)
 
     def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.ensure_future(self._loop())
+        self.job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.sweep()
-            except DynamoError as exc:  # the store is away: try again next round
-                _failed("ttl sweep: store", logging.WARNING, "TTL sweep failed: %s", exc.message)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop TTL until a restart
-                swallowed("ttl sweep", exc)
+        await self.job.stop()
 
     async def sweep(self) -> int:
         """One pass over every table with TTL enabled (and the expired transaction tokens); returns how many
