@@ -66,6 +66,7 @@ class FakeStore:
         self.failures: dict[str, BaseException] = {}  # op -> raised (once) instead of running
         self.fail_after: dict[str, BaseException] = {}  # op -> raised (once) after it was applied
         self.unprocessed: set[str] = set()  # partition key strings left unprocessed by batch operations
+        self.creating: set[str] = set()  # tables DescribeTable shows CREATING (a restore or import filling them)
         self.rng = rng
         self.max_yields = max_yields
 
@@ -120,7 +121,9 @@ class FakeStore:
         if schema.range_name:
             keys.append({"AttributeName": schema.range_name, "KeyType": "RANGE"})
             defs.append({"AttributeName": schema.range_name, "AttributeType": schema.range_type})
-        return {"Table": {"TableName": req["TableName"], "KeySchema": keys, "AttributeDefinitions": defs}}
+        status = "CREATING" if req["TableName"] in self.creating else "ACTIVE"
+        return {"Table": {"TableName": req["TableName"], "KeySchema": keys, "AttributeDefinitions": defs,
+                          "TableStatus": status}}
 
     async def op_CreateTable(self, req: Request) -> Response:
         if req["TableName"] in self.schemas:

@@ -54,6 +54,16 @@ def test_hit_after_miss_does_not_touch_the_store(setup: Any) -> None:
     assert cs.stats.item_hits == 5 and cs.stats.item_misses == 1
 
 
+def test_a_creating_table_is_neither_served_nor_filled_until_active(setup: Any) -> None:
+    cs, store, _ = setup
+    store.creating.add("t")  # a restore or an import is filling it: the store answers its item operations
+    for _ in range(2):
+        assert get(cs, "a")[1] != HIT
+    assert cs.tables.get("t") is None and store.calls["GetItem"] == 2 and cs.items.entries == 0
+    store.creating.discard("t")
+    assert get(cs, "a")[1] == MISS and get(cs, "a")[1] == HIT and store.calls["GetItem"] == 3
+
+
 def test_not_found_is_cached_as_a_negative_entry_with_its_ttl(setup: Any) -> None:
     cs, store, clock = setup
     assert get(cs, "nope") == ({}, MISS)
