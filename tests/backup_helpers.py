@@ -81,7 +81,7 @@ class HistoryWriter:
         wait_for(lambda: self.acked >= count or self.error is not None, "writes acknowledged")
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 180.0) -> Any:
     """Poll ``condition`` until it is truthy (returns it) or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -102,7 +102,10 @@ class TableEngine:
         await resume.resume_fills(self)
 
     async def _filling(self, name: str) -> bool:
-        return await self.fills.get(name) is not None
+        # The very flag DescribeTable reports CREATING from, so the data plane finds the table exactly when
+        # DescribeTable says ACTIVE (the fills catalog, for resuming after a restart, is cleared after it).
+        changes = await self.meta.get("table:" + name)
+        return bool(changes and changes.get("Filling"))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run background work (index backfills) until it ends or the engine closes."""

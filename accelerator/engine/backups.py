@@ -123,7 +123,9 @@ async def create_backup(engine: Any, req: Request) -> Response:
     view = await consistent_view(engine, table)  # the backup's instant: nothing after this is in it
     created = round(time.time(), 3)  # DynamoDB's timestamps have milliseconds
     backup_id = f"{int(created * 1000):014d}-{secrets.token_hex(4)}"
+    # "order": two backups made in one millisecond still list in the order they were made
     record = {"arn": f"{source['TableArn']}/backup/{backup_id}", "name": req["BackupName"], "created": created,
+              "order": time.time_ns(),
               "status": "CREATING", "beat": created, "size": 0, "items": 0, "source": source, "store": _STORE_PREFIX + backup_id,
               "ttl": ttl["TimeToLiveDescription"]}
     try:
@@ -224,7 +226,7 @@ async def list_backups(engine: Any, req: Request) -> Response:
             await _drop(engine, record)
         else:
             records.append(record)
-    records.sort(key=lambda r: (r["created"], r["arn"]))
+    records.sort(key=lambda r: (r["created"], r.get("order", 0), r["arn"]))
     if req.get("BackupType", "USER") not in ("USER", "ALL"):
         records = []
     if "TableName" in req:

@@ -138,7 +138,9 @@ class TableRegistry:
     async def active(self, name: Any) -> TableDef:
         """The table for an item operation: DynamoDB's data plane does not find a table still CREATING."""
         entry = self._cache.get(name)
-        if entry is None or entry[0] <= time.monotonic():
+        # A table seen filling is read again every time: the fill's end (its catalog record deleted) must show
+        # at once, as DescribeTable shows ACTIVE at once; only a table not filling is trusted for the TTL.
+        if entry is None or entry[2] or entry[0] <= time.monotonic():
             entry = await self._load(name)
         if entry[2]:
             raise ResourceNotFoundException("Requested resource not found")
