@@ -16,7 +16,7 @@ import orjson
 
 from accelerator.api import TARGET_PREFIX, Router
 from accelerator.cache import CachedStore
-from accelerator.cache.replies import MAX_REPLY, ReplyCache
+from accelerator.cache.replies import ENTRY_OVERHEAD, MAX_REPLY, ReplyCache
 from accelerator.config import CacheConfig
 from accelerator.engine import TableEngine
 from backends.memory import MemoryStorage
@@ -119,11 +119,12 @@ def test_bounded_and_large_replies_are_not_kept() -> None:
     class Stats:
         item_hits = 0
 
-    replies = ReplyCache(Items(), Stats(), max_entries=3)  # type: ignore[arg-type]
+    one = len(b"0") + len(b"{}") + ENTRY_OVERHEAD
+    replies = ReplyCache(Items(), Stats(), max_bytes=3 * one)  # type: ignore[arg-type]
     for n in range(5):
         replies.last_hit = ((0, b"k", b""), (None, 0.0, 0, 0, None))
         replies.remember(str(n).encode(), b"{}")
-    assert len(replies) == 3
+    assert len(replies) == 3  # the oldest two dropped
     replies.last_hit = ((0, b"k", b""), (None, 0.0, 0, 0, None))
     replies.remember(b"big", b"x" * (MAX_REPLY + 1))
     assert len(replies) == 3 and replies.last_hit is None

@@ -7,8 +7,9 @@ invalidation, a flush or a schema change) and, with several workers, while that 
 still holds. So it is never staler than the item cache itself, and the same request body always gets the same
 answer (the body names the table, the key, the projection and every other member). Only plain hits are kept
 (no ConsistentRead, no ReturnConsumedCapacity: those never hit), and only when no per-key policies apply (the
-answer would depend on the caller). Bounded: ``max_entries`` bodies of at most ``MAX_BODY`` bytes with replies
-of at most ``MAX_REPLY`` bytes, the oldest dropped first.
+answer would depend on the caller). Bounded in bytes: bodies of at most ``MAX_BODY`` bytes with replies of at
+most ``MAX_REPLY`` bytes, ``max_bytes`` for all of them together (with a per-entry overhead), the oldest dropped
+first; a hot set of ~250-byte items fits ~60,000 keys in the default 32 MB.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ __all__ = ["ReplyCache", "MAX_BODY", "MAX_REPLY"]
 
 MAX_BODY = 1024
 MAX_REPLY = 4096
+ENTRY_OVERHEAD = 200  # the dict slot, the tuple and two bytes objects' headers, roughly
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 class ReplyCache:
     """Request body -> (item cache key, the entry the reply was made from, reply body)."""
 
-    __slots__ = ("max_entries", "_items", "_stats", "_counters", "_data", "last_hit")
+    __slots__ = ("max_bytes", "_bytes", "_items", "_stats", "_counters", "_data", "last_hit")
 
-    def __init__(self, items: ItemCache, stats: Stats, counters: Any = None, max_entries: int = 4096) -> None:
-        self.max_entries = max_entries
+    def __init__(self, items: ItemCache, stats: Stats, counters: Any = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._items = items
         self._stats = stats
         self._counters = counters  # the shared generations' counters, with several workers
@@ -50,6 +55,7 @@ class ReplyCache:
         if self._items.get(key) is not entry or (
                 stamp is not None and (self._counters[stamp[0]] != stamp[1] or self._counters[stamp[2]] != stamp[3])):
             del self._data[body]
+            self._bytes -= _size(body, reply)
             return None
         self._stats.item_hits += 1
         return reply
@@ -60,14 +66,24 @@ class ReplyCache:
         if hit is None or len(body) > MAX_BODY or len(reply) > MAX_REPLY:
             return
         data = self._data
+        old = data.pop(body, None)
+        if old is not None:
+            self._bytes -= _size(body, old[2])
         data[body] = (hit[0], hit[1], reply)
-        if len(data) > self.max_entries:
-            data.popitem(last=False)
+        self._bytes += _size(body, reply)
+        while self._bytes > self.max_bytes and data:
+            gone, (_, _, gone_reply) = data.popitem(last=False)
+            self._bytes -= _size(gone, gone_reply)
 
     def forget(self) -> None:
         """Drop the pending hit (a request that will not be remembered) and every reply."""
         self.last_hit = None
         self._data.clear()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def _size(body: bytes, reply: bytes) -> int:
+    return len(body) + len(reply) + ENTRY_OVERHEAD
