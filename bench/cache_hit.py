@@ -174,7 +174,8 @@ def run(args: argparse.Namespace, accel: RawClient, floor: RawClient, accel_port
     return 0
 
 
-CASES = {"floor": "floor (uvloop + httptools + orjson, GetItem from a dict)", "hit": "cache hit",
+CASES = {"floor": "floor (uvloop + httptools + orjson, GetItem from a dict)",
+         "hit": "cache hit (each key once after its fill: the full path, not the stored-reply one)",
          "miss": "cache miss (SQLite read, then fill)", "consistent": "ConsistentRead (bypass, SQLite read)"}
 
 
