@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from accelerator.core.changelog import ChangeLog, Logged, LogRecord, encode_record
+from accelerator.core.changelog import CLUSTER_HORIZON_US, ChangeLog, Logged, LogRecord, encode_record
 from accelerator.core.errors import ConditionFailed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from backends.redis import RedisStorage
@@ -146,5 +146,42 @@ def test_cluster_registry_forgets_partitions_that_went_quiet(tmp_path: Path) -> 
             assert await client.zrange(registry, 0, -1) == [b"a"], "its memory is old too: it registers again"
             again = await read_until(storage, "lq", 1, after=records[-1][0])
             assert [LogRecord.decode(s, d).at_ms for s, d in again] == [2]
+
+    asyncio.run(main())
+
+
+def test_cluster_numbers_records_that_share_a_clock_value(tmp_path: Path) -> None:
+    """Two partitions can log at the same µs (seen in CI: a transaction's items on one node); each record
+    still gets its own sequence, pages cut inside such a run lose nothing, and trimming keeps a run whole
+    unless all of it is below the bound. The records are placed with ZADD at one score, because the same
+    µs on two partitions cannot be caused on demand."""
+
+    async def main() -> None:
+        async with redis_cluster_storage(tmp_path) as storage:
+            assert isinstance(storage, RedisStorage)
+            await storage.create_table(table_def("lr"))
+            client = storage.driver.client
+            seconds, micros = await client.time()
+            clock = seconds * 1_000_000 + micros - 2 * CLUSTER_HORIZON_US
+            await storage.log.register([("lr", pk, b"") for pk in (b"a", b"b", b"c")])
+            for n, pk in enumerate((b"c", b"a", b"b")):  # a and b share a clock value, c comes first
+                score = clock - 1 if pk == b"c" else clock
+                await client.zadd(storage.layout.part("lr", pk).log, {b"%d:%s" % (score, rec(n)): score})
+            records = await storage.read_log("lr", 0, 10)
+            seqs = [seq for seq, _ in records]
+            assert len(records) == 3 and seqs == sorted(set(seqs))
+            assert sorted(LogRecord.decode(s, d).at_ms for s, d in records) == [0, 1, 2]
+            paged, cursor = [], 0
+            while page := await storage.read_log("lr", cursor, 1):
+                assert len(page) == 1
+                paged += page
+                cursor = page[-1][0]
+            assert paged == records, "a page of one cuts the run and loses nothing"
+            assert await storage.read_log("lr", seqs[1], 10) == records[2:]
+            assert await storage.log_head("lr") >= seqs[-1]
+            assert await storage.trim_log("lr", seqs[2]) == 1, "the run seqs[2] is in stays whole"
+            assert await storage.read_log("lr", 0, 10) == records[1:]
+            assert await storage.trim_log("lr", seqs[2] + 1) == 2
+            assert await storage.read_log("lr", 0, 10) == []
 
     asyncio.run(main())

@@ -24,10 +24,13 @@ Sequence numbers are positive ints, unique and strictly increasing per table in 
 resumes ``after`` the last sequence it saw never misses nor repeats a record. Memory, SQLite, PostgreSQL
 and standalone Redis keep one counter per table, advanced inside the unit (so writes that log to one table
 serialise on that counter). Redis Cluster keeps a log per partition (its slot) with a hybrid logical clock
-(microseconds of the Redis server's clock, or the partition's last sequence + 1 if larger) and ``read_log``
+(microseconds of the Redis server's clock, or the partition's last value + 1 if larger) and ``read_log``
 merges them, returning only records older than ``CLUSTER_HORIZON_US`` so that a commit still in flight on
 another node (or a node's clock slightly behind) cannot land behind a reader's position; there, each item's
-changes are ordered, and changes of different partitions are ordered by their servers' clocks.
+changes are ordered, and changes of different partitions are ordered by their servers' clocks. Partitions
+that log at the same µs share a clock value, so the sequence is the clock value times 1,024 plus the
+record's rank among them (``backends.redis.changelog``), and ``trim_log`` keeps such a run whole when
+``before`` falls inside it.
 
 Records are immutable once written; a table's log goes with the table (DeleteTable drops it); the
 sequence counter of a name is kept, so a re-created table's log continues after the old one's.

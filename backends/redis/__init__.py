@@ -29,7 +29,7 @@ Layout (P = prefix, T = table name, H = the pk in hex). All keys of one partitio
     P:{T}:pv          hash   member -> version of the last index update (cluster mode only)
     P:{T}:log         zset   standalone: the table's change log, score = sequence, member = "seq:record"
     P:{T}:lseq        string standalone: the table's last log sequence (INCR in the WRITE script)
-    P:{T:H}:g         zset   cluster: the partition's change log, score = hybrid-clock sequence (µs)
+    P:{T:H}:g         zset   cluster: the partition's change log, score = hybrid-clock µs
     P:{T}:lp          zset   cluster: partitions that have logged (registered before their first log write)
 A Query is one script: ZRANGEBYLEX (or ZREVRANGEBYLEX) with LIMIT plus an HGET per hit, one round trip,
 atomic. A Scan walks ``P:{T}:parts`` from the segment's first hash and queries partitions in pipelined
@@ -55,8 +55,8 @@ partition, whose write was never acknowledged.
 
 The change log (``accelerator.core.changelog``) is appended by the same WRITE script as the items, so a
 record exists exactly when its write does. Standalone: one counter and log per table. Cluster: a log per
-partition in the partition's slot, sequenced by a hybrid clock (the Redis server's µs, or the log's last
-sequence + 1); a partition is added to ``P:{T}:lp`` before its first logged write (idempotent, so a crash
+partition in the partition's slot, scored by a hybrid clock (the Redis server's µs, or the log's last
+value + 1; ``read_log`` numbers records ``µs * 1024 + rank``, as partitions can share a µs); a partition is added to ``P:{T}:lp`` before its first logged write (idempotent, so a crash
 between leaves only an empty entry) and ``read_log`` merges the registered partitions' logs.
 
 Transactions whose keys span slots on a cluster are done, not refused: a per-partition lock protocol.

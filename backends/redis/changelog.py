@@ -5,7 +5,11 @@ trimming and dropping a table's log.
 Standalone, a table has one log zset and one counter, both advanced by the WRITE script with the items.
 On a cluster each partition logs into a zset in its own slot, sequenced by a hybrid clock; ``read`` merges the
 registered partitions' logs and returns records at least ``CLUSTER_HORIZON_US`` old (on the Redis clock),
-so a commit still in flight elsewhere cannot land behind a reader. The registry holds each partition with
+so a commit still in flight elsewhere cannot land behind a reader. Two partitions can log at the same µs
+(a transaction's items, or writers on two nodes), so the sequences the cluster hands out are
+``µs * RUN_SPACE + rank``: a run of equal clock values is ranked by its records' bytes, which is stable
+because a run is complete before the horizon passes it. The zsets keep the µs as score (a double holds it
+exactly; µs * RUN_SPACE would not). The registry holds each partition with
 the time it (re)registered: a process registers a partition before its first logged write and again once
 its memory of that is ``REREGISTER_SECONDS`` old; trimming drops partitions whose logs are empty and whose
 registration is ``FORGET_SECONDS`` old (a conditional script, so a fresh registration always survives), so
@@ -28,6 +32,9 @@ __all__ = ["RedisChangeLog"]
 _REGISTERED_BOUND = 100_000  # partitions remembered as registered; past it, the memory starts over
 REREGISTER_SECONDS = 3600.0  # a process registers a partition again after this long
 FORGET_SECONDS = 2 * REREGISTER_SECONDS  # trim drops registrations this old whose logs are empty
+RUN_SPACE = 1024
+"""Cluster: sequences per clock µs. A run holds at most one record per partition (a partition's clock is
+strictly increasing); µs * 1024 stays inside the 64 bits a stream iterator carries until the year 2262."""
 
 
 class RedisChangeLog:
@@ -77,10 +84,17 @@ class RedisChangeLog:
         if not self.layout.clustered:
             members = await self.driver.eval(lua.READ_LOG, [self.layout.part(table, b"").log], [after, b"+inf", limit])
             return [_entry(m) for m in members]
-        return await self._read_merged(table, after, limit)
+        clock_after = after // RUN_SPACE - 1  # the run ``after`` falls in is read whole, then cut at ``after``
+        while True:
+            merged = await self._read_merged(table, clock_after, limit)
+            page = [entry for entry in _ranked(merged) if entry[0] > after][:limit]
+            if page or len(merged) < limit:
+                return page
+            clock_after = merged[-1][0]  # the page was all at or before ``after``: runs are whole, go on
 
     async def _read_merged(self, table: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        """Merge the partitions' logs up to the horizon; a run of equal sequences is never split by ``limit``."""
+        """Merge the partitions' logs (clock values) up to the horizon; a run of equal values is never split
+        by ``limit``."""
         client = self.driver.client
         with driver_errors():
             pks = await client.zrange(self.layout.part(table, b"").log_parts, 0, -1)
@@ -93,7 +107,7 @@ class RedisChangeLog:
         for chunk in range(0, len(calls), 256):
             for members in await self.driver.eval_many(calls[chunk:chunk + 256]):
                 merged += [_entry(m) for m in members]
-        merged.sort(key=lambda entry: entry[0])
+        merged.sort()  # by clock value, then by the record's bytes: the rank inside a run
         if len(merged) <= limit:
             return merged
         end = limit
@@ -106,23 +120,29 @@ class RedisChangeLog:
         with driver_errors():
             if self.layout.clustered:  # the hybrid clock: no later record can have a lower sequence than now
                 seconds, micros = await client.time()
-                return int(seconds * 1_000_000 + micros - CLUSTER_HORIZON_US)
+                return (seconds * 1_000_000 + micros - CLUSTER_HORIZON_US + 1) * RUN_SPACE - 1
             head = await client.get(self.layout.part(table, b"").log_seq)
         return 0 if head is None else int(head)
 
     async def trim(self, table: str, before: int) -> int:
         client = self.driver.client
-        bound = f"({before}"
         with driver_errors():
             if not self.layout.clustered:
-                return int(await client.zremrangebyscore(self.layout.part(table, b"").log, "-inf", bound))
+                return int(await client.zremrangebyscore(self.layout.part(table, b"").log, "-inf", f"({before}"))
+            # Cluster: runs go whole, or a survivor's rank (its sequence) would change; a run ``before`` cuts
+            # goes only if all of it is below ``before``, else it stays whole.
+            clock, rank = divmod(before, RUN_SPACE)
             registry = self.layout.part(table, b"").log_parts
-            gone, empty = 0, []
+            gone, logs, run = 0, [], []
             for pk in await client.zrange(registry, 0, -1):
                 log = self.layout.part(table, pk).log
-                gone += int(await client.zremrangebyscore(log, "-inf", bound))
-                if not await client.exists(log):
-                    empty.append(pk)
+                gone += int(await client.zremrangebyscore(log, "-inf", f"({clock}"))
+                logs.append((pk, log))
+                run += [(log, member) for member in await client.zrangebyscore(log, clock, clock)]
+            if run and len(run) <= rank:
+                for log, member in run:
+                    gone += int(await client.zrem(log, member))
+            empty = [pk for pk, log in logs if not await client.exists(log)]
         if empty:
             await self.driver.eval(lua.FORGET_LOGS, [registry], [self.clock() - FORGET_SECONDS, *empty])
         return gone
@@ -137,6 +157,19 @@ class RedisChangeLog:
                 return
             for pk in await client.zrange(self.layout.part(name, b"").log_parts, 0, -1):
                 await client.delete(self.layout.part(name, pk).log)
+
+
+def _ranked(merged: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Cluster: clock values (sorted, runs whole) to sequences, ``µs * RUN_SPACE + rank in the run``."""
+    out: list[tuple[int, bytes]] = []
+    rank, last = 0, None
+    for clock, record in merged:
+        rank = rank + 1 if clock == last else 0
+        last = clock
+        if rank >= RUN_SPACE:  # cannot happen below 1,024 partitions writing in one µs; never reuse a number
+            raise RuntimeError(f"more than {RUN_SPACE} change-log records at one clock value {clock}")
+        out.append((clock * RUN_SPACE + rank, record))
+    return out
 
 
 def _entry(member: bytes) -> tuple[int, bytes]:
