@@ -21,7 +21,7 @@ import pytest
 
 from accelerator.core.errors import ConditionFailed, TableExists, TableMissing
 from accelerator.core.keys import KeySchema, segment_bounds
-from accelerator.core.protocols import KEEP, Bound, KeyRef, Storage
+from accelerator.core.protocols import KEEP, Blind, Bound, KeyRef, Storage
 from accelerator.core.tables import TableDef
 from backends import STORAGE_KINDS, open_storage
 from backends.memory import MemoryStorage
@@ -104,6 +104,32 @@ async def test_put_get_overwrite_delete(storage: Storage) -> None:
     assert await storage.get("t", b"a", b"1") is None
     assert await put(storage, "t", b"a", b"1", None) is None  # deleting an absent key is a no-op
     assert await storage.get("t", b"a", b"1") is None
+
+
+@storage_test
+async def test_blind_units_return_what_they_replaced(storage: Storage) -> None:
+    """A ``Blind`` unit (an unconditional put or delete; Redis writes it without reading first) is atomic like
+    any other: each one returns exactly the value it replaced, also when many race on one key beside
+    ordinary units, and it finds a missing table."""
+    await storage.create_table(table_def("bl"))
+    a = KeyRef("bl", b"a", b"")
+    assert await storage.transact([a], Blind((b"1",))) == [None]
+    assert await storage.transact([a], Blind((b"2",))) == [b"1"]
+    written = [b"%d" % n for n in range(3, 23)]
+    others = [KeyRef("bl", b"o%d" % n, b"") for n in range(5)]
+    results = await asyncio.gather(*(storage.transact([a], Blind((value,))) for value in written),
+                                   *(storage.transact([ref], lambda _o: [b"x"]) for ref in others))
+    replaced = [r[0] for r in results[:len(written)]]
+    last = await storage.get("bl", b"a", b"")
+    assert last in written
+    assert sorted(replaced + [last]) == sorted([b"2", *written]), "each value replaced exactly once, in a chain"
+    assert [await storage.get("bl", ref.pk, b"") for ref in others] == [b"x"] * len(others)
+    assert await storage.transact([a], Blind((None,))) == [last]
+    assert await storage.get("bl", b"a", b"") is None
+    assert await storage.transact([a], Blind((None,))) == [None]
+    await storage.delete_table("bl")
+    with pytest.raises(TableMissing):
+        await storage.transact([a], Blind((b"1",)))
 
 
 @storage_test

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from accelerator.core.tables import TableDef
 
-__all__ = ["KEEP", "Bound", "KeyRef", "Storage", "Store", "Request", "Response", "ApplyFn", "OPERATIONS"]
+__all__ = ["KEEP", "Blind", "Bound", "KeyRef", "Storage", "Store", "Request", "Response", "ApplyFn", "OPERATIONS"]
 
 
 class _Keep:
@@ -51,6 +51,19 @@ class KeyRef:
 
 
 ApplyFn = Callable[[list[bytes | None]], Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """An ``apply`` whose result does not depend on the old values: it always writes ``values`` (an
+    unconditional PutItem or DeleteItem). A backend may write it without reading first (Redis: one round trip
+    instead of two) and still returns the old values it replaced. A wrapper that must see the old values
+    before the write (index entries, change-log records) calls it like any apply, so it stops being blind."""
+
+    values: tuple[Any, ...]
+
+    def __call__(self, _olds: list[bytes | None]) -> list[Any]:
+        return list(self.values)
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ import orjson
 
 from accelerator.core.errors import DynamoError, ValidationException
 from accelerator.core.guard import quietly
-from accelerator.core.protocols import KeyRef, Request, Response
+from accelerator.core.protocols import Blind, KeyRef, Request, Response
 from accelerator.core.values import item_size, validate_item
 from accelerator.engine import capacity
 from accelerator.engine.handler import Engine
@@ -119,7 +119,7 @@ async def batch_write_item(engine: Engine, req: Request) -> Response:
         raise ValidationException(_DUPLICATES)
 
     async def one(name: str, ref: KeyRef, data: bytes | None) -> None:
-        olds = await engine.storage.transact([ref], lambda olds: [data])
+        olds = await engine.storage.transact([ref], Blind((data,)))
         if capacity.metering():  # after the commit: a failure here must not fail the request
             quietly("batch write capacity", _charge, tables[name], data, olds[0])
 

@@ -13,7 +13,7 @@ import orjson
 
 from accelerator.core.errors import ConditionalCheckFailedException, ConditionFailed, ValidationException
 from accelerator.core.guard import quietly
-from accelerator.core.protocols import KEEP, KeyRef, Request, Response
+from accelerator.core.protocols import KEEP, Blind, KeyRef, Request, Response
 from accelerator.core.tables import TableDef
 from accelerator.core.values import MAX_ITEM_BYTES, Item, check_nesting, item_size, validate_item
 from accelerator.engine import capacity
@@ -91,12 +91,12 @@ async def _replace(engine: Engine, req: Request, operation: str, key: tuple[byte
     data = None if new is None else orjson.dumps(new)
 
     def apply(olds: list[bytes | None]) -> list[Any]:
-        if cond is not None:
-            check_condition(cond, load(olds[0]), on_fail_old)
+        assert cond is not None
+        check_condition(cond, load(olds[0]), on_fail_old)
         return [data]
 
     try:
-        olds = await engine.storage.transact([KeyRef(table.name, *key)], apply)
+        olds = await engine.storage.transact([KeyRef(table.name, *key)], apply if cond is not None else Blind((data,)))
     except ConditionFailed as exc:
         raise _failed(exc) from None
     old = load(olds[0])

@@ -5,6 +5,11 @@ A unit on its own costs a read pipeline and a WRITE script call (compare-and-wri
 unit's keys, each ``apply`` runs, one pipeline carries every unit's WRITE call. Each call still checks its own
 unit's values, so a unit whose keys moved meanwhile (another process wrote them) fails alone and is run again
 on its own, with the usual retries and lock waits; the others are done.
+
+A blind unit (``Blind``: an unconditional put or delete, on standalone Redis) is not read at all: its WRITE
+call compares nothing and hands back the values it replaced, so a batch of only blind units is one round trip.
+On a cluster the read also finds a dropped table (the script cannot see the tables hash there), so units
+are always read.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from accelerator.core.errors import TableMissing
+from accelerator.core.protocols import Blind
 from backends import check_new_values, split_logged
 from backends.group_commit import Unit
 from backends.redis.driver import driver_errors
@@ -30,16 +36,22 @@ async def run_batch(storage: RedisStorage, batch: list[Unit]) -> list[Outcome]:
     plans = [storage.layout.plan(unit.refs) for unit in batch]
     outcomes: list[Outcome | None] = [None] * len(batch)
     again: list[int] = []
+    blind = [not storage.clustered and isinstance(unit.apply, Blind) for unit in batch]
     async with storage.local.hold([ref for unit in batch for ref in unit.refs]), storage.driver.session():
-        olds = await _read_many(storage, plans)
+        read = [i for i, b in enumerate(blind) if not b]
+        olds: list[list[bytes | None] | BaseException | None] = [None] * len(batch)
+        if read:
+            for i, values in zip(read, await _read_many(storage, [plans[i] for i in read]), strict=True):
+                olds[i] = values
         calls: list[Any] = []
-        staged: list[tuple[int, Plan, list[bytes | None], int]] = []
+        staged: list[tuple[int, Plan, list[bytes | None] | None, int]] = []
         for i, (unit, plan, old) in enumerate(zip(batch, plans, olds, strict=True)):
             if isinstance(old, BaseException):
                 outcomes[i] = old
                 continue
             try:
-                new, records = split_logged(plan.refs, check_new_values(plan.refs, unit.apply(list(old))))
+                new, records = split_logged(plan.refs, check_new_values(
+                    plan.refs, unit.apply(list(old) if old is not None else [None] * len(plan.refs))))
             except Exception as exc:  # noqa: BLE001 - apply may raise anything; it belongs to its caller
                 outcomes[i] = exc
                 continue
@@ -50,8 +62,13 @@ async def run_batch(storage: RedisStorage, batch: list[Unit]) -> list[Outcome]:
         for i, plan, old, at in staged:
             result = results[at]
             if result[0] == b"ok":
+                if old is None:  # blind: the script handed back what it replaced, after its status
+                    count = len(plan.refs)
+                    outcomes[i] = list(result[1:1 + count])
+                    result = [result[0], *result[1 + count:]]
+                else:
+                    outcomes[i] = old
                 await storage.index.sync(plan, [result])
-                outcomes[i] = old
             elif result[0] == b"missing":
                 outcomes[i] = TableMissing(result[1].decode())
             else:  # a conflict, or a partition locked by a cross-slot unit

@@ -73,11 +73,13 @@ return out
 #   and the tables hash last), in cluster mode the partition's version and index-pending keys (stride 5).
 # ARGV: mode ('s'|'c'), lock token ('' = hold no lock, and none may be held by others),
 #   ntables, table names..., nparts, index members..., nitems, then 6 per item:
-#   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex), expected, op ('k'|'d'|'p'), value,
+#   partition j, sk, expect mode ('n' absent | 'v' value | 'h' sha1 hex | 'a' any: a blind write, whose
+#   current value is returned), expected, op ('k'|'d'|'p'), value,
 #   then nlogs and 2 per change-log record: log number l, record. Log keys follow the partitions' keys
 #   (before the tables hash): standalone 2 per log (the table's sequence counter, its log zset), cluster 1
 #   (the partition's log zset). A record is stored as member "seq:record" with score seq.
-# Returns {'ok', [j, version, nonempty, pending] per partition the index must hear about (cluster mode:
+# Returns {'ok', [the current value (nil: absent) of each 'a' item, in order], [j, version, nonempty,
+#   pending] per partition the index must hear about (cluster mode:
 #   its emptiness changed now, or an earlier change's report is still pending)} or
 #   {'missing', table} | {'locked'} | {'lost'} | {'conflict'}, having written nothing.
 WRITE = Script(
@@ -120,13 +122,17 @@ for j = 1, np do
 end
 local ni = tonumber(ARGV[a])
 a = a + 1
+local out = {'ok'}
 for i = 0, ni - 1 do
   local o = a + 6 * i
   local j = tonumber(ARGV[o])
   local cur = redis.call('HGET', key(j, 2), ARGV[o + 1])
   local m = ARGV[o + 2]
   local same
-  if m == 'n' then
+  if m == 'a' then
+    same = true
+    out[#out + 1] = cur
+  elseif m == 'n' then
     same = not cur
   elseif not cur then
     same = false
@@ -156,7 +162,6 @@ for i = 0, ni - 1 do
     end
   end
 end
-local out = {'ok'}
 local now
 for j = 1, np do
   if touched[j] then

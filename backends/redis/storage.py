@@ -382,10 +382,11 @@ class RedisStorage:
         return await self.driver.eval_many(self.write_calls(plan, old, new, records, token))
 
     def write_calls(
-        self, plan: Plan, old: list[bytes | None], new: Sequence[Any], records: list[tuple[str, bytes, bytes]],
-        token: bytes,
+        self, plan: Plan, old: list[bytes | None] | None, new: Sequence[Any],
+        records: list[tuple[str, bytes, bytes]], token: bytes,
     ) -> list[tuple[lua.Script, list[bytes], list[Any]]]:
-        """The WRITE script calls of a unit, one per slot group."""
+        """The WRITE script calls of a unit, one per slot group. ``old`` None: a blind unit (one group), whose
+        call compares nothing and returns the replaced values after its status."""
         mode = b"c" if self.clustered else b"s"
         calls = []
         for group in plan.groups:
@@ -397,10 +398,11 @@ class RedisStorage:
             names = sorted({part.table for part in group})
             args: list[Any] = [mode, token, len(names), *names, len(group), *(p.member for p in group)]
             items: list[Any] = []
-            for ref, part, was, value in zip(plan.refs, plan.ref_parts, old, new, strict=True):
+            for ref, part, was, value in zip(plan.refs, plan.ref_parts, old or [None] * len(new), new, strict=True):
                 if part in number:
                     op = b"k" if value is KEEP else b"d" if value is None else b"p"
-                    items += [number[part], ref.sk, *expect(was), op, b"" if op != b"p" else value]
+                    items += [number[part], ref.sk, *(expect(was) if old is not None else (b"a", b"")), op,
+                              b"" if op != b"p" else value]
             args += [len(items) // 6, *items, *self.log.script_args(group, records, keys)]
             if not self.clustered:
                 keys.append(self.layout.tables)
