@@ -98,6 +98,21 @@ def test_number_round_trip_gives_canonical_text(text: str) -> None:
     assert normalize_number(canonical) == canonical
 
 
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("5", "5"), ("-5", "-5"), ("0", "0"), ("-0", "0"), ("007", "7"), ("-007", "-7"), ("100", "100"),
+    ("1" * 38, "1" * 38), ("-" + "9" * 38, "-" + "9" * 38), ("+5", "5"), ("1e2", "100"), ("1.50", "1.5"),
+])
+def test_integer_fast_path_agrees_with_the_decimal_path(text: str, canonical: str) -> None:
+    assert normalize_number(text) == canonical
+
+
+@pytest.mark.parametrize("text", ["", "-", "--5", "5-", " 5", "5 ", "1" * 39, "١٢", "²", "５", "0x10", "1_000"])
+def test_numbers_dynamodb_refuses(text: str) -> None:
+    """ASCII digits only (Python's ``\\d`` and ``isdigit`` also take other scripts' digits), at most 38."""
+    with pytest.raises(ValidationException):
+        normalize_number(text)
+
+
 @given(st.lists(dynamo_numbers(), max_size=30))
 def test_sorting_by_encoding_sorts_numerically(texts: list[str]) -> None:
     by_bytes = sorted(texts, key=lambda t: encode_number(normalize_number(t)))

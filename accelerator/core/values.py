@@ -41,7 +41,7 @@ MAX_DEPTH = 32
 MAX_NAME_BYTES = 65535
 TYPES = frozenset(("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"))
 
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)  # \d: 0-9 only
 _INVALID = "One or more parameter values were invalid: "
 _NESTING = ("Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
             "supported limit")
@@ -51,6 +51,11 @@ def normalize_number(text: Any) -> str:
     """Return DynamoDB's canonical text for a number, or raise ValidationException."""
     if not isinstance(text, str):
         raise SerializationException("NUMBER_VALUE cannot be converted to String")
+    # The common case, an integer already in canonical form (ASCII digits, no leading zero, at most 38 of
+    # them), is its own canonical text; everything else goes through Decimal.
+    digits = text[1:] if text[:1] == "-" else text
+    if 0 < len(digits) <= 38 and digits[0] != "0" and digits.isascii() and digits.isdigit():
+        return text
     if not _NUMBER_RE.match(text):
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
     try:
