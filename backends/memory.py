@@ -80,7 +80,6 @@ class MemoryStorage:
     async def delete_table(self, name: str) -> None:
         if self._tables.pop(name, None) is None:
             raise TableMissing(name)
-        self._logs.pop(name, None)
 
     async def get_table(self, name: str) -> TableDef | None:
         table = self._tables.get(name)

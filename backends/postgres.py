@@ -136,7 +136,6 @@ class _Sql:
         self.read_log = f"SELECT seq, rec FROM {s}.log WHERE tbl = $1 AND seq > $2 ORDER BY seq LIMIT $3"
         self.log_head = f"SELECT seq FROM {s}.log_heads WHERE tbl = $1"
         self.trim_log = f"DELETE FROM {s}.log WHERE tbl = $1 AND seq < $2"
-        self.delete_log = f"DELETE FROM {s}.log WHERE tbl = $1"
         self.drop = f"DROP SCHEMA IF EXISTS {s} CASCADE"
         self.create_table = (
             f"INSERT INTO {s}.tables (name, def) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING name"
@@ -311,7 +310,6 @@ class PostgresStorage:
             deleted = await conn.fetchval(self._sql.delete_table, name)
             if deleted is not None:
                 await conn.execute(self._sql.delete_items, name)
-                await conn.execute(self._sql.delete_log, name)
         if deleted is None:
             raise TableMissing(name)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from accelerator.core.changelog import CLUSTER_HORIZON_US, ChangeLog, Logged, LogRecord, encode_record
+from accelerator.core.changelog import CLUSTER_HORIZON_US, LOG_END, ChangeLog, Logged, LogRecord, encode_record
 from accelerator.core.errors import ConditionFailed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from backends.redis import RedisStorage
@@ -94,6 +94,8 @@ async def test_trim_and_table_lifecycle(storage: Storage) -> None:
     assert await storage.trim_log("lt", records[2][0]) == 2
     assert await read_until(storage, "lt", 3) == records[2:]
     await storage.delete_table("lt")
+    assert await read_until(storage, "lt", 3) == records[2:], "the log outlives its table (streams read it)"
+    assert await storage.trim_log("lt", LOG_END) == 3
     assert await storage.read_log("lt", 0, 10) == []
     await storage.create_table(table_def("lt"))
     await storage.transact([KeyRef("lt", b"k", b"")], lambda _o: [Logged(b"{}", rec(9))])

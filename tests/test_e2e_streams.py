@@ -332,19 +332,32 @@ def test_bad_streams_inputs(ddb: Any, stream_server: ServerProcess, make_stream_
     assert streams.get_records(ShardIterator=good)["Records"], "the server is still up and the iterator good"
 
 
-def test_deleting_the_table_removes_its_streams(ddb: Any, streams: Any, make_stream_table: Callable[..., str]) -> None:
+def test_a_deleted_tables_stream_is_disabled_and_stays_readable(ddb: Any, streams: Any,
+                                                                make_stream_table: Callable[..., str]) -> None:
+    """DynamoDB's DeleteTable: "the stream on that table goes into the DISABLED state, and the stream is
+    automatically deleted after 24 hours" (the day is tested with a clock in test_stream_retention)."""
     table = make_stream_table("KEYS_ONLY")
     arn = arn_of(ddb, table)
     shard = list_shards(streams, arn)[0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    ddb.put_item(TableName=table, Item={"pk": S("a")})
+    ddb.put_item(TableName=table, Item={"pk": S("b")})
     ddb.delete_table(TableName=table)
-    with pytest.raises(ClientError) as exc:
-        streams.describe_stream(StreamArn=arn)
-    assert error(exc) == ("ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found")
-    with pytest.raises(ClientError) as exc:
-        streams.get_records(ShardIterator=iterator)
-    assert error(exc) == ("ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found")
-    assert arn not in [s["StreamArn"] for s in streams.list_streams()["Streams"]]
+    described = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert described["StreamStatus"] == "DISABLED" and described["TableName"] == table
+    assert all("EndingSequenceNumber" in s["SequenceNumberRange"] for s in described["Shards"])
+    assert arn in [s["StreamArn"] for s in streams.list_streams(TableName=table)["Streams"]]
+    records = StreamReader(streams, arn).read_until(2)
+    assert [r["dynamodb"]["Keys"] for r in records] == [{"pk": S("a")}, {"pk": S("b")}]
+    page = streams.get_records(ShardIterator=iterator)  # an iterator taken before the delete still reads
+    assert [r["dynamodb"]["Keys"] for r in page["Records"]] == [{"pk": S("a")}, {"pk": S("b")}]
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    assert "LatestStreamArn" not in ddb.describe_table(TableName=table)["Table"], "the new table has none"
+    ddb.put_item(TableName=table, Item={"pk": S("c")})
+    assert streams.describe_stream(StreamArn=arn)["StreamDescription"]["StreamStatus"] == "DISABLED"
 
 
 def test_dynamodb_upstream_proxies_the_streams_api() -> None:

@@ -11,10 +11,11 @@ import pytest
 from accelerator.core.errors import (
     BackendUnavailable,
     ExpiredIteratorException,
+    ResourceNotFoundException,
     TrimmedDataAccessException,
     ValidationException,
 )
-from accelerator.engine import TableEngine
+from accelerator.engine import TableEngine, stream_state
 from accelerator.engine.log_maintenance import LogMaintenance
 from accelerator.engine.stream_iterators import ITERATOR_SECONDS, IteratorCodec, Position
 from backends.memory import MemoryStorage
@@ -107,5 +108,108 @@ def test_the_upkeep_task_survives_and_counts_its_errors() -> None:
         finally:
             await upkeep.stop()
         assert upkeep.errors == 2
+
+    run(body)
+
+
+async def _records(engine: TableEngine, arn: str) -> list[dict[str, Any]]:
+    """Every record of the stream's shards, read from TRIM_HORIZON to each shard's end."""
+    out: list[dict[str, Any]] = []
+    for shard in (await engine.call("DescribeStream", {"StreamArn": arn}))["StreamDescription"]["Shards"]:
+        iterator = (await engine.call("GetShardIterator", {"StreamArn": arn, "ShardId": shard["ShardId"],
+                                                           "ShardIteratorType": "TRIM_HORIZON"}))["ShardIterator"]
+        while iterator:
+            page = await engine.call("GetRecords", {"ShardIterator": iterator})
+            out += page["Records"]
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return out
+
+
+async def _listed(engine: TableEngine, **kwargs: Any) -> list[str]:
+    return [s["StreamArn"] for s in (await engine.call("ListStreams", kwargs))["Streams"]]
+
+
+def test_a_deleted_tables_stream_stays_readable_for_a_day() -> None:
+    """DynamoDB's DeleteTable: the stream goes DISABLED and is deleted after 24 hours; until then its records
+    can be read, also after a table of the same name (another key schema) is created with a stream of its own."""
+
+    async def body(engine: TableEngine) -> None:
+        await engine.call("CreateTable", TABLE)
+        for i in range(3):
+            await engine.call("PutItem", {"TableName": "retained", "Item": {"pk": {"S": f"k{i}"}}})
+        old = (await engine.call("DescribeTable", {"TableName": "retained"}))["Table"]["LatestStreamArn"]
+        await engine.call("DeleteTable", {"TableName": "retained"})
+        described = (await engine.call("DescribeStream", {"StreamArn": old}))["StreamDescription"]
+        assert described["StreamStatus"] == "DISABLED" and described["TableName"] == "retained"
+        assert described["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+        assert all("EndingSequenceNumber" in s["SequenceNumberRange"] for s in described["Shards"])
+        assert old in await _listed(engine) and old in await _listed(engine, TableName="retained")
+        assert [r["dynamodb"]["Keys"] for r in await _records(engine, old)] == [{"pk": {"S": f"k{i}"}} for i in range(3)]
+
+        again = {**TABLE, "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                 "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}]}
+        del again["StreamSpecification"]
+        await engine.call("CreateTable", again)
+        assert "LatestStreamArn" not in (await engine.call("DescribeTable", {"TableName": "retained"}))["Table"]
+        await engine.call("UpdateTable", {"TableName": "retained", "StreamSpecification": {
+            "StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}})
+        new = (await engine.call("DescribeTable", {"TableName": "retained"}))["Table"]["LatestStreamArn"]
+        await engine.call("PutItem", {"TableName": "retained", "Item": {"id": {"S": "x"}}})
+        assert new != old and {old, new} <= set(await _listed(engine, TableName="retained"))
+        assert [r["dynamodb"]["Keys"] for r in await _records(engine, new)] == [{"id": {"S": "x"}}]
+        assert len(await _records(engine, old)) == 3, "the old stream's records keep their own key schema"
+
+        upkeep = engine.log_upkeep
+        upkeep.clock = lambda: time.time() + 23 * 3600
+        await upkeep.run_once()
+        assert len(await _records(engine, old)) == 3, "23 hours on: still kept"
+        upkeep.clock = lambda: time.time() + 24 * 3600 + 60
+        await upkeep.run_once()
+        with pytest.raises(ResourceNotFoundException):
+            await engine.call("DescribeStream", {"StreamArn": old})
+        assert await _listed(engine) == [new]  # (its record is a day old by that clock too: trimmed)
+        assert (await engine.call("DescribeStream", {"StreamArn": new}))["StreamDescription"]["StreamStatus"] == \
+            "ENABLED"
+
+        await engine.call("PutItem", {"TableName": "retained", "Item": {"id": {"S": "y"}}})
+        await engine.call("DeleteTable", {"TableName": "retained"})
+        assert await _listed(engine) == [new] and await engine.streams.retired() == ["retained"]
+        assert await engine.storage.read_log("retained", 0, 10), "kept for the deleted table's stream"
+        upkeep.clock = lambda: time.time() + 2 * 24 * 3600
+        await upkeep.run_once()
+        assert await _listed(engine) == [] and await engine.streams.retired() == []
+        assert await engine.storage.read_log("retained", 0, 10) == [], "no stream needs the log: it is gone"
+        with pytest.raises(ResourceNotFoundException):
+            await engine.call("ListStreams", {"TableName": "retained"})
+
+    run(body)
+
+
+def test_a_deleted_table_without_a_stream_leaves_no_log_and_the_kept_ones_are_bounded(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    async def body(engine: TableEngine) -> None:
+        await engine.call("CreateTable", TABLE)
+        await engine.call("PutItem", {"TableName": "retained", "Item": {"pk": {"S": "a"}}})
+        await engine.call("UpdateTable", {"TableName": "retained", "StreamSpecification": {"StreamEnabled": False}})
+        await engine.call("DeleteTable", {"TableName": "retained"})
+        assert await engine.storage.read_log("retained", 0, 10), "a disabled stream is kept after the delete too"
+        await engine.call("CreateTable", {**TABLE, "TableName": "plain", "StreamSpecification": {
+            "StreamEnabled": False}})
+        await engine.call("DeleteTable", {"TableName": "plain"})
+        assert await engine.streams.retired() == ["retained"]
+
+        monkeypatch.setattr(stream_state, "RETIRED_BOUND", 2)
+        arns = []
+        for name in ("bound0", "bound1", "bound2"):
+            await engine.call("CreateTable", {**TABLE, "TableName": name})
+            await engine.call("PutItem", {"TableName": name, "Item": {"pk": {"S": "a"}}})
+            arns.append((await engine.call("DescribeTable", {"TableName": name}))["Table"]["LatestStreamArn"])
+            await engine.call("DeleteTable", {"TableName": name})
+        assert await engine.streams.retired() == ["bound1", "bound2"] and "dropped early" in caplog.text
+        with pytest.raises(ResourceNotFoundException):  # the oldest deleted tables' streams went first
+            await engine.call("DescribeStream", {"StreamArn": arns[0]})
+        assert set(await _listed(engine)) == {arns[1], arns[2]}
+        assert await engine.storage.read_log("retained", 0, 10) == [] and await engine.storage.read_log(
+            "bound0", 0, 10) == [], "their logs went with them"
 
     run(body)

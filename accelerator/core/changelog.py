@@ -32,8 +32,9 @@ that log at the same µs share a clock value, so the sequence is the clock value
 record's rank among them (``backends.redis.changelog``), and ``trim_log`` keeps such a run whole when
 ``before`` falls inside it.
 
-Records are immutable once written; a table's log goes with the table (DeleteTable drops it); the
-sequence counter of a name is kept, so a re-created table's log continues after the old one's.
+Records are immutable once written. A table's log outlives the table (``delete_table`` keeps it, so a
+deleted table's stream stays readable); the engine drops it with ``trim_log(table, LOG_END)`` once nothing
+needs it. The sequence counter of a name is kept, so a re-created table's log continues after the old one's.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-__all__ = ["Logged", "LogRecord", "ChangeLog", "encode_record", "CLUSTER_HORIZON_US"]
+__all__ = ["Logged", "LogRecord", "ChangeLog", "encode_record", "CLUSTER_HORIZON_US", "LOG_END"]
 
 CLUSTER_HORIZON_US = 500_000
+LOG_END = 1 << 62
+"""Above every sequence a backend hands out (64-bit signed, with room): ``trim_log(table, LOG_END)`` empties it."""
 """Redis Cluster: ``read_log`` returns records at least this old (µs on the Redis clock), see above."""
 
 

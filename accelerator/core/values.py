@@ -53,8 +53,8 @@ def normalize_number(text: Any) -> str:
         raise SerializationException("NUMBER_VALUE cannot be converted to String")
     # The common case, an integer already in canonical form (ASCII digits, no leading zero, at most 38 of
     # them), is its own canonical text; everything else goes through Decimal.
-    digits = text[1:] if text[:1] == "-" else text
-    if 0 < len(digits) <= 38 and digits[0] != "0" and digits.isascii() and digits.isdigit():
+    magnitude = text[1:] if text[:1] == "-" else text
+    if 0 < len(magnitude) <= 38 and magnitude[0] != "0" and magnitude.isascii() and magnitude.isdigit():
         return text
     if not _NUMBER_RE.match(text):
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")

@@ -33,6 +33,7 @@ from accelerator.engine.handler import Handler
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.log_maintenance import LogMaintenance
 from accelerator.engine.meta import MetaStore
+from accelerator.engine.snapshot import log_settle_seconds
 from accelerator.engine.stream_iterators import IteratorCodec
 from accelerator.engine.stream_state import StreamState
 from accelerator.engine.table_stats import PREFIX as STATS_PREFIX
@@ -56,7 +57,8 @@ class TableEngine:
         self.meta = MetaStore(self.storage)
         self.ttl = TtlSettings(self.meta)
         self.sweeper = TtlSweeper(self.storage, self.ttl, ttl_sweep_interval)
-        self.streams = StreamState(self.storage, self.storage, self.changelog.forget, stream_shard_seconds)
+        self.streams = StreamState(self.storage, self.storage, self.changelog.forget, stream_shard_seconds,
+                                   settle=log_settle_seconds(storage))
         self.iterators = IteratorCodec(self.storage)
         self.log_upkeep = LogMaintenance(self.storage, self.streams, log_upkeep_interval)
         self.pitr_upkeep = pitr.PitrUpkeep(self, log_upkeep_interval)

@@ -105,7 +105,7 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     if recovery and recovery.get("base"):  # the table's point-in-time recovery base goes with it
         with contextlib.suppress(TableMissing):
             await engine.storage.delete_table(recovery["base"])
-    await engine.streams.forget(table.name)
+    await engine.streams.retire(table.name, table.key, time.time())  # DISABLED, readable for 24 hours
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)
     return {"TableDescription": desc}

@@ -1,6 +1,7 @@
 """Background upkeep of the change logs: roll over streams' shards and trim records past their retention.
 
-Every ``interval`` seconds, for every table: roll the enabled stream's open shard if it is due, then find the
+Every ``interval`` seconds, for every table (and every deleted table whose streams are kept: see
+``accelerator.engine.stream_state``, they expire here): roll the enabled stream's open shard if it is due, then find the
 first record younger than the table's retention (24 hours, DynamoDB Streams' window, or the point-in-time
 recovery period if a ``pitr:<table>`` meta record with ``"log": true`` names a longer one in ``"days"``, and
 never a record after that record's recovery base, ``"since"``, which ``accelerator.engine.pitr`` moves on), record that sequence as the trim point (readers before it get
@@ -53,11 +54,17 @@ class LogMaintenance:
         await self.job.stop()
 
     async def run_once(self) -> int:
-        """One round over every table; returns how many records were trimmed."""
+        """One round over every table and every deleted table whose streams are kept; returns how many
+        records were trimmed."""
         gone = 0
-        for table in await self.storage.list_tables():
-            await self.state.roll(table, self.clock())
+        tables = set(await self.storage.list_tables())
+        retired = set(await self.state.retired())
+        for table in sorted(tables | retired):
+            if table in tables:
+                await self.state.roll(table, self.clock())
             gone += await self.trim(table)
+            if table in retired:  # its deleted streams expire after 24 hours, and then its log goes
+                await self.state.expire(table, self.clock(), table in tables)
             await asyncio.sleep(0)
         self.trimmed += gone
         return gone

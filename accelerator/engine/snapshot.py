@@ -41,6 +41,13 @@ def _levels(storage: Any) -> list[Any]:
     return levels
 
 
+def log_settle_seconds(storage: Any) -> float:
+    """How long until every change committed before now can be read from the log: 0, or Redis Cluster's
+    horizon (``accelerator.core.changelog``) plus a margin."""
+    return LOG_SETTLE_SECONDS if any(getattr(level, "clustered", False) is True for level in _levels(storage)) \
+        else 0.0
+
+
 def native(storage: Any) -> bool:
     """Whether the backend under ``storage`` holds read snapshots (else views need the table's log on)."""
     return any(isinstance(level, Snapshots) for level in _levels(storage))
@@ -65,8 +72,7 @@ async def open_view(storage: Any, table: TableDef) -> Snapshot:
     # encrypted, like the scanned rows); it exists when the backend keeps one.
     if not (hasattr(levels[-1], "log_head") and hasattr(levels[-1], "read_log")):
         raise BackendUnavailable(f"{type(levels[-1]).__name__} has neither read snapshots nor a change log")
-    clustered = any(getattr(level, "clustered", False) is True for level in levels)
-    return await _RolledBack.open(storage, storage, table, LOG_SETTLE_SECONDS if clustered else 0.0)
+    return await _RolledBack.open(storage, storage, table, log_settle_seconds(storage))
 
 
 class _Opened:

@@ -23,9 +23,10 @@ _INVALID = "One or more parameter values were invalid: "
 
 
 async def on_create(engine: Engine, name: str, req: Request) -> None:
-    """After CreateTable: drop any stream state a table of that name left, enable the requested stream."""
+    """After CreateTable: the new table starts without a stream (a deleted one's stay readable beside), then
+    enable the requested stream."""
     view = check_create_spec(req.get("StreamSpecification"))
-    await engine.streams.forget(name)
+    await engine.streams.reincarnate(name)
     if view is not None:
         await engine.streams.enable(name, view, time.time())
 
@@ -38,7 +39,7 @@ async def plan_update(engine: Engine, name: str, req: Request) -> Callable[[], A
     if req.get("GlobalSecondaryIndexUpdates"):
         raise ValidationException(_INVALID + "You cannot create or delete index while changing stream status")
     view = spec.get("StreamViewType")
-    streams = await engine.streams.streams(name)
+    streams = await engine.streams.live(name)
     enabled = bool(streams) and streams[-1].enabled
     if spec["StreamEnabled"]:
         if enabled:
@@ -55,7 +56,7 @@ async def plan_update(engine: Engine, name: str, req: Request) -> Callable[[], A
 
 async def describe_streams(engine: Engine, name: str) -> dict[str, Any]:
     """StreamSpecification (while enabled), LatestStreamArn and LatestStreamLabel for DescribeTable."""
-    streams = await engine.streams.streams(name)
+    streams = await engine.streams.live(name)
     if not streams:
         return {}
     latest = streams[-1]

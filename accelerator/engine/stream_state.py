@@ -9,31 +9,51 @@ table's change log on (see ``accelerator.engine.changelog``).
 
 Record: {"log": bool, "trimmed": first sequence not trimmed, "streams": [{"label", "view", "created",
 "shards": [first sequence of each shard], "opened": when the last shard opened, "end": last sequence or
-None while enabled}]}.
+None while enabled, "deleted": when its table was deleted (absent while the table lives), "key": the
+deleted table's key schema}]}.
+
+DeleteTable does not take the streams with it: as in DynamoDB, they become DISABLED and stay readable for
+``DELETED_STREAM_SECONDS`` (24 hours), with the log records they cover (storage keeps a deleted table's log;
+the upkeep drops it once no stream needs it). A table created again under the name gets new streams beside
+them; DescribeTable shows only its own. The tables whose deleted streams are kept are listed in one meta
+record (``RETIRED``), so the upkeep and ListStreams find them without scanning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from accelerator.core.changelog import ChangeLog
+from accelerator.core.changelog import LOG_END, ChangeLog
 from accelerator.core.errors import ValidationException
+from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.tables import ACCOUNT, REGION
 
 __all__ = ["VIEW_TYPES", "StreamState", "Stream", "Shard", "check_create_spec", "stream_arn", "parse_arn",
-           "shard_id", "PREFIX"]
+           "shard_id", "PREFIX", "DELETED_STREAM_SECONDS"]
+
+DELETED_STREAM_SECONDS = 24 * 3600.0
+"""How long a deleted table's streams stay readable (DynamoDB's DeleteTable: "deleted after 24 hours")."""
+RETIRED = "streams-retired"
+"""Meta record: {table: when it was deleted} for the tables whose deleted streams are kept."""
+RETIRED_BOUND = 10_000
+"""At most this many deleted tables keep their streams; past it the oldest are dropped early (logged)."""
 
 VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
 PREFIX = "stream:"
 META_TABLE = "!meta"
 _INVALID = "One or more parameter values were invalid: "
+
+log = logging.getLogger("accelerator.changelog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +75,8 @@ class Stream:
     created: float
     end: int | None
     shards: tuple[Shard, ...]
+    deleted: float | None = None  # when its table was deleted
+    key: KeySchema | None = None  # a deleted table's key schema (the records' Keys)
 
     @property
     def arn(self) -> str:
@@ -116,16 +138,25 @@ def check_create_spec(spec: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _streams(record: dict[str, Any] | None, table: str) -> tuple[Stream, ...]:
+def _expired(raw: dict[str, Any], now: float) -> bool:
+    deleted = raw.get("deleted")
+    return deleted is not None and now - float(deleted) >= DELETED_STREAM_SECONDS
+
+
+def _streams(record: dict[str, Any] | None, table: str, now: float) -> tuple[Stream, ...]:
     out = []
     for raw in (record or {}).get("streams", ()):
+        if _expired(raw, now):
+            continue
         starts = raw["shards"]
         shards = []
         for i, start in enumerate(starts):
             last = i + 1 == len(starts)
             end = (starts[i + 1] - 1) if not last else raw["end"]
             shards.append(Shard(start, end, starts[i - 1] if i else None))
-        out.append(Stream(table, raw["label"], raw["view"], raw["created"], raw["end"], tuple(shards)))
+        key = raw.get("key")
+        out.append(Stream(table, raw["label"], raw["view"], raw["created"], raw["end"], tuple(shards),
+                          raw.get("deleted"), KeySchema(*key) if key else None))
     return tuple(out)
 
 
@@ -133,11 +164,19 @@ class StreamState:
     """Reads and changes the ``stream:<table>`` records through the storage's atomic unit."""
 
     def __init__(self, storage: Storage, log: ChangeLog, on_change: Callable[[str], None],
-                 shard_seconds: float = 4 * 3600.0) -> None:
+                 shard_seconds: float = 4 * 3600.0, settle: float = 0.0) -> None:
         self.storage = storage
         self.log = log
         self.on_change = on_change  # drops per-process caches of the table's log decision
         self.shard_seconds = shard_seconds
+        self.settle = settle  # until the log's head covers every commit made before now (Redis Cluster)
+
+    async def _settled_head(self, table: str) -> int:
+        """The log's head once every change committed before this call is in it: a stream that ends here
+        keeps the changes made just before it ended (on Redis Cluster the head trails by its horizon)."""
+        if self.settle:
+            await asyncio.sleep(self.settle)
+        return await self.log.log_head(table)
 
     @staticmethod
     def _ref(table: str) -> KeyRef:
@@ -148,8 +187,13 @@ class StreamState:
         data = await self.storage.get(ref.table, ref.pk, ref.sk)
         return None if data is None else orjson.loads(data)
 
-    async def streams(self, table: str) -> tuple[Stream, ...]:
-        return _streams(await self.record(table), table)
+    async def streams(self, table: str, now: float | None = None) -> tuple[Stream, ...]:
+        """Every stream of the name still readable: the live table's and a deleted table's (24 hours)."""
+        return _streams(await self.record(table), table, time.time() if now is None else now)
+
+    async def live(self, table: str) -> tuple[Stream, ...]:
+        """The streams of the table that exists now (not those of a deleted table of the same name)."""
+        return tuple(s for s in await self.streams(table) if s.deleted is None)
 
     async def _change(self, table: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
         """Apply ``change`` to the current record atomically; it returns the new record or None for no change."""
@@ -182,7 +226,7 @@ class StreamState:
 
     async def disable(self, table: str) -> None:
         """End the enabled stream at the log's head; ValidationException if none is enabled."""
-        head = await self.log.log_head(table)
+        head = await self._settled_head(table)
 
         def change(current: dict[str, Any]) -> dict[str, Any]:
             streams = list(current.get("streams", []))
@@ -200,7 +244,7 @@ class StreamState:
         record = await self.record(table)
         if await self.roll(table, now, record):
             record = await self.record(table)
-        return _streams(record, table), int((record or {}).get("trimmed", 0))
+        return _streams(record, table, now), int((record or {}).get("trimmed", 0))
 
     async def roll(self, table: str, now: float, record: dict[str, Any] | None = None) -> bool:
         """Close the enabled stream's open shard and open its child, if it is due and has records; ``record``
@@ -233,8 +277,101 @@ class StreamState:
 
         await self._change(table, change)
 
-    async def forget(self, table: str) -> None:
-        """DeleteTable: the table's streams go with it."""
+    async def retire(self, table: str, key: KeySchema, now: float) -> bool:
+        """DeleteTable: the table's streams become DISABLED, kept for 24 hours with the key schema their
+        records need; the log stops. Without a stream to keep, the record and the log go now. Returns
+        whether any stream is kept."""
+        live = any(raw["end"] is None for raw in ((await self.record(table)) or {}).get("streams", []))
+        head = await self._settled_head(table) if live else await self.log.log_head(table)
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            streams = []
+            for raw in current.get("streams", []):
+                if _expired(raw, now):
+                    continue
+                if raw.get("deleted") is None:
+                    end = raw["end"] if raw["end"] is not None else max(head, raw["shards"][-1] - 1)
+                    raw = {**raw, "end": end, "deleted": now,
+                           "key": [key.hash_name, key.hash_type, key.range_name, key.range_type]}
+                streams.append(raw)
+            return {**current, "log": False, "streams": streams} if streams else None
+
         ref = self._ref(table)
-        await self.storage.transact([ref], lambda olds: [None if olds[0] is not None else KEEP])
+        kept = [False]
+
+        def apply(olds: list[bytes | None]) -> list[Any]:
+            new = change(orjson.loads(olds[0])) if olds[0] is not None else None
+            kept[0] = new is not None
+            return [orjson.dumps(new) if new is not None else None if olds[0] is not None else KEEP]
+
+        await self.storage.transact([ref], apply)
         self.on_change(table)
+        if kept[0]:
+            await self._retired(lambda names: {**names, table: now})
+        else:
+            await self.log.trim_log(table, LOG_END)
+        return kept[0]
+
+    async def reincarnate(self, table: str) -> None:
+        """CreateTable: a new table of the name starts without a stream; a deleted one's stay beside."""
+        now = time.time()
+
+        def apply(olds: list[bytes | None]) -> list[Any]:
+            if olds[0] is None:
+                return [KEEP]
+            current = orjson.loads(olds[0])
+            kept = [raw for raw in current.get("streams", []) if raw.get("deleted") is not None
+                    and not _expired(raw, now)]
+            return [orjson.dumps({**current, "log": False, "streams": kept}) if kept else None]
+
+        await self.storage.transact([self._ref(table)], apply)
+        self.on_change(table)
+
+    async def expire(self, table: str, now: float, exists: bool, everything: bool = False) -> None:
+        """Upkeep: drop the deleted table's streams older than 24 hours (``everything``: all of them); once
+        the table is gone and so are its streams, the name's log goes too."""
+        gone = [False]
+
+        def apply(olds: list[bytes | None]) -> list[Any]:
+            if olds[0] is None:
+                gone[0] = not exists
+                return [KEEP]
+            current = orjson.loads(olds[0])
+            streams = current.get("streams", [])
+            kept = [raw for raw in streams if not _expired(raw, now)
+                    and not (everything and raw.get("deleted") is not None)]
+            if kept or exists:
+                return [KEEP if len(kept) == len(streams) else orjson.dumps({**current, "streams": kept})]
+            gone[0] = True
+            return [None]
+
+        await self.storage.transact([self._ref(table)], apply)
+        self.on_change(table)
+        if gone[0]:
+            await self.log.trim_log(table, LOG_END)
+        record = await self.record(table)
+        if not any(raw.get("deleted") is not None for raw in (record or {}).get("streams", [])):
+            await self._retired(lambda names: {k: v for k, v in names.items() if k != table})
+
+    async def retired(self) -> list[str]:
+        """The names whose deleted table's streams are kept."""
+        ref = KeyRef(META_TABLE, RETIRED.encode(), b"")
+        data = await self.storage.get(ref.table, ref.pk, ref.sk)
+        return sorted(orjson.loads(data)) if data is not None else []
+
+    async def _retired(self, change: Callable[[dict[str, float]], dict[str, float]]) -> None:
+        dropped: list[str] = []
+
+        def apply(olds: list[bytes | None]) -> list[Any]:
+            names = change(orjson.loads(olds[0]) if olds[0] is not None else {})
+            dropped[:] = sorted(names, key=names.__getitem__)[:max(0, len(names) - RETIRED_BOUND)]
+            for name in dropped:
+                del names[name]
+            return [orjson.dumps(names) if names else None if olds[0] is not None else KEEP]
+
+        await self.storage.transact([KeyRef(META_TABLE, RETIRED.encode(), b"")], apply)
+        if dropped:
+            log.warning("more than %d deleted tables keep streams: the oldest (%s) are dropped early",
+                        RETIRED_BOUND, ", ".join(dropped[:5]))
+        for name in dropped:
+            await self.expire(name, time.time(), await self.storage.get_table(name) is not None, everything=True)

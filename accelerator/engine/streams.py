@@ -55,6 +55,13 @@ async def _stream(engine: Engine, arn: str) -> tuple[Stream, int]:
     raise _stream_not_found(arn)
 
 
+async def _table_of(engine: Engine, stream: Stream) -> TableDef:
+    """The table a stream's records belong to: the live table, or a deleted one's key schema as kept."""
+    if stream.key is not None:
+        return TableDef(name=stream.table, key=stream.key, attribute_definitions=(), created=stream.created)
+    return await engine.tables.get(stream.table)
+
+
 async def list_streams(engine: Engine, req: Request) -> Response:
     start = req.get("ExclusiveStartStreamArn")
     if start is not None and parse_arn(start) is None:
@@ -64,10 +71,11 @@ async def list_streams(engine: Engine, req: Request) -> Response:
         try:
             await engine.tables.get(name)
         except ResourceNotFoundException:
-            raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found") from None
+            if not await engine.streams.streams(name):  # a deleted table's streams are listed for 24 hours
+                raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found") from None
         names = [name]
-    else:
-        names = await engine.storage.list_tables()
+    else:  # the tables' streams, and a deleted table's for 24 hours
+        names = sorted({*await engine.storage.list_tables(), *await engine.streams.retired()})
     streams = sorted([s for n in names for s in await engine.streams.streams(n)], key=lambda s: s.arn)
     if start is not None:
         streams = [s for s in streams if s.arn > start]
@@ -100,7 +108,7 @@ def _key_schema(table: TableDef) -> list[dict[str, str]]:
 async def describe_stream(engine: Engine, req: Request) -> Response:
     arn = req["StreamArn"]
     stream, trimmed = await _stream(engine, arn)
-    table = await engine.tables.get(stream.table)
+    table = await _table_of(engine, stream)
     shards = [s for s in stream.shards if s.end is None or s.end >= trimmed]  # wholly trimmed shards are gone
     wanted = req.get("ShardFilter")
     if wanted is not None:
@@ -199,7 +207,7 @@ async def get_records(engine: Engine, req: Request) -> Response:
     if position.after + 1 < trimmed:
         raise TrimmedDataAccessException(_TRIMMED)
     limit = req.get("Limit", 1000)
-    table = await engine.tables.get(position.table)
+    table = await _table_of(engine, stream)
     rows = await engine.storage.read_log(position.table, position.after, limit)
     records: list[dict[str, Any]] = []
     after, size, full = position.after, 0, len(rows) == limit

@@ -147,17 +147,6 @@ class RedisChangeLog:
             await self.driver.eval(lua.FORGET_LOGS, [registry], [self.clock() - FORGET_SECONDS, *empty])
         return gone
 
-    async def drop(self, name: str) -> None:
-        """DeleteTable: the table's log goes with it. The standalone counter and the cluster registry stay:
-        other processes remember their registrations, and a re-created table's log continues after the old."""
-        client = self.driver.client
-        with driver_errors():
-            if not self.layout.clustered:
-                await client.delete(self.layout.part(name, b"").log)
-                return
-            for pk in await client.zrange(self.layout.part(name, b"").log_parts, 0, -1):
-                await client.delete(self.layout.part(name, pk).log)
-
 
 def _ranked(merged: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """Cluster: clock values (sorted, runs whole) to sequences, ``µs * RUN_SPACE + rank in the run``."""

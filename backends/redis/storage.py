@@ -121,7 +121,6 @@ class RedisStorage:
             if not removed:
                 raise TableMissing(name)
             await self.index.purge(name)
-            await self.log.drop(name)
 
     async def get_table(self, name: str) -> TableDef | None:
         client = self.driver.client

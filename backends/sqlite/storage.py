@@ -191,7 +191,6 @@ class SqliteStorage:
             if conn.execute("DELETE FROM tables WHERE name = ?", (name,)).rowcount == 0:
                 raise TableMissing(name)
             conn.execute("DELETE FROM items WHERE tbl = ?", (name,))
-            conn.execute("DELETE FROM log WHERE tbl = ?", (name,))
 
         await self._write(run)
 
