@@ -14,7 +14,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from accelerator.core.changelog import CLUSTER_HORIZON_US, LOG_END, ChangeLog, Logged, LogRecord, encode_record
+from accelerator.core.changelog import (
+    CLUSTER_HORIZON_US,
+    LOG_END,
+    ChangeLog,
+    Logged,
+    LogRecord,
+    encode_record,
+)
 from accelerator.core.errors import ConditionFailed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from backends.redis import RedisStorage
