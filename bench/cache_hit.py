@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from bench.results import write_section
+from loadtest.results_md import write_section
 from loadtest.wire import Connection
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.results import wrap, write_section
 from loadtest.process import free_port
+from loadtest.results_md import wrap, write_section
 
 TABLE = "bench_client"
 KEY = {"pk": {"S": "hot-key"}}

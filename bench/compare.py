@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.results import wrap, write_section
 from loadtest.process import free_port
+from loadtest.results_md import wrap, write_section
 from loadtest.wire import Connection
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,7 +33,7 @@ import orjson
 from accelerator.encryption import KeyRing, generate_key
 from accelerator.encryption.codec import seal, unseal
 from bench.cache_hit import TABLE, RawClient, get_body, item, load, pct, start
-from bench.results import write_section
+from loadtest.results_md import write_section
 
 CASES = {"consistent": "GetItem, ConsistentRead", "put": "PutItem", "hit": "GetItem, cache hit"}
 

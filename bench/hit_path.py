@@ -26,7 +26,7 @@ from accelerator.metrics import Metrics, TimedStore
 from accelerator.server import Connection, Server
 from backends import open_storage
 from bench.floor_server import FloorProtocol, Tables
-from bench.results import wrap, write_section
+from loadtest.results_md import wrap, write_section
 
 __all__ = ["main", "build", "run", "wire_request"]
 

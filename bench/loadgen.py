@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.compare import ROOT, Processes, cpu_seconds, free_port, machine
-from bench.results import write_section
+from loadtest.results_md import write_section
 from loadtest.wire import Connection
 
 __all__ = ["main"]

@@ -26,7 +26,7 @@ from accelerator.core.context import PRINCIPAL
 from accelerator.policy import Enforcer, PolicySet, parse_document
 from accelerator.server import Server
 from bench.hit_path import TABLE, build, run, wire_request
-from bench.results import write_section
+from loadtest.results_md import write_section
 
 __all__ = ["main", "VARIANTS"]
 

@@ -1,41 +1,14 @@
 """Copy measured figures from bench/RESULTS.md into the README: ``python -m bench.readme`` (``--check`` only compares).
 
 The README marks each copied block ``<!-- include: NAME -->`` ... ``<!-- /include -->``; NAME is a section of
-RESULTS.md (see bench/results.py). The benchmark scripts call this after writing their section.
+RESULTS.md (see loadtest/results_md.py). The benchmark scripts call this after writing their section.
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from pathlib import Path
 
-from bench.results import INCLUDE, RESULTS, ROOT, read_section
-
-README = ROOT / "README.md"
-
-
-def render(readme: str, results: str) -> tuple[str, list[str]]:
-    """The README with every include refreshed, and the names of includes RESULTS.md lacks."""
-    missing: list[str] = []
-
-    def fill(m: re.Match[str]) -> str:
-        body = read_section(results, m.group(1))
-        if body is None:
-            missing.append(m.group(1))
-            return m.group(0)
-        return f"<!-- include: {m.group(1)} -->\n{body}\n<!-- /include -->"
-
-    return INCLUDE.sub(fill, readme), missing
-
-
-def update(readme: Path = README, results: Path = RESULTS) -> bool:
-    """Refresh the README in place; True when it changed."""
-    old = readme.read_text()
-    new, _ = render(old, results.read_text())
-    if new != old:
-        readme.write_text(new)
-    return new != old
+from loadtest.results_md import README, RESULTS, render
 
 
 def main(argv: list[str] | None = None) -> int:

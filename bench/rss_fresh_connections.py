@@ -75,6 +75,6 @@ if __name__ == "__main__":
     text = markdown(measure())
     print(text)
     if options.write:
-        from bench.results import write_section
+        from loadtest.results_md import write_section
 
         write_section("rss-fresh-connections", text)

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from bench.cache_hit import RawClient, item, start
-from bench.results import write_section
+from loadtest.results_md import write_section
 from tests.e2e_backends import E2E_BACKENDS
 from tests.server_process import write_config
 

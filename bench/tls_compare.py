@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 
 from bench.cache_hit import RawClient, get_body, item, load, pct, start, timed
-from bench.results import write_section
+from loadtest.results_md import write_section
 from tests.tls_certs import make_ca_and_server_cert
 
 __all__ = ["main"]

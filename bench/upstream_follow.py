@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.results import wrap, write_section
+from loadtest.results_md import wrap, write_section
 from tests.conftest import boto_client
 from tests.moto_upstream import MotoServer
 from tests.server_process import ServerProcess

@@ -155,6 +155,6 @@ if __name__ == "__main__":
     text = markdown(options, result)
     print(text)
     if options.write:
-        from bench.results import write_section
+        from loadtest.results_md import write_section
 
         write_section("write-tail", text)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare import PG_DSN, REDIS_URL, Processes, _accel_config
-from bench.results import wrap, write_section
 from loadtest.process import ROOT, free_port
+from loadtest.results_md import wrap, write_section
 
 BACKENDS: dict[str, dict[str, Any]] = {
     "sqlite": {},

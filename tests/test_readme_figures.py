@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import readme
-from bench.results import INCLUDE, read_section, replace_section
+from loadtest.results_md import INCLUDE, read_section, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,6 +4,9 @@ A section is the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``.
 section holds a ``compare-table`` section) so that the README can include a part of a script's output by name:
 ``python -m bench.readme`` copies every ``<!-- include: NAME -->`` block of the README from RESULTS.md, and
 ``tests/test_readme_figures.py`` fails when the two differ, so a figure in the README is always a measured one.
+
+It lives in ``loadtest`` (an installed package) rather than ``bench`` (a directory of scripts) because
+``accelerator loadtest --record`` writes a section too, and the console script does not run from the checkout.
 """
 from __future__ import annotations
 
@@ -50,9 +53,32 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> None:
     text = path.read_text() if path.exists() else TITLE
     path.write_text(replace_section(text, name, body))
     if path == RESULTS:
-        from bench.readme import update
-
         update()
 
 
 INCLUDE = re.compile(r"<!-- include: ([\w-]+) -->\n(.*?)<!-- /include -->", re.S)
+
+README = ROOT / "README.md"
+
+
+def render(readme: str, results: str) -> tuple[str, list[str]]:
+    """The README with every include refreshed, and the names of includes RESULTS.md lacks."""
+    missing: list[str] = []
+
+    def fill(m: re.Match[str]) -> str:
+        body = read_section(results, m.group(1))
+        if body is None:
+            missing.append(m.group(1))
+            return m.group(0)
+        return f"<!-- include: {m.group(1)} -->\n{body}\n<!-- /include -->"
+
+    return INCLUDE.sub(fill, readme), missing
+
+
+def update(readme: Path = README, results: Path = RESULTS) -> bool:
+    """Refresh the README in place; True when it changed."""
+    old = readme.read_text()
+    new, _ = render(old, results.read_text())
+    if new != old:
+        readme.write_text(new)
+    return new != old
