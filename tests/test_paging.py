@@ -69,3 +69,56 @@ def test_yields_to_the_loop_when_the_slice_is_used() -> None:
 
     assert asyncio.run(turns(0.0)) == 0
     assert asyncio.run(turns(0.002)) >= 9  # 40 rows in pages of 4: a yield after each full page
+
+
+def _rests(duty: float, cpu_step: float) -> list[float]:
+    """The rests scan_all takes over 40 rows in pages of 4 with a wall clock that moves one slice per reading
+    and a loop-thread CPU clock that moves ``cpu_step`` per reading (no real time passes)."""
+    wall, cpu = [0.0], [0.0]
+
+    def clock() -> float:
+        wall[0] += 0.001
+        return wall[0]
+
+    def cpu_clock() -> float:
+        cpu[0] += cpu_step
+        return cpu[0]
+
+    rests: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        rests.append(seconds)
+
+    async def run() -> None:
+        storage = await _filled(40)
+        async for _page in scan_all(storage, "t", page=4, slice_seconds=0.001, duty=duty, clock=clock,
+                                    cpu_clock=cpu_clock, sleep=sleep):
+            pass
+
+    asyncio.run(run())
+    return rests
+
+
+def test_rests_keep_the_scan_to_its_duty_of_the_loop() -> None:
+    """Each slice is followed by a rest of busy * (1 - duty) / duty: a quarter duty rests three times the slice,
+    a full duty only gives a turn; busy time is the loop thread's CPU, so a scan whose backend made it wait
+    (CPU standing still) is not made to rest for the wait."""
+    quarter = _rests(0.25, cpu_step=0.001)
+    assert len(quarter) >= 9 and all(abs(r - 0.003) < 1e-9 for r in quarter)
+    assert all(r == 0.0 for r in _rests(1.0, cpu_step=0.001))
+    assert all(r == 0.0 for r in _rests(0.25, cpu_step=0.0))
+    half_busy = _rests(0.5, cpu_step=0.0005)  # the loop thread was busy half the slice
+    assert half_busy and all(abs(r - 0.0005) < 1e-9 for r in half_busy)
+
+
+def test_a_duty_outside_zero_to_one_is_refused() -> None:
+    import pytest
+
+    async def run(duty: float) -> None:
+        storage = await _filled(1)
+        async for _page in scan_all(storage, "t", duty=duty):
+            pass
+
+    for duty in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="duty must be in"):
+            asyncio.run(run(duty))

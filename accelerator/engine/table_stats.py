@@ -23,7 +23,7 @@ from accelerator.core.values import item_size
 from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.indexes import indexes_of
 from accelerator.engine.meta import MetaStore
-from accelerator.engine.paging import scan_all
+from accelerator.engine.paging import HOUSEKEEPING_DUTY, scan_all
 from accelerator.engine.periodic import Periodic
 from accelerator.engine.tables import TableRegistry
 
@@ -79,7 +79,7 @@ class TableStats:
 
     async def _count(self, storage_name: str) -> tuple[int, int]:
         count = size = 0
-        async for rows in scan_all(self.storage, storage_name):
+        async for rows in scan_all(self.storage, storage_name, duty=HOUSEKEEPING_DUTY):
             count += len(rows)
             size += sum(item_size(orjson.loads(value)) for _, _, value in rows)
         return count, size

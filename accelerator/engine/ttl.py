@@ -22,7 +22,7 @@ from accelerator.core.guard import swallowed
 from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.changelog import BY_SERVICE
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
-from accelerator.engine.paging import scan_all
+from accelerator.engine.paging import HOUSEKEEPING_DUTY, scan_all
 from accelerator.engine.periodic import Periodic
 
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
@@ -108,7 +108,7 @@ class TtlSweeper:
 
     async def _sweep_table(self, table: str, attribute: str) -> int:
         deleted = 0
-        async for rows in scan_all(self.storage, table):
+        async for rows in scan_all(self.storage, table, duty=HOUSEKEEPING_DUTY):
             now = self.clock()
             for pk, sk, data in rows:
                 if expired(orjson.loads(data), attribute, now):
@@ -117,7 +117,7 @@ class TtlSweeper:
 
     async def _sweep_tokens(self) -> int:
         deleted = 0
-        async for rows in scan_all(self.storage, META_TABLE):
+        async for rows in scan_all(self.storage, META_TABLE, duty=HOUSEKEEPING_DUTY):
             now = self.clock()
             for pk, sk, data in rows:
                 if pk.startswith(TOKEN_PREFIX) and now - orjson.loads(data)["at"] > TOKEN_SECONDS:
