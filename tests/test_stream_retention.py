@@ -213,3 +213,44 @@ def test_a_deleted_table_without_a_stream_leaves_no_log_and_the_kept_ones_are_bo
             "bound0", 0, 10) == [], "their logs went with them"
 
     run(body)
+
+
+class _Crash(BaseException):
+    """The process dying at this point (raised past every handler, as SIGKILL would stop them)."""
+
+
+def test_a_crash_inside_delete_table_leaves_no_unlisted_stream() -> None:
+    """The streams are retired before the table is deleted: a crash after the table is gone leaves a stream
+    that ListStreams lists and the upkeep expires; a crash before leaves the table, and a retried DeleteTable
+    finishes with the same stream readable."""
+
+    async def body(engine: TableEngine) -> None:
+        real = engine.storage.delete_table
+        for name, crash_after_delete in (("gone", True), ("kept", False)):
+            await engine.call("CreateTable", {**TABLE, "TableName": name})
+            for i in range(2):
+                await engine.call("PutItem", {"TableName": name, "Item": {"pk": {"S": f"k{i}"}}})
+            arn = (await engine.call("DescribeTable", {"TableName": name}))["Table"]["LatestStreamArn"]
+
+            async def dying(table: str, after: bool = crash_after_delete) -> None:
+                if after:
+                    await real(table)
+                raise _Crash()
+
+            engine.storage.delete_table = dying  # type: ignore[method-assign]
+            with pytest.raises(_Crash):
+                await engine.call("DeleteTable", {"TableName": name})
+            engine.storage.delete_table = real  # type: ignore[method-assign]
+            if not crash_after_delete:  # the client's retry of the unanswered DeleteTable
+                await engine.call("DeleteTable", {"TableName": name})
+            assert name in await engine.streams.retired()
+            assert arn in await _listed(engine, TableName=name)
+            described = (await engine.call("DescribeStream", {"StreamArn": arn}))["StreamDescription"]
+            assert described["StreamStatus"] == "DISABLED"
+            assert [r["dynamodb"]["Keys"] for r in await _records(engine, arn)] == [
+                {"pk": {"S": "k0"}}, {"pk": {"S": "k1"}}]
+        engine.log_upkeep.clock = lambda: time.time() + 24 * 3600 + 60
+        await engine.log_upkeep.run_once()
+        assert await _listed(engine) == [] and await engine.streams.retired() == []
+
+    run(body)

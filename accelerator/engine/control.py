@@ -94,6 +94,10 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     if desc.get("DeletionProtectionEnabled"):
         raise ValidationException("Resource cannot be deleted as it is currently protected against deletion. "
                                   "Disable deletion protection first.")
+    # The streams are retired before the table goes: a crash in between leaves a table whose streams are
+    # already DISABLED (a retried DeleteTable finishes the job), never a deleted table whose live stream
+    # record and log nobody lists or expires (the other order leaked them until the name was re-created).
+    await engine.streams.retire(table.name, table.key, time.time())  # DISABLED, readable for 24 hours
     try:
         await engine.storage.delete_table(table.name)
     except TableMissing:
@@ -105,7 +109,6 @@ async def delete_table(engine: Engine, req: Request) -> Response:
     if recovery and recovery.get("base"):  # the table's point-in-time recovery base goes with it
         with contextlib.suppress(TableMissing):
             await engine.storage.delete_table(recovery["base"])
-    await engine.streams.retire(table.name, table.key, time.time())  # DISABLED, readable for 24 hours
     for member in _NOT_IN_DELETE:  # DeleteTable's description leaves the schema out
         desc.pop(member, None)
     return {"TableDescription": desc}
