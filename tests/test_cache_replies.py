@@ -130,3 +130,57 @@ def test_bounded_and_large_replies_are_not_kept() -> None:
     assert len(replies) == 3 and replies.last_hit is None
     replies.remember(b"no-hit", b"{}")  # nothing pending: nothing kept
     assert len(replies) == 3
+
+
+def test_with_policies_a_stored_reply_is_served_only_to_a_key_allowed_without_conditions() -> None:
+    """The fast path asks the enforcer: a key with an unconditional Allow gets the stored bytes; a key whose
+    access depends on LeadingKeys, or that has no policy, takes the full path (and is refused) even though the
+    very same body was answered from the store a moment before."""
+    from accelerator.core.context import PRINCIPAL
+    from accelerator.policy import Enforcer, PolicySet, parse_document
+
+    arn = f"arn:aws:dynamodb:*:*:table/{TABLE}"
+    policies = PolicySet({
+        "ADMIN": parse_document({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:*", "Resource": arn}]}),
+        "ALICE": parse_document({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": arn,
+             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["alice"]}}}]}),
+    })
+
+    async def as_key(router: Router, key: str, op: str, request: dict[str, Any] | bytes) -> tuple[int, Any, bytes]:
+        token = PRINCIPAL.set(key)
+        try:
+            return await _call(router, op, request)
+        finally:
+            PRINCIPAL.reset(token)
+
+    async def run() -> None:
+        engine = TableEngine(MemoryStorage())
+        await engine.open()
+        cache = CachedStore(engine, CacheConfig())
+        router = Router(cache, enforcer=Enforcer(policies, lambda t: cache.call("DescribeTable", {"TableName": t})))
+        await as_key(router, "ADMIN", "CreateTable", {
+            "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
+        for pk in ("alice", "bob"):
+            await as_key(router, "ADMIN", "PutItem", {"TableName": TABLE, "Item": {"pk": {"S": pk}}})
+        bob = orjson.dumps({"TableName": TABLE, "Key": {"pk": {"S": "bob"}}})
+        for _ in range(2):  # a miss, then a hit that is remembered
+            await as_key(router, "ADMIN", "GetItem", bob)
+        assert len(cache.replies) == 1
+        hits = cache.stats.item_hits
+        status, answer, headers = await as_key(router, "ADMIN", "GetItem", bob)
+        assert status == 200 and answer == {"Item": {"pk": {"S": "bob"}}} and b"hit" in headers
+        assert cache.stats.item_hits == hits + 1 and len(cache.replies) == 1  # served from the stored reply
+        for key in ("ALICE", "NOBODY"):
+            status, answer, _ = await as_key(router, key, "GetItem", bob)
+            assert status == 400 and answer["__type"].endswith("AccessDeniedException"), (key, answer)
+        alice = orjson.dumps({"TableName": TABLE, "Key": {"pk": {"S": "alice"}}})
+        for _ in range(3):  # allowed by its condition, so always decided in full: still the right answer
+            status, answer, _ = await as_key(router, "ALICE", "GetItem", alice)
+            assert status == 200 and answer == {"Item": {"pk": {"S": "alice"}}}
+        await engine.close()
+
+    asyncio.run(run())

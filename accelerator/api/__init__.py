@@ -92,8 +92,9 @@ class Router:
     async def handle(self, target: bytes, body: bytes) -> Reply:
         started = time.perf_counter()
         replies = self.replies
-        if target == _GET_ITEM and replies is not None and self.enforcer is None:
-            cached = replies.get(body)
+        if target == _GET_ITEM and replies is not None:
+            enforcer = self.enforcer
+            cached = replies.get(body) if enforcer is None else replies.get(body, enforcer.allowed_get_item)
             if cached is not None:  # this very body was a hit and its cache entry still is the live one
                 self.metrics.observe("GetItem", "hit", time.perf_counter() - started)
                 return 200, _JSON, _CACHE_HEADERS[HIT], cached
@@ -120,8 +121,8 @@ class Router:
                 enforcer.forget(request.get("TableName"))
             reply_body = orjson.dumps(response) if name not in _EMPTY_REPLIES else b""
             status = CACHE_STATUS.get()
-            if status == HIT and replies is not None and target == _GET_ITEM and enforcer is None:
-                replies.remember(body, reply_body)
+            if status == HIT and replies is not None and target == _GET_ITEM:
+                replies.remember(body, reply_body, request.get("TableName"))
             reply = (200, _JSON, _CACHE_HEADERS[status], reply_body)
         except DynamoError as exc:
             self.metrics.error(name, exc.type_name)

@@ -6,8 +6,9 @@ A remembered reply is tied to the item cache entry it was made from, by identity
 invalidation, a flush or a schema change) and, with several workers, while that entry's shared-generation stamp
 still holds. So it is never staler than the item cache itself, and the same request body always gets the same
 answer (the body names the table, the key, the projection and every other member). Only plain hits are kept
-(no ConsistentRead, no ReturnConsumedCapacity: those never hit), and only when no per-key policies apply (the
-answer would depend on the caller). Bounded in bytes: bodies of at most ``MAX_BODY`` bytes with replies of at
+(no ConsistentRead, no ReturnConsumedCapacity: those never hit). With per-key policies, ``get`` takes an ``admit``
+check of the table the body names (the router passes the policy enforcer's remembered unconditional Allows for
+the signing key), so a caller whose access depends on conditions, or is denied, always takes the full path. Bounded in bytes: bodies of at most ``MAX_BODY`` bytes with replies of at
 most ``MAX_REPLY`` bytes, ``max_bytes`` for all of them together (with a per-entry overhead), the oldest dropped
 first; a hot set of ~250-byte items fits ~60,000 keys in the default 32 MB.
 """
@@ -15,6 +16,7 @@ first; a hot set of ~250-byte items fits ~60,000 keys in the default 32 MB.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 class ReplyCache:
-    """Request body -> (item cache key, the entry the reply was made from, reply body)."""
+    """Request body -> (item cache key, the entry the reply was made from, reply body, table name)."""
 
     __slots__ = ("max_bytes", "_bytes", "_items", "_stats", "_counters", "_data", "last_hit")
 
@@ -41,16 +43,19 @@ class ReplyCache:
         self._items = items
         self._stats = stats
         self._counters = counters  # the shared generations' counters, with several workers
-        self._data: OrderedDict[bytes, tuple[ItemKey, Entry, bytes]] = OrderedDict()
+        self._data: OrderedDict[bytes, tuple[ItemKey, Entry, bytes, Any]] = OrderedDict()
         self.last_hit: tuple[ItemKey, Entry] | None = None
         """Set by a GetItem answered from the item cache, taken by the router in the same step (no await)."""
 
-    def get(self, body: bytes) -> bytes | None:
-        """The reply for ``body`` if its entry is still the live one; counts the hit."""
+    def get(self, body: bytes, admit: Callable[[Any], bool] | None = None) -> bytes | None:
+        """The reply for ``body`` if its entry is still the live one (and ``admit`` allows the caller the
+        table the body names); counts the hit."""
         found = self._data.get(body)
         if found is None:
             return None
-        key, entry, reply = found
+        key, entry, reply, table = found
+        if admit is not None and not admit(table):
+            return None
         stamp = entry[4]
         if self._items.get(key) is not entry or (
                 stamp is not None and (self._counters[stamp[0]] != stamp[1] or self._counters[stamp[2]] != stamp[3])):
@@ -60,8 +65,9 @@ class ReplyCache:
         self._stats.item_hits += 1
         return reply
 
-    def remember(self, body: bytes, reply: bytes) -> None:
-        """Keep ``reply`` for ``body`` if the request just answered was a plain item cache hit."""
+    def remember(self, body: bytes, reply: bytes, table: Any = None) -> None:
+        """Keep ``reply`` for ``body`` (a GetItem of ``table``) if the request just answered was a plain item
+        cache hit."""
         hit, self.last_hit = self.last_hit, None
         if hit is None or len(body) > MAX_BODY or len(reply) > MAX_REPLY:
             return
@@ -69,10 +75,10 @@ class ReplyCache:
         old = data.pop(body, None)
         if old is not None:
             self._bytes -= _size(body, old[2])
-        data[body] = (hit[0], hit[1], reply)
+        data[body] = (hit[0], hit[1], reply, table)
         self._bytes += _size(body, reply)
         while self._bytes > self.max_bytes and data:
-            gone, (_, _, gone_reply) = data.popitem(last=False)
+            gone, (_, _, gone_reply, _) = data.popitem(last=False)
             self._bytes -= _size(gone, gone_reply)
 
     def forget(self) -> None:

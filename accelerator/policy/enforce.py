@@ -113,6 +113,11 @@ class Enforcer:
             raise denied(principal, action, resource, decision)
         return True
 
+    def allowed_get_item(self, table: Any) -> bool:
+        """Whether the signing key's GetItem on ``table`` was allowed before with no condition to evaluate
+        (the stored-reply fast path's check: anything else goes through ``authorize``)."""
+        return not self.policies.configured or (PRINCIPAL.get(), "GetItem", table, None) in self._allowed
+
     def authorize(self, operation: str, request: dict[str, Any]) -> Awaitable[None] | None:
         """None if the signing key may do all the request asks; AccessDeniedException if not."""
         if not self.policies.configured:
