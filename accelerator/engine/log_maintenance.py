@@ -20,7 +20,7 @@ from collections.abc import Callable
 import orjson
 
 from accelerator.engine.indexed_storage import IndexedStorage
-from accelerator.engine.periodic import Periodic
+from accelerator.engine.periodic import Periodic, RunsPeriodically
 from accelerator.engine.stream_state import META_TABLE, StreamState
 
 __all__ = ["LogMaintenance", "STREAM_RETENTION"]
@@ -31,7 +31,7 @@ STREAM_RETENTION = 24 * 3600.0
 _PAGE = 256
 
 
-class LogMaintenance:
+class LogMaintenance(RunsPeriodically):
     """The roll-over and trim task; ``run_once`` is one round (tests call it directly)."""
 
     def __init__(self, storage: IndexedStorage, state: StreamState, interval: float,
@@ -42,16 +42,6 @@ class LogMaintenance:
         self.clock = clock
         self.trimmed = 0
         self.job = Periodic("change log upkeep", interval, self.run_once)
-
-    @property
-    def errors(self) -> int:
-        return self.job.errors
-
-    def start(self) -> None:
-        self.job.start()
-
-    async def stop(self) -> None:
-        await self.job.stop()
 
     async def run_once(self) -> int:
         """One round over every table and every deleted table whose streams are kept; returns how many

@@ -14,7 +14,7 @@ from typing import Any
 from accelerator.core.errors import DynamoError, StorageError
 from accelerator.core.guard import swallowed
 
-__all__ = ["Periodic"]
+__all__ = ["Periodic", "RunsPeriodically"]
 
 log = logging.getLogger("accelerator.engine")
 
@@ -57,3 +57,19 @@ class Periodic:
             except Exception as exc:  # noqa: BLE001 - a bug must not end the job until a restart
                 self.errors += 1
                 swallowed(self.name, exc)
+
+
+class RunsPeriodically:
+    """For a class that owns one ``Periodic`` as ``self.job``: its start, stop and error count."""
+
+    job: Periodic
+
+    def start(self) -> None:
+        self.job.start()
+
+    async def stop(self) -> None:
+        await self.job.stop()
+
+    @property
+    def errors(self) -> int:
+        return self.job.errors

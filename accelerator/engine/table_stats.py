@@ -24,7 +24,7 @@ from accelerator.engine.indexed_storage import IndexedStorage
 from accelerator.engine.indexes import indexes_of
 from accelerator.engine.meta import MetaStore
 from accelerator.engine.paging import HOUSEKEEPING_DUTY, scan_all
-from accelerator.engine.periodic import Periodic
+from accelerator.engine.periodic import Periodic, RunsPeriodically
 from accelerator.engine.tables import TableRegistry
 
 __all__ = ["TableStats", "PREFIX", "apply_stats"]
@@ -32,7 +32,7 @@ __all__ = ["TableStats", "PREFIX", "apply_stats"]
 log = logging.getLogger("accelerator.engine.table_stats")
 PREFIX = "stats:"
 
-class TableStats:
+class TableStats(RunsPeriodically):
     """The recount task; ``run_once`` is one round over every table (tests call it directly)."""
 
     def __init__(self, storage: IndexedStorage, meta: MetaStore, tables: TableRegistry, interval: float,
@@ -45,16 +45,6 @@ class TableStats:
         self.rounds = 0
         # a restart keeps the stored figures: no recount at startup, the first one an interval later
         self.job = Periodic("table statistics recount", interval, self.run_once)
-
-    @property
-    def errors(self) -> int:
-        return self.job.errors
-
-    def start(self) -> None:
-        self.job.start()
-
-    async def stop(self) -> None:
-        await self.job.stop()
 
     async def run_once(self) -> None:
         """Recount every table and store the figures."""

@@ -23,7 +23,7 @@ from accelerator.core.protocols import KEEP, KeyRef, Storage
 from accelerator.engine.changelog import BY_SERVICE
 from accelerator.engine.meta import META_TABLE, TOKEN_PREFIX, TOKEN_SECONDS, MetaStore
 from accelerator.engine.paging import HOUSEKEEPING_DUTY, scan_all
-from accelerator.engine.periodic import Periodic
+from accelerator.engine.periodic import Periodic, RunsPeriodically
 
 __all__ = ["TtlSettings", "TtlSweeper", "expired"]
 
@@ -72,7 +72,7 @@ class TtlSettings:
         await self.meta.delete("ttl:" + table)
 
 
-class TtlSweeper:
+class TtlSweeper(RunsPeriodically):
     """Background task: every ``interval`` seconds, delete the expired items of tables with TTL enabled."""
 
     def __init__(self, storage: Storage, settings: TtlSettings, interval: float,
@@ -83,12 +83,6 @@ class TtlSweeper:
         self.clock = clock
         self.listeners: list[Callable[[str, bytes, bytes], None]] = []
         self.job = Periodic("ttl sweep", interval, self.sweep)
-
-    def start(self) -> None:
-        self.job.start()
-
-    async def stop(self) -> None:
-        await self.job.stop()
 
     async def sweep(self) -> int:
         """One pass over every table with TTL enabled (and the expired transaction tokens); returns how many
