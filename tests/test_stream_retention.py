@@ -254,3 +254,31 @@ def test_a_crash_inside_delete_table_leaves_no_unlisted_stream() -> None:
         assert await _listed(engine) == [] and await engine.streams.retired() == []
 
     run(body)
+
+
+def test_a_table_created_again_after_a_crashed_delete_starts_clean() -> None:
+    """DeleteTable drops the name's meta records (TTL, tags) after the storage delete; if it dies in between,
+    a CreateTable of the name clears what was left, so the new table does not inherit the old one's TTL."""
+
+    async def body(engine: TableEngine) -> None:
+        plain = {k: v for k, v in TABLE.items() if k != "StreamSpecification"}
+        created = await engine.call("CreateTable", {**plain, "Tags": [{"Key": "team", "Value": "a"}]})
+        arn = created["TableDescription"]["TableArn"]
+        await engine.call("UpdateTimeToLive", {"TableName": "retained", "TimeToLiveSpecification": {
+            "Enabled": True, "AttributeName": "exp"}})
+        real = engine.storage.delete_table
+
+        async def dying(table: str) -> None:
+            await real(table)
+            raise _Crash()
+
+        engine.storage.delete_table = dying  # type: ignore[method-assign]
+        with pytest.raises(_Crash):
+            await engine.call("DeleteTable", {"TableName": "retained"})
+        engine.storage.delete_table = real  # type: ignore[method-assign]
+        await engine.call("CreateTable", plain)
+        ttl = await engine.call("DescribeTimeToLive", {"TableName": "retained"})
+        assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+        assert (await engine.call("ListTagsOfResource", {"ResourceArn": arn})).get("Tags", []) == []
+
+    run(body)

@@ -59,6 +59,10 @@ async def _description(engine: Engine, table: TableDef, status: str = "ACTIVE") 
     return desc
 
 
+_PER_TABLE_META = ("ttl:", "tags:", "table:", "indexes:", "pitr:", STATS_PREFIX)
+"""Meta records kept per table name: DeleteTable drops them, CreateTable clears any a crash left."""
+
+
 async def create_table(engine: Engine, req: Request) -> Response:
     table = table_from_request(req)
     tags = _merge_tags([], req.get("Tags") or [])  # checked before the table exists
@@ -68,7 +72,8 @@ async def create_table(engine: Engine, req: Request) -> Response:
     except TableExists:
         raise ResourceInUseException(f"Table already exists: {table.name}") from None
     engine.tables.forget(table.name)
-    await engine.meta.delete("table:" + table.name)
+    for prefix in _PER_TABLE_META:  # a DeleteTable cut off by a crash may have left the old table's behind
+        await engine.meta.delete(prefix + table.name)
     if tags:
         await engine.meta.put("tags:" + table.name, {"Tags": tags})
     await stream_admin.on_create(engine, table.name, req)
@@ -104,7 +109,7 @@ async def delete_table(engine: Engine, req: Request) -> Response:
         raise ResourceNotFoundException(f"Requested resource not found: Table: {table.name} not found") from None
     engine.tables.forget(table.name)
     recovery = await engine.meta.get("pitr:" + table.name)
-    for prefix in ("ttl:", "tags:", "table:", "indexes:", "pitr:", STATS_PREFIX):
+    for prefix in _PER_TABLE_META:
         await engine.meta.delete(prefix + table.name)
     if recovery and recovery.get("base"):  # the table's point-in-time recovery base goes with it
         with contextlib.suppress(TableMissing):
