@@ -7,7 +7,7 @@ import asyncio
 from accelerator.core.keys import KeySchema
 from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
-from accelerator.engine.paging import scan_all
+from accelerator.engine.paging import MAX_REST, scan_all
 from backends.memory import MemoryStorage
 
 
@@ -71,13 +71,13 @@ def test_yields_to_the_loop_when_the_slice_is_used() -> None:
     assert asyncio.run(turns(0.002)) >= 9  # 40 rows in pages of 4: a yield after each full page
 
 
-def _rests(duty: float, cpu_step: float) -> list[float]:
+def _rests(duty: float, cpu_step: float, wall_step: float = 0.001) -> list[float]:
     """The rests scan_all takes over 40 rows in pages of 4 with a wall clock that moves one slice per reading
     and a loop-thread CPU clock that moves ``cpu_step`` per reading (no real time passes)."""
     wall, cpu = [0.0], [0.0]
 
     def clock() -> float:
-        wall[0] += 0.001
+        wall[0] += wall_step
         return wall[0]
 
     def cpu_clock() -> float:
@@ -109,6 +109,8 @@ def test_rests_keep_the_scan_to_its_duty_of_the_loop() -> None:
     assert all(r == 0.0 for r in _rests(0.25, cpu_step=0.0))
     half_busy = _rests(0.5, cpu_step=0.0005)  # the loop thread was busy half the slice
     assert half_busy and all(abs(r - 0.0005) < 1e-9 for r in half_busy)
+    stalled = _rests(0.25, cpu_step=5.0, wall_step=5.0)  # a five-second slice of a busy loop
+    assert stalled and all(r == MAX_REST for r in stalled), "the rest is bounded"
 
 
 def test_a_duty_outside_zero_to_one_is_refused() -> None:

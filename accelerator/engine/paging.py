@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from accelerator.core.protocols import Storage
 
-__all__ = ["scan_all", "PAGE", "SLICE_SECONDS", "DUTY", "HOUSEKEEPING_DUTY"]
+__all__ = ["scan_all", "PAGE", "SLICE_SECONDS", "DUTY", "HOUSEKEEPING_DUTY", "MAX_REST"]
 
 PAGE = 128
 SLICE_SECONDS = 0.001
 DUTY = 0.5  # the share of the loop a background scan may take; its rests are sized from its slices
 # TTL sweeps and recounts: nobody waits for them (DynamoDB itself deletes expired items within days).
 HOUSEKEEPING_DUTY = 0.25
+MAX_REST = 1.0  # a loop busy for a long slice slows a scan down, but never stops it
 
 Row = tuple[bytes, bytes, bytes]
 
@@ -39,7 +40,8 @@ async def scan_all(storage: Storage, table: str, *, page: int = PAGE, slice_seco
     counts towards the slice, so a slow consumer is sliced too.
 
     After a slice the scan rests ``busy * (1 - duty) / duty`` seconds (``duty`` 1: only a turn of the loop),
-    where ``busy`` is the loop thread's CPU time over the slice, capped by its wall time: a backend whose
+    (at most ``MAX_REST``), where ``busy`` is the loop thread's CPU time over the slice, capped by its wall
+    time: a backend whose
     reads wait on the network has kept the loop free meanwhile and is not made to rest for it, while CPU
     that other requests spent during the slice counts, so a busy loop slows the scan down."""
     if not 0 < duty <= 1:
@@ -56,5 +58,5 @@ async def scan_all(storage: Storage, table: str, *, page: int = PAGE, slice_seco
         start = rows[-1][0], rows[-1][1]
         used = clock() - began
         if used >= slice_seconds:
-            await sleep(min(used, cpu_clock() - began_cpu) * rest_per_second)
+            await sleep(min(MAX_REST, min(used, cpu_clock() - began_cpu) * rest_per_second))
             began, began_cpu = clock(), cpu_clock()
