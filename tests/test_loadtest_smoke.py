@@ -80,3 +80,42 @@ def test_generators_must_not_exceed_users(server: ServerProcess, tmp_path: Path)
     assert proc.returncode == 2
     assert proc.stderr.decode().strip().splitlines() == [
         "loadtest: --generators must be 0 or at most --users (each generator runs whole users)"]
+
+
+_BAD_REPLIES = r"""
+import socket, sys, threading
+from locust.env import Environment
+from loadtest.hot_keys import HotKeysUser
+
+replies = [b"not http at all\r\n\r\n", b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\n{}", b""]
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(8)
+
+def serve():
+    for reply in replies:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        if reply:
+            conn.sendall(reply)
+        conn.close()
+
+threading.Thread(target=serve, daemon=True).start()
+env = Environment(user_classes=[HotKeysUser], host=f"http://127.0.0.1:{listener.getsockname()[1]}")
+seen = []
+env.events.request.add_listener(lambda **kw: seen.append(type(kw["exception"]).__name__))
+user = HotKeysUser(env)
+for _ in replies:
+    assert user.call("GetItem", {"TableName": "t", "Key": {"k": {"S": "a"}}}, "x") is None
+print(",".join(seen))
+"""
+
+
+def test_a_bad_reply_is_a_failed_request_not_a_crash() -> None:
+    """Garbage, an unexpected error status and a connection closed without a reply each count as one failed
+    request on Locust's request event; the user carries on (run in a subprocess: Locust patches its process)."""
+    done = subprocess.run([sys.executable, "-c", _BAD_REPLIES], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    failures = done.stdout.strip().split(",")
+    assert len(failures) == 3 and "NoneType" not in failures, failures
