@@ -14,6 +14,7 @@ from accelerator.core.protocols import KeyRef
 from accelerator.core.tables import TableDef
 from backends.postgres import PostgresStorage
 from backends.redis import RedisStorage
+from backends.redis import scripts as lua
 from backends.redis.layout import key_range as _range
 from tests.backend_services import open_postgres, open_redis
 from tests.redis_cluster import shared_cluster
@@ -146,7 +147,11 @@ def test_redis_options_and_unreachable_server() -> None:
 
 @pytest.mark.parametrize("clustered", [False, True], ids=["redis", "redis-cluster"])
 def test_redis_contention_between_processes_escalates_to_locks(clustered: bool) -> None:
-    """Two clients (as two processes would) on one counter; after one conflict a unit takes locks."""
+    """Two clients (as two processes would) on one counter: when the other client's write lands between a
+    unit's read and its compare-and-write, twice (in its batch, then on its own), the unit takes locks.
+
+    The other client's writes are real ones through its own connections; they are made to land at that
+    point by running them just before this client sends its WRITE (a race the scheduler would decide)."""
 
     async def main() -> None:
         opener = cluster_storage if clustered else open_redis
@@ -155,16 +160,27 @@ def test_redis_contention_between_processes_escalates_to_locks(clustered: bool) 
             nodes = [f"{n.host}:{n.port}" for n in first.cluster_nodes] if clustered else None
             second = RedisStorage(first.url, cluster_nodes=nodes, prefix=first.prefix, retry={"max_attempts": 1})
             await second.open()
+            key = KeyRef("t", b"counter", b"")
+            writes = first.driver.eval_many
+            interfere = 2
+
+            async def eval_many(calls: Any) -> Any:
+                nonlocal interfere
+                if interfere and any(script is lua.WRITE for script, _, _ in calls):
+                    interfere -= 1
+                    await second.transact([key], increment)
+                return await writes(calls)
+
+            first.driver.eval_many = eval_many  # type: ignore[method-assign]
             try:
-                key = KeyRef("t", b"counter", b"")
-                await asyncio.gather(
-                    *(s.transact([key], increment) for _ in range(40) for s in (first, second))
-                )
+                await first.transact([key], increment)
+                await asyncio.gather(*(s.transact([key], increment) for _ in range(20) for s in (first, second)))
             finally:
                 await second.close()
-            assert await first.get("t", b"counter", b"") == b"80"
+            assert await first.get("t", b"counter", b"") == b"43"
             stats = first.stats + second.stats
             assert stats["conflicts"] == stats["escalations"] == stats["locked_units"] > 0
+            assert first.stats["batch_retries"] >= 1
 
     asyncio.run(main())
 

@@ -252,3 +252,40 @@ def test_metrics_and_admin_routes() -> None:
     status, _, _, body = run(routes[b"POST", b"/admin/cache/flush"][1]())
     assert status == 200 and cs.tables.names() == []
 
+
+
+def test_over_the_local_engine_written_items_are_cached_as_the_engine_normalised_them() -> None:
+    """The local engine validates and normalises written items in place, so the cache keeps them without a
+    second check (``trusted``); every write path must still leave canonical numbers and the right sizes."""
+    from accelerator.cache.items import item_bytes
+    from accelerator.core.values import item_size
+    from accelerator.engine import TableEngine
+    from backends.memory import MemoryStorage
+
+    async def main() -> None:
+        engine = TableEngine(MemoryStorage())
+        await engine.open()
+        cs = CachedStore(engine, CacheConfig())
+        assert cs.trusted_items and not make_cached()[0].trusted_items  # an upstream-like store is checked
+        await cs.call("CreateTable", {
+            "TableName": "t", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
+        odd = {"N": "001.50"}
+        await cs.call("PutItem", {"TableName": "t", "Item": {"pk": S("put"), "v": odd, "s": {"NS": ["02", "1"]}}})
+        await cs.call("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": S("batch"),
+                                                                                           "v": odd}}}]}})
+        await cs.call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "t",
+                                                                        "Item": {"pk": S("txn"), "v": odd}}}]})
+        await cs.call("UpdateItem", {"TableName": "t", "Key": key("upd"), "UpdateExpression": "SET v = :v",
+                                     "ExpressionAttributeValues": {":v": odd}})
+        for pk in ("put", "batch", "txn", "upd"):
+            request = {"TableName": "t", "Key": key(pk)}
+            cached = await cs.call("GetItem", dict(request))
+            stored = await engine.call("GetItem", dict(request))
+            assert cached["Item"]["v"] == {"N": "1.5"} and cached["Item"] == stored["Item"], pk
+            entry = next(e for k, e in cs.items._data.items() if k[1] == pk.encode())
+            assert item_bytes(entry) == item_size(stored["Item"]), pk  # the size, worked out when needed
+        assert cs.stats.write_throughs == 4 and cs.stats.item_hits == 4 and cs.stats.item_misses == 0
+
+    asyncio.run(main())

@@ -74,6 +74,8 @@ class CachedStore:
                  clock: Callable[[], float] = time.monotonic, invalidator: Invalidator | None = None,
                  shared: SharedGenerations | None = None) -> None:
         self.store = store
+        self.trusted_items = getattr(store, "validates_items", False) is True
+        """The store below checks and normalises written items in place (the local engine; not an upstream)."""
         self.shared = shared
         """Generations shared with the other workers of this machine (None: this process is alone)."""
         self.config = config or CacheConfig()
@@ -200,7 +202,7 @@ class CachedStore:
 
     def _settle(self, operation: str, plan: writes.WritePlan, response: Response) -> Response:
         try:
-            return writes.settle(operation, plan, response, self.bypasses)
+            return writes.settle(operation, plan, response, self.bypasses, self.trusted_items)
         except Exception as exc:  # noqa: BLE001 - a bug here must not fail a committed write
             swallowed("cache settle", exc)
             for touch in plan.touches:

@@ -47,6 +47,10 @@ __all__ = ["TableEngine"]
 class TableEngine:
     """A ``Store`` implemented over a ``Storage`` backend."""
 
+    validates_items = True
+    """Every item a write stores was validated, numbers normalised, in place in the request (the cache above
+    keeps that same dict as written through, so it need not check it again)."""
+
     def __init__(self, storage: Storage, ttl_sweep_interval: float = 30.0, export_root: str = "exports",
                  stream_shard_seconds: float = 4 * 3600.0, log_upkeep_interval: float = 60.0,
                  table_stats_interval: float = 300.0) -> None:

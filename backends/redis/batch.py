@@ -20,7 +20,6 @@ from accelerator.core.errors import TableMissing
 from accelerator.core.protocols import Blind
 from backends import check_new_values, split_logged
 from backends.group_commit import Unit
-from backends.redis.driver import driver_errors
 from backends.redis.layout import Plan
 
 if TYPE_CHECKING:
@@ -55,7 +54,8 @@ async def run_batch(storage: RedisStorage, batch: list[Unit]) -> list[Outcome]:
             except Exception as exc:  # noqa: BLE001 - apply may raise anything; it belongs to its caller
                 outcomes[i] = exc
                 continue
-            await storage.register_logs(records)
+            if records and storage.clustered:
+                await storage.register_logs(records)
             staged.append((i, plan, old, len(calls)))
             calls += storage.write_calls(plan, old, new, records, b"")
         results = await storage.driver.eval_many(calls) if calls else []
@@ -84,15 +84,11 @@ async def run_batch(storage: RedisStorage, batch: list[Unit]) -> list[Outcome]:
 
 async def _read_many(storage: RedisStorage, plans: list[Plan]) -> list[list[bytes | None] | BaseException]:
     """Every unit's current values in one pipeline; TableMissing for a unit whose table is gone."""
-    client = storage.driver.client
     names = sorted({ref.table for plan in plans for ref in plan.refs})
-    with driver_errors():
-        pipe = client.pipeline(transaction=False)
-        pipe.hmget(storage.layout.tables, names)
-        for plan in plans:
-            for ref, part in zip(plan.refs, plan.ref_parts, strict=True):
-                pipe.hget(part.hash, ref.sk)
-        found, *values = await pipe.execute()
+    commands: list[tuple[bytes, ...]] = [(b"HMGET", storage.layout.tables, *[name.encode() for name in names])]
+    for plan in plans:
+        commands += [(b"HGET", part.hash, ref.sk) for ref, part in zip(plan.refs, plan.ref_parts, strict=True)]
+    found, *values = await storage.driver.commands(commands)
     missing = {name for name, definition in zip(names, found, strict=True) if definition is None}
     out: list[list[bytes | None] | BaseException] = []
     at = 0

@@ -23,6 +23,11 @@ from accelerator.core.errors import BackendUnavailable
 from backends.redis import scripts as lua
 from backends.tasks import enter_task
 
+try:  # the lean client parses with hiredis; without it every call goes through redis-py
+    from backends.redis.resp import LeanClient, ReplyError, lean_address
+except ImportError:  # pragma: no cover - hiredis is in the redis extra
+    LeanClient = None  # type: ignore[assignment,misc]
+
 __all__ = ["DEFAULT_URL", "DRIVER_ERRORS", "driver_errors", "parse_node", "Driver"]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -74,6 +79,7 @@ class Driver:
         self.connect_timeout = connect_timeout
         self.driver_retries = driver_retries
         self._client: Any = None
+        self.lean: Any = None  # LeanClient for script calls on standalone Redis (see backends.redis.resp)
         # A cluster client raises instead of waiting when a node's connections run out: bound them here.
         self._slots = asyncio.Semaphore(pool_size)
 
@@ -118,8 +124,16 @@ class Driver:
             self._client = client
             for script in lua.ALL:
                 await client.script_load(script.text)
+        address = lean_address(self.url) if LeanClient is not None and self.cluster_nodes is None else None
+        if address is not None:
+            host, port, username, password, db = address
+            self.lean = LeanClient(host, port, username=username, password=password, db=db,
+                                   timeout=self.socket_timeout, connect_timeout=self.connect_timeout)
 
     async def close(self) -> None:
+        lean, self.lean = self.lean, None
+        if lean is not None:
+            lean.close()
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(*DRIVER_ERRORS):
@@ -137,6 +151,8 @@ class Driver:
             yield
 
     async def eval(self, script: lua.Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        if self.lean is not None:
+            return (await self._lean_many([(script, keys, args)]))[0]
         client = self.client
         with driver_errors():
             try:
@@ -146,6 +162,8 @@ class Driver:
 
     async def eval_many(self, calls: Sequence[tuple[lua.Script, Sequence[bytes], Sequence[Any]]]) -> list[Any]:
         """Several script calls in one pipeline (one round trip per node)."""
+        if self.lean is not None:
+            return await self._lean_many(calls)
         if len(calls) == 1:
             script, keys, args = calls[0]
             return [await self.eval(script, keys, args)]
@@ -161,4 +179,39 @@ class Driver:
                     results[n] = await client.eval(script.text, len(keys), *keys, *args)
                 elif isinstance(result, Exception):
                     raise result
+        return results
+
+    async def commands(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Plain commands (no scripts) in one round trip, their raw replies in order; any error reply or
+        driver error is BackendUnavailable. On a cluster each command goes to the node of its first key."""
+        if self.lean is not None:
+            try:
+                replies = await self.lean.execute(commands)
+            except OSError as exc:
+                raise BackendUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+            for reply in replies:
+                if isinstance(reply, ReplyError):
+                    raise BackendUnavailable(f"redis: ResponseError: {reply}")
+            return replies
+        with driver_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for name, *args in commands:  # redis-py routes (on a cluster) by the command's name as text
+                pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *args)
+            return list(await pipe.execute())
+
+    async def _lean_many(self, calls: Sequence[tuple[lua.Script, Sequence[bytes], Sequence[Any]]]) -> list[Any]:
+        """``eval_many`` over the lean client: same results, same errors."""
+        try:
+            results = await self.lean.execute(
+                [(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls])
+            for n, result in enumerate(results):
+                if isinstance(result, ReplyError):
+                    if not result.noscript:
+                        raise BackendUnavailable(f"redis: ResponseError: {result}")
+                    script, keys, args = calls[n]  # that server restarted: only this call did not run
+                    (results[n],) = await self.lean.execute([(b"EVAL", script.text, len(keys), *keys, *args)])
+                    if isinstance(results[n], ReplyError):
+                        raise BackendUnavailable(f"redis: ResponseError: {results[n]}")
+        except OSError as exc:
+            raise BackendUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
         return results

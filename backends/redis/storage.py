@@ -139,10 +139,8 @@ class RedisStorage:
     # ----- reads
 
     async def get(self, table: str, pk: bytes, sk: bytes) -> bytes | None:
-        client = self.driver.client
         async with self.driver.session():
-            with driver_errors():
-                value: bytes | None = await client.hget(self.layout.part(table, pk).hash, sk)
+            (value,) = await self.driver.commands([(b"HGET", self.layout.part(table, pk).hash, sk)])
         return value
 
     async def get_many(self, keys: Sequence[KeyRef]) -> list[bytes | None]:
@@ -268,8 +266,10 @@ class RedisStorage:
         if not refs:
             check_new_values(refs, apply([]))
             return []
+        if not self.clustered:  # one slot group always: concurrent units share round trips (backends.redis.batch)
+            return await self._group.submit(refs, apply)
         plan = self.layout.plan(refs)
-        if len(plan.groups) == 1:  # one script call: concurrent units share round trips (backends.redis.batch)
+        if len(plan.groups) == 1:
             return await self._group.submit(refs, apply)
         return await self.transact_alone(plan, apply)
 
@@ -360,14 +360,10 @@ class RedisStorage:
 
     async def _read(self, plan: Plan) -> list[bytes | None]:
         """Current values of the unit's keys; ResourceNotFoundException for a missing table."""
-        client = self.driver.client
         names = sorted({ref.table for ref in plan.refs})
-        with driver_errors():
-            pipe = client.pipeline(transaction=False)
-            pipe.hmget(self.layout.tables, names)
-            for ref, part in zip(plan.refs, plan.ref_parts, strict=True):
-                pipe.hget(part.hash, ref.sk)
-            found, *values = await pipe.execute()
+        commands: list[tuple[bytes, ...]] = [(b"HMGET", self.layout.tables, *[name.encode() for name in names])]
+        commands += [(b"HGET", part.hash, ref.sk) for ref, part in zip(plan.refs, plan.ref_parts, strict=True)]
+        found, *values = await self.driver.commands(commands)
         for name, definition in zip(names, found, strict=True):
             if definition is None:
                 raise TableMissing(name)
@@ -389,7 +385,7 @@ class RedisStorage:
         mode = b"c" if self.clustered else b"s"
         calls = []
         for group in plan.groups:
-            number = {part: j for j, part in enumerate(group, 1)}
+            number = {id(part): j for j, part in enumerate(group, 1)}  # by identity: hashing a Part is dear
             keys: list[bytes] = []
             for part in group:
                 keys += [part.zset, part.hash, part.lock]
@@ -398,9 +394,9 @@ class RedisStorage:
             args: list[Any] = [mode, token, len(names), *names, len(group), *(p.member for p in group)]
             items: list[Any] = []
             for ref, part, was, value in zip(plan.refs, plan.ref_parts, old or [None] * len(new), new, strict=True):
-                if part in number:
+                if id(part) in number:
                     op = b"k" if value is KEEP else b"d" if value is None else b"p"
-                    items += [number[part], ref.sk, *(expect(was) if old is not None else (b"a", b"")), op,
+                    items += [number[id(part)], ref.sk, *(expect(was) if old is not None else (b"a", b"")), op,
                               b"" if op != b"p" else value]
             args += [len(items) // 6, *items, *self.log.script_args(group, records, keys)]
             if not self.clustered:
