@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -119,6 +120,15 @@ async def _driver_redis(connections: int, seconds: float) -> float:
     return rate
 
 
+def _hiredis() -> bool:
+    """Whether redis-py parses with hiredis here (it does whenever hiredis is installed, as the redis extra does)."""
+    try:
+        from redis.utils import HIREDIS_AVAILABLE
+    except ImportError:
+        return False
+    return bool(HIREDIS_AVAILABLE)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.write_throughput", description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=5.0)
@@ -126,6 +136,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--backends", default="sqlite,postgres,redis")
     p.add_argument("--write", action="store_true")
     args = p.parse_args(argv)
+    started, load_before = time.time(), os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         procs = Processes(Path(tmp))
@@ -148,11 +159,15 @@ def main(argv: list[str]) -> int:
                 rows.append((kind, accel, driver))
         finally:
             procs.stop_all()
+    load = os.getloadavg()[0]
     lines = [f"PutItem of new ~100-byte items, {args.connections} connections (wrk), cache on, "
-             f"{args.seconds:g} s per row (`python -m bench.write_throughput`):", "",
+             f"{args.seconds:g} s per row (`python -m bench.write_throughput`); measured "
+             f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))} UTC, load average {load_before:.1f} before "
+             f"the run and {load:.1f} after it:", "",
              "| backend | accelerator writes/s | p50 ms | p99 ms | driver writes/s (same write) | ratio |",
              "|---|---:|---:|---:|---:|---:|"]
-    driver_names = {"postgres": f"asyncpg upsert in a transaction, pool {PG_POOL}", "redis": "redis-py SET"}
+    driver_names = {"postgres": f"asyncpg upsert in a transaction, pool {PG_POOL}",
+                    "redis": "redis-py SET" + (", hiredis parser" if _hiredis() else "")}
     for kind, accel, driver in rows:
         drv = f"{driver:,.0f} ({driver_names[kind]})" if driver else "–"
         ratio = f"{accel['rate'] / driver:.2f}×" if driver else "–"
@@ -160,6 +175,10 @@ def main(argv: list[str]) -> int:
                      f"{ratio} |")
         if accel["errors"]:
             lines.append(f"| ({kind}: {accel['errors']:.0f} non-2xx answers) | | | | | |")
+    verdicts = [f"- {kind} c{args.connections} writes: {accel['rate'] / driver:.2f}× the driver's (target ≥ 0.5×): "
+                f"{'met' if accel['rate'] >= 0.5 * driver else 'NOT met'}" for kind, accel, driver in rows if driver]
+    if verdicts:
+        lines += ["", *verdicts]
     body = "\n".join(lines) + "\n"
     print(body)
     if args.write:

@@ -195,3 +195,13 @@ def test_password_user_and_database_from_the_url(tmp_path: Path) -> None:
         asyncio.run(main())
     finally:
         server.kill()
+
+
+def test_a_script_call_packs_as_the_generic_command_would() -> None:
+    from backends.redis import scripts as lua
+    from backends.redis.resp import pack_script_call
+
+    keys, args = [b"k1", b"k\r\n2"], [b"s", 7, "t\u00e9", b""]
+    assert pack_script_call(lua.WRITE.head, keys, args) == pack([b"EVALSHA", lua.WRITE.sha, 2, *keys, *args])
+    many = [b"k%d" % i for i in range(12)]  # a key count of two digits
+    assert pack_script_call(lua.QUERY.head, many, []) == pack([b"EVALSHA", lua.QUERY.sha, 12, *many])

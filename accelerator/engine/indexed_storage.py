@@ -118,7 +118,11 @@ class IndexedStorage(PassThroughStorage):
 
     async def transact(self, keys: Sequence[KeyRef], apply: ApplyFn) -> list[bytes | None]:
         refs = list(keys)
-        indexes = [await self._indexes(ref.table) for ref in refs]
+        now = time.monotonic()
+        indexes = []
+        for ref in refs:
+            entry = self._defs.get(ref.table)  # the common case answers without awaiting anything
+            indexes.append(entry[1] if entry is not None and entry[0] > now else await self._indexes(ref.table))
         if not any(indexes):
             return await self.inner.transact(refs, apply)
         count = len(refs)

@@ -24,7 +24,7 @@ from backends.redis import scripts as lua
 from backends.tasks import enter_task
 
 try:  # the lean client parses with hiredis; without it every call goes through redis-py
-    from backends.redis.resp import LeanClient, ReplyError, lean_address
+    from backends.redis.resp import LeanClient, ReplyError, lean_address, pack_script_call
 except ImportError:  # pragma: no cover - hiredis is in the redis extra
     LeanClient = None  # type: ignore[assignment,misc]
 
@@ -202,8 +202,8 @@ class Driver:
     async def _lean_many(self, calls: Sequence[tuple[lua.Script, Sequence[bytes], Sequence[Any]]]) -> list[Any]:
         """``eval_many`` over the lean client: same results, same errors."""
         try:
-            results = await self.lean.execute(
-                [(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls])
+            results = await self.lean.send(
+                b"".join([pack_script_call(script.head, keys, args) for script, keys, args in calls]), len(calls))
             for n, result in enumerate(results):
                 if isinstance(result, ReplyError):
                     if not result.noscript:

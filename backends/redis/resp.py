@@ -26,7 +26,7 @@ from typing import Any
 
 import hiredis
 
-__all__ = ["LeanClient", "LeanConnectionError", "ReplyError", "lean_address", "pack"]
+__all__ = ["LeanClient", "LeanConnectionError", "ReplyError", "lean_address", "pack", "pack_script_call"]
 
 
 class LeanConnectionError(ConnectionError):
@@ -58,6 +58,19 @@ def pack(command: Sequence[Any]) -> bytes:
     parts = [b"*%d\r\n" % len(command)]
     append = parts.append
     for value in command:
+        if type(value) is not bytes:
+            value = _arg(value)
+        append(b"$%d\r\n%s\r\n" % (len(value), value))
+    return b"".join(parts)
+
+
+def pack_script_call(head: bytes, keys: Sequence[bytes], args: Sequence[Any]) -> bytes:
+    """``EVALSHA sha numkeys keys... args...``; ``head`` is ``EVALSHA sha`` already packed (``Script.head``)."""
+    parts = [b"*%d\r\n" % (3 + len(keys) + len(args)), head, b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys))]
+    append = parts.append
+    for value in keys:
+        append(b"$%d\r\n%s\r\n" % (len(value), value))
+    for value in args:
         if type(value) is not bytes:
             value = _arg(value)
         append(b"$%d\r\n%s\r\n" % (len(value), value))
@@ -183,12 +196,15 @@ class LeanClient:
 
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Every command's reply, in order; an error reply is a ``ReplyError`` in its place, not raised."""
-        data = b"".join([pack(command) for command in commands])
+        return await self.send(b"".join([pack(command) for command in commands]), len(commands))
+
+    async def send(self, data: bytes, count: int) -> list[Any]:
+        """``count`` commands already packed into ``data`` (see ``pack``, ``pack_script_call``)."""
         loop = asyncio.get_running_loop()
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect(loop)
-        return await protocol.send(data, len(commands), loop)
+        return await protocol.send(data, count, loop)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         if self._connecting is None:  # one connect for all the callers that found the connection gone

@@ -18,9 +18,13 @@ class Script:
     name: str
     text: str
     sha: str = field(init=False)
+    head: bytes = field(init=False, repr=False)
+    """``EVALSHA <sha>`` as RESP bulk strings: a call's constant start, packed once (backends.redis.resp)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
+        sha = hashlib.sha1(self.text.encode()).hexdigest()
+        object.__setattr__(self, "sha", sha)
+        object.__setattr__(self, "head", b"$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % sha.encode())
 
 
 # One ordered range read of a partition: KEYS zset, hash; ARGV min, max, reverse ('1'/'0'), limit.
