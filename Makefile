@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m bench.compare
 	$(PY) -m bench.concurrency
 	$(PY) -m bench.write_throughput --write
+	$(PY) -m bench.broadcast_window --write
 
 loadtest: $(STAMP)
 	$(VENV)/bin/accelerator loadtest --scenario $(SCENARIO) --duration $(DURATION) --rate $(RATE) --users $(USERS) --warmup $(WARMUP) $(if $(RECORD),--record,) $(if $(TARGET),--target $(TARGET),)

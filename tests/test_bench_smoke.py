@@ -38,6 +38,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("bench.write_tail --items 500 --rate 200 --seconds 1", "| writes |", False),
     ("bench.upstream_compare --requests 50 --rounds 1", "accelerator, hit", False),
     ("bench.upstream_follow --trials 2", "stale window", False),
+    ("bench.broadcast_window --samples 3 --keys 2 --cases postgres-notify,redis-redis", "| redis-redis |", False),
     ("bench.export_import --items 500", "round trip exact: True", False),
     ("bench.backend_latency --n 50 --backends memory,sqlite", "sqlite", False),
     ("bench.rss_fresh_connections", "MB", False),
