@@ -205,3 +205,74 @@ def test_a_script_call_packs_as_the_generic_command_would() -> None:
     assert pack_script_call(lua.WRITE.head, keys, args) == pack([b"EVALSHA", lua.WRITE.sha, 2, *keys, *args])
     many = [b"k%d" % i for i in range(12)]  # a key count of two digits
     assert pack_script_call(lua.QUERY.head, many, []) == pack([b"EVALSHA", lua.QUERY.sha, 12, *many])
+
+
+def test_a_caller_cancelled_while_connecting_is_cancelled_and_the_others_fail_cleanly() -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes AUTH and never answers it
+
+    async def main() -> None:
+        async with _fake(mute) as port:
+            client = LeanClient("127.0.0.1", port, password=b"pw", timeout=30.0, connect_timeout=30.0)
+            first = asyncio.ensure_future(client.execute([(b"PING",)]))
+            second = asyncio.ensure_future(client.execute([(b"PING",)]))
+            while client.connects == 0:  # the first caller's connection is open, its AUTH unanswered
+                await asyncio.sleep(0)
+            first.cancel()
+            outcomes = await asyncio.gather(first, second, return_exceptions=True)
+            assert isinstance(outcomes[0], asyncio.CancelledError)
+            assert isinstance(outcomes[1], LeanConnectionError) and "cancelled" in str(outcomes[1])
+            client.close()
+            with pytest.raises(LeanConnectionError, match="closed"):  # a closed client refuses calls
+                await client.execute([(b"PING",)])
+
+    asyncio.run(main())
+
+
+def test_the_storage_uses_the_lean_client_only_where_it_can() -> None:
+    """Standalone over a plain URL: the lean client; options only redis-py reads, or a cluster: redis-py."""
+    from backends.redis import RedisStorage
+
+    async def lean_after_open(url: str) -> bool:
+        storage = RedisStorage(url, prefix="leancheck")
+        await storage.open()
+        try:
+            return storage.driver.lean is not None
+        finally:
+            await storage.close()
+
+    _shared().close()  # the shared Redis is there (fails under CI=true otherwise)
+    plain = redis_url()
+    assert asyncio.run(lean_after_open(plain))
+    assert not asyncio.run(lean_after_open(plain + ("&" if "?" in plain else "?") + "health_check_interval=5"))
+
+
+def test_scripts_the_server_forgot_are_sent_again(tmp_path: Path) -> None:
+    """A restarted or flushed Redis answers NOSCRIPT to EVALSHA: the call goes again as EVAL, once."""
+    from accelerator.core.protocols import KeyRef
+    from accelerator.core.tables import TableDef
+    from backends.redis import RedisStorage
+    from backends.redis import scripts as lua
+    from tests.test_backend_specifics import TABLE
+
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis").start()
+
+    async def main() -> None:
+        storage = RedisStorage(server.url, prefix="noscript")
+        await storage.open()
+        try:
+            assert storage.driver.lean is not None
+            await storage.create_table(TableDef.from_bytes(TABLE.to_bytes()))
+            await storage.transact([KeyRef("t", b"a", b"")], lambda _old: [b"1"])
+            redis.Redis(port=server.port).script_flush()
+            await storage.transact([KeyRef("t", b"b", b"")], lambda _old: [b"2"])  # WRITE: NOSCRIPT, then EVAL
+            assert await storage.get_many([KeyRef("t", b"a", b""), KeyRef("t", b"b", b"")]) == [b"1", b"2"]
+            assert redis.Redis(port=server.port).script_exists(lua.WRITE.sha) == [True]  # EVAL cached it again
+        finally:
+            await storage.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.kill()

@@ -192,6 +192,7 @@ class LeanClient:
         self.connect_timeout = connect_timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        self.closed = False
         self.connects = 0  # for tests: connections opened
 
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -203,45 +204,57 @@ class LeanClient:
         loop = asyncio.get_running_loop()
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
+            if self.closed:
+                raise LeanConnectionError("redis: client closed")
             protocol = await self._connect(loop)
         return await protocol.send(data, count, loop)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
-        if self._connecting is None:  # one connect for all the callers that found the connection gone
-            self._connecting = loop.create_future()
-            self._connecting.add_done_callback(_retrieve)
-            try:
-                protocol = await asyncio.wait_for(self._open(loop), self.connect_timeout + self.timeout)
-            except BaseException as exc:
-                failure = exc if isinstance(exc, LeanConnectionError) else LeanConnectionError(
-                    f"redis: cannot connect to {self.host}:{self.port} ({type(exc).__name__}: {exc})")
-                self._connecting.set_exception(failure)
-                self._connecting = None
-                raise failure from exc
-            self._protocol = protocol
-            self._connecting.set_result(protocol)
+        if self._connecting is not None:  # one connect for all the callers that found the connection gone
+            return await asyncio.shield(self._connecting)
+        connecting = self._connecting = loop.create_future()
+        connecting.add_done_callback(_retrieve)
+        try:
+            protocol = await asyncio.wait_for(self._open(loop), self.connect_timeout + self.timeout)
+        except asyncio.CancelledError:  # this caller was cancelled: the others learn the connect failed
+            connecting.set_exception(LeanConnectionError("redis: connect cancelled"))
+            raise
+        except BaseException as exc:
+            failure = exc if isinstance(exc, LeanConnectionError) else LeanConnectionError(
+                f"redis: cannot connect to {self.host}:{self.port} ({type(exc).__name__}: {exc})")
+            connecting.set_exception(failure)
+            raise failure from exc
+        finally:
             self._connecting = None
-            return protocol
-        return await asyncio.shield(self._connecting)
+        if self.closed:  # closed while connecting: the new connection is not kept
+            protocol.fail(LeanConnectionError("redis: client closed"))
+        else:
+            self._protocol = protocol
+        connecting.set_result(protocol)
+        return protocol
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         _, protocol = await asyncio.wait_for(
             loop.create_connection(lambda: _Protocol(self.timeout), self.host, self.port), self.connect_timeout)
         self.connects += 1
-        setup: list[list[Any]] = []
-        if self.password is not None:
-            setup.append([b"AUTH", self.username, self.password] if self.username else [b"AUTH", self.password])
-        if self.db:
-            setup.append([b"SELECT", self.db])
-        if setup:
-            replies = await protocol.send(b"".join(pack(c) for c in setup), len(setup), loop)
-            for reply in replies:
-                if isinstance(reply, ReplyError):
-                    protocol.fail(LeanConnectionError(f"redis: {reply}"))
-                    raise LeanConnectionError(f"redis: {reply}")
+        try:
+            setup: list[list[Any]] = []
+            if self.password is not None:
+                setup.append([b"AUTH", self.username, self.password] if self.username else [b"AUTH", self.password])
+            if self.db:
+                setup.append([b"SELECT", self.db])
+            if setup:
+                replies = await protocol.send(b"".join(pack(c) for c in setup), len(setup), loop)
+                refused = next((reply for reply in replies if isinstance(reply, ReplyError)), None)
+                if refused is not None:
+                    raise LeanConnectionError(f"redis: {refused}")
+        except BaseException as exc:  # refused, timed out or cancelled: the socket is not left open
+            protocol.fail(exc if isinstance(exc, LeanConnectionError) else LeanConnectionError("redis: setup failed"))
+            raise
         return protocol
 
     def close(self) -> None:
+        self.closed = True
         protocol, self._protocol = self._protocol, None
         if protocol is not None:
             protocol.fail(LeanConnectionError("redis: client closed"))
