@@ -50,6 +50,13 @@ def check_backend(config: Config) -> None:
     if backend.kind == "sqlite":  # its path comes from data_dir unless given
         options.setdefault("path", os.path.join(backend.data_dir, "accelerator.db"))
     _check_options(backend.kind, options)
+    if backend.kind != "dynamodb":
+        from backends import open_storage
+
+        try:  # the values the constructor refuses (ranges, names); constructing opens nothing
+            open_storage(backend.kind, **options)
+        except ValueError as exc:
+            raise ConfigError(f"[backend] {exc}") from None
 
 
 def build_storage(config: Config, *, migrate: bool = False) -> Storage:

@@ -43,6 +43,9 @@ class GroupCommit:
     """Runs submitted units through ``run(batch)`` (one transaction per batch), at most ``slots`` at a time."""
 
     def __init__(self, run: Runner, slots: int, max_batch: int = MAX_BATCH) -> None:
+        if slots < 1 or max_batch < 1:  # no slot at all: every write would wait for ever
+            raise ValueError(f"batch_slots must be at least 1, not {slots}" if slots < 1 else
+                             f"max_batch must be at least 1, not {max_batch}")
         self._run = run
         self.slots = slots
         self.max_batch = max_batch

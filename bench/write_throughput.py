@@ -1,12 +1,16 @@
-"""Writes at the store's speed: PutItem throughput through the accelerator vs the driver's own durable write.
+"""Writes at the store's speed: PutItem and UpdateItem throughput through the accelerator vs the driver's own
+durable write of one key.
 
-    python -m bench.write_throughput                 # sqlite, postgres, redis; 5 s each; prints the table
+    python -m bench.write_throughput                 # sqlite, postgres, redis; 5 s per row; prints the table
     python -m bench.write_throughput --write         # and writes bench/RESULTS.md (section write-throughput)
 
 Side by side in one run, at the same concurrency (``--connections``, 32): wrk sends PutItem of new ~100-byte
-items to the accelerator (cache on) for each backend; the driver rows are what the store gives a Python
-process for the same durable write with the same concurrency (32 tasks on one event loop): asyncpg's upsert
-in a transaction on a pool of the accelerator's size, redis-py's SET. The ratio is accelerator / driver.
+items (``putitem.lua``), then UpdateItem of keys drawn from 50,000 (``updateitem.lua``: a key's first update
+creates it, later ones read and change it), to the accelerator (cache on) for each backend; the driver rows are
+what the store gives a Python process for one key's durable write with the same concurrency (32 tasks on one
+event loop): asyncpg's upsert in a transaction on a pool of the accelerator's size, redis-py's SET. The ratio is
+accelerator / driver. An UpdateItem also reads the item first (it must, to apply the expression), so it does
+more than the driver's row.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import subprocess
 import sys
@@ -33,11 +38,15 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "redis": {"url": REDIS_URL, "prefix": f"bw{uuid.uuid4().hex[:6]}"},
 }
 PG_POOL = 10
+RMW_KEYS = 50_000  # as updateitem.lua draws its keys
 
 
-def _wrk(url: str, table: str, connections: int, seconds: float) -> dict[str, float]:
+SCRIPTS = {"PutItem": "putitem.lua", "UpdateItem": "updateitem.lua"}
+
+
+def _wrk(url: str, table: str, connections: int, seconds: float, operation: str) -> dict[str, float]:
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s",
-                          str(ROOT / "bench" / "putitem.lua"), url],
+                          str(ROOT / "bench" / SCRIPTS[operation]), url],
                          capture_output=True, text=True, env={"WRK_TABLE": table, "PATH": "/usr/bin:/bin"},
                          check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -65,7 +74,8 @@ def _create_table(url: str, table: str) -> None:
         pass
 
 
-async def _driver_pg(connections: int, seconds: float) -> float:
+async def _driver_pg(connections: int, seconds: float, rmw: bool = False) -> float:
+    """One key's upsert in a transaction; ``rmw``: the key (one of ``RMW_KEYS``) read FOR UPDATE first."""
     import asyncpg
 
     pool = await asyncpg.create_pool(PG_DSN, min_size=PG_POOL, max_size=PG_POOL)
@@ -80,9 +90,12 @@ async def _driver_pg(connections: int, seconds: float) -> float:
         i = 0
         while time.perf_counter() < end:
             i += 1
+            key = f"u{random.randint(1, RMW_KEYS)}" if rmw else f"{w}-{i}"
             async with pool.acquire() as conn, conn.transaction():
+                if rmw:
+                    await conn.fetchval(f"SELECT v FROM {name} WHERE k = $1 FOR UPDATE", key)
                 await conn.execute(f"INSERT INTO {name} (k, v) VALUES ($1, $2) "
-                                   "ON CONFLICT (k) DO UPDATE SET v = excluded.v", f"{w}-{i}", value)
+                                   "ON CONFLICT (k) DO UPDATE SET v = excluded.v", key, value)
             done += 1
 
     started = time.perf_counter()
@@ -93,10 +106,17 @@ async def _driver_pg(connections: int, seconds: float) -> float:
     return rate
 
 
-async def _driver_redis(connections: int, seconds: float) -> float:
+CAS = """if redis.call('GET', KEYS[1]) == (ARGV[1] ~= '' and ARGV[1] or false) then
+  redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0"""
+
+
+async def _driver_redis(connections: int, seconds: float, rmw: bool = False) -> float:
+    """One key's SET; ``rmw``: GET the key (one of ``RMW_KEYS``), then a compare-and-set script (two round
+    trips, as an optimistic read-modify-write needs; a lost race is counted and not retried)."""
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(REDIS_URL, max_connections=connections)
+    cas = client.register_script(CAS)
     prefix = f"bench_drv_{uuid.uuid4().hex[:8]}:"
     done = 0
     end = time.perf_counter() + seconds
@@ -107,7 +127,12 @@ async def _driver_redis(connections: int, seconds: float) -> float:
         i = 0
         while time.perf_counter() < end:
             i += 1
-            await client.set(f"{prefix}{w}-{i}", value)
+            if rmw:
+                key = f"{prefix}u{random.randint(1, RMW_KEYS)}"
+                old = await client.get(key)
+                await cas(keys=[key], args=[old or b"", value])
+            else:
+                await client.set(f"{prefix}{w}-{i}", value)
             done += 1
 
     started = time.perf_counter()
@@ -134,8 +159,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--backends", default="sqlite,postgres,redis")
+    p.add_argument("--operations", default="PutItem,UpdateItem", help="some of " + ", ".join(SCRIPTS))
     p.add_argument("--write", action="store_true")
     args = p.parse_args(argv)
+    operations = args.operations.split(",")
+    if any(op not in SCRIPTS for op in operations):
+        p.error(f"--operations takes {', '.join(SCRIPTS)}")
     started, load_before = time.time(), os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,36 +176,46 @@ def main(argv: list[str]) -> int:
                 procs.start(kind, [sys.executable, "-m", "accelerator.cli", "serve", "--config", str(config),
                                    "--log-level", "warning"], port, None, health="/health")
                 url = f"http://127.0.0.1:{port}"
-                table = f"bench_writes_{uuid.uuid4().hex[:6]}"
-                _create_table(url, table)
-                print(f"{kind}: wrk -c{args.connections} PutItem for {args.seconds:g}s ...", flush=True)
-                accel = _wrk(url, table, args.connections, args.seconds)
-                driver = None
-                if kind == "postgres":
-                    driver = asyncio.run(_driver_pg(args.connections, args.seconds))
-                elif kind == "redis":
-                    driver = asyncio.run(_driver_redis(args.connections, args.seconds))
-                rows.append((kind, accel, driver))
+                results = {}
+                for operation in operations:
+                    table = f"bench_writes_{uuid.uuid4().hex[:6]}"
+                    _create_table(url, table)
+                    print(f"{kind}: wrk -c{args.connections} {operation} for {args.seconds:g}s ...", flush=True)
+                    results[operation] = _wrk(url, table, args.connections, args.seconds, operation)
+                drivers: dict[str, float | None] = {op: None for op in operations}
+                measure = {"postgres": _driver_pg, "redis": _driver_redis}.get(kind)
+                if measure is not None:
+                    write = asyncio.run(measure(args.connections, args.seconds))
+                    drivers = {op: write for op in operations}
+                    if "UpdateItem" in operations:
+                        drivers["rmw"] = asyncio.run(measure(args.connections, args.seconds, rmw=True))
+                rows += [(kind, operation, accel, drivers[operation], drivers.get("rmw") if operation == "UpdateItem"
+                          else None) for operation, accel in results.items()]
         finally:
             procs.stop_all()
     load = os.getloadavg()[0]
-    lines = [f"PutItem of new ~100-byte items, {args.connections} connections (wrk), cache on, "
+    lines = [f"PutItem of new ~100-byte items and UpdateItem (SET of two attributes) of keys drawn from 50,000, "
+             f"{args.connections} connections (wrk), cache on, "
              f"{args.seconds:g} s per row (`python -m bench.write_throughput`); measured "
              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))} UTC, load average {load_before:.1f} before "
              f"the run and {load:.1f} after it:", "",
-             "| backend | accelerator writes/s | p50 ms | p99 ms | driver writes/s (same write) | ratio |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| backend | operation | accelerator writes/s | p50 ms | p99 ms | driver writes/s (one key's durable "
+             "write) | ratio | driver read-modify-writes/s | ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     driver_names = {"postgres": f"asyncpg upsert in a transaction, pool {PG_POOL}",
                     "redis": "redis-py SET" + (", hiredis parser" if _hiredis() else "")}
-    for kind, accel, driver in rows:
+    for kind, operation, accel, driver, rmw in rows:
         drv = f"{driver:,.0f} ({driver_names[kind]})" if driver else "–"
         ratio = f"{accel['rate'] / driver:.2f}×" if driver else "–"
-        lines.append(f"| {kind} | {accel['rate']:,.0f} | {accel['p50_ms']:.1f} | {accel['p99_ms']:.1f} | {drv} | "
-                     f"{ratio} |")
+        rmw_text = f"{rmw:,.0f} | {accel['rate'] / rmw:.2f}×" if rmw else "– | –"
+        lines.append(f"| {kind} | {operation} | {accel['rate']:,.0f} | {accel['p50_ms']:.1f} | "
+                     f"{accel['p99_ms']:.1f} | {drv} | {ratio} | {rmw_text} |")
         if accel["errors"]:
-            lines.append(f"| ({kind}: {accel['errors']:.0f} non-2xx answers) | | | | | |")
-    verdicts = [f"- {kind} c{args.connections} writes: {accel['rate'] / driver:.2f}× the driver's (target ≥ 0.5×): "
-                f"{'met' if accel['rate'] >= 0.5 * driver else 'NOT met'}" for kind, accel, driver in rows if driver]
+            lines.append(f"| ({kind} {operation}: {accel['errors']:.0f} non-2xx answers) | | | | | | | | |")
+    verdicts = [f"- {kind} c{args.connections} {operation}: {accel['rate'] / driver:.2f}× the driver's write (target "
+                f"≥ 0.5×): {'met' if accel['rate'] >= 0.5 * driver else 'NOT met'}"
+                + (f"; {accel['rate'] / rmw:.2f}× the driver's own read-modify-write" if rmw else "")
+                for kind, operation, accel, driver, rmw in rows if driver]
     if verdicts:
         lines += ["", *verdicts]
     body = "\n".join(lines) + "\n"

@@ -119,6 +119,14 @@ def test_command_line_overrides_are_checked_too() -> None:
     ({"kind": "redis-cluster", "cluster_nodes": ["127.0.0.1:7000"], "bogus": 1}, "unknown option bogus"),
     ({"kind": "memory", "path": "x"}, "unknown option path for the memory backend (it takes: no options)"),
     ({"kind": "dynamodb", "endpoint_url": 3}, "[backend] endpoint_url: expected a string, got 3"),
+    # values only the constructor knows are wrong: still one line before anything starts
+    ({"kind": "postgres", "batch_slots": 0}, "[backend] batch_slots must be between 1 and pool_size"),
+    ({"kind": "postgres", "pool_size": 4, "batch_slots": 5}, "[backend] batch_slots must be between 1 and pool_size"),
+    ({"kind": "postgres", "pool_size": 0}, "[backend] pool_size must be at least 1"),
+    ({"kind": "postgres", "schema": "Bad-Name"}, "[backend] schema must match"),
+    ({"kind": "redis", "batch_slots": 0}, "[backend] batch_slots must be at least 1, not 0"),
+    ({"kind": "redis", "prefix": "a b"}, "[backend] prefix must match"),
+    ({"kind": "sqlite", "synchronous": "SOMETIMES"}, "[backend] synchronous must be one of"),
 ])
 def test_backend_options_are_bound_against_the_constructor(tmp_path: Path, options: dict[str, object],
                                                             message: str) -> None:
