@@ -63,6 +63,7 @@ def test_concurrent_callers_on_one_connection_each_get_their_own_replies() -> No
             results = await asyncio.gather(*(one(i) for i in range(300)))
             assert results == [[b"OK", b"v%d" % i, None] for i in range(300)]
             assert client.connects == 1  # every caller shared the one connection
+            assert await client.execute([]) == []  # nothing to send: answered at once
             assert await client.execute([(b"DEL", *[prefix + b"%d" % i for i in range(300)])]) == [300]
         finally:
             client.close()

@@ -201,6 +201,8 @@ class LeanClient:
 
     async def send(self, data: bytes, count: int) -> list[Any]:
         """``count`` commands already packed into ``data`` (see ``pack``, ``pack_script_call``)."""
+        if count == 0:  # no reply would ever complete the call
+            return []
         loop = asyncio.get_running_loop()
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
